@@ -1,0 +1,90 @@
+"""ganprobe: how close are generated images to real ones, and where does the generator fail?
+
+Metrics are ``torchmetrics.Metric`` subclasses; extractors are backbones with named layer taps. Names are loaded
+lazily (PEP 562), so ``import ganprobe`` and the ``ganprobe`` command start quickly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "iter_batches": "ganprobe.data",
+    "list_images": "ganprobe.data",
+    "load_image": "ganprobe.data",
+    "GanprobeError": "ganprobe.errors",
+    "ImageFolderError": "ganprobe.errors",
+    "InputError": "ganprobe.errors",
+    "UnknownExtractorError": "ganprobe.errors",
+    "WeightsChecksumError": "ganprobe.errors",
+    "WeightsError": "ganprobe.errors",
+    "WeightsFormatError": "ganprobe.errors",
+    "WeightsNotFoundError": "ganprobe.errors",
+    "DEFAULT_EXTRACTOR": "ganprobe.extractors",
+    "FeatureExtractor": "ganprobe.extractors",
+    "ModuleExtractor": "ganprobe.extractors",
+    "available_extractors": "ganprobe.extractors",
+    "get_extractor": "ganprobe.extractors",
+    "register_extractor": "ganprobe.extractors",
+    "extract_features": "ganprobe.features",
+    "iter_features": "ganprobe.features",
+    "KNNLOOResult": "ganprobe.functional",
+    "first_separable_layer": "ganprobe.functional",
+    "KNNLOOAccuracy": "ganprobe.metrics",
+    "LayerSeparability": "ganprobe.metrics",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from ganprobe.data import (  # noqa: F401
+        iter_batches,
+        list_images,
+        load_image,
+    )
+    from ganprobe.errors import (  # noqa: F401
+        GanprobeError,
+        ImageFolderError,
+        InputError,
+        UnknownExtractorError,
+        WeightsChecksumError,
+        WeightsError,
+        WeightsFormatError,
+        WeightsNotFoundError,
+    )
+    from ganprobe.extractors import (  # noqa: F401
+        DEFAULT_EXTRACTOR,
+        FeatureExtractor,
+        ModuleExtractor,
+        available_extractors,
+        get_extractor,
+        register_extractor,
+    )
+    from ganprobe.features import (  # noqa: F401
+        extract_features,
+        iter_features,
+    )
+    from ganprobe.functional import (  # noqa: F401
+        KNNLOOResult,
+        first_separable_layer,
+    )
+    from ganprobe.metrics import (  # noqa: F401
+        KNNLOOAccuracy,
+        LayerSeparability,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that holds ``name`` on first access."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ganprobe' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,14 @@
+"""Image inputs: folders, tensors, DataLoaders and generator callables, decoded and batched in one place."""
+
+from ganprobe.data.folder import IMAGE_EXTENSIONS, list_images, load_image
+from ganprobe.data.sources import ImageSource, default_num_workers, iter_batches, source_length
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageSource",
+    "default_num_workers",
+    "iter_batches",
+    "list_images",
+    "load_image",
+    "source_length",
+]

@@ -1,0 +1,14 @@
+"""The one table of defaults that the Python API and the CLI both read, so they never drift."""
+
+from __future__ import annotations
+
+from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
+
+EXTRACTOR = DEFAULT_EXTRACTOR
+BATCH_SIZE = 64
+SEED = 0
+KNN_K = 1
+PERMUTATIONS = 1000
+FOLDS = 5
+# Accuracy from which a layer counts as "separable" in reports (first_separable_layer).
+SEPARABLE_THRESHOLD = 0.75

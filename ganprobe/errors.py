@@ -1,0 +1,43 @@
+"""Typed exceptions raised by ganprobe.
+
+Every error that a user can cause derives from :class:`GanprobeError`, so a caller (the CLI, a CI script) can
+catch one class and print its one-line message. Each subclass also derives from the matching built-in
+(``ValueError``, ``FileNotFoundError``...) so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class GanprobeError(Exception):
+    """Base class of every error ganprobe raises on purpose; its message is one line naming what is wrong."""
+
+
+class InputError(GanprobeError, ValueError):
+    """Images or features that cannot be used: wrong shape, dtype, value range, width, or too few samples."""
+
+
+class ImageFolderError(GanprobeError, ValueError):
+    """An image folder is missing, holds no images, or holds a file that cannot be decoded."""
+
+
+class WeightsError(GanprobeError, RuntimeError):
+    """Base class for problems with an extractor's weights file."""
+
+
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """The weights file is not available here and could not be downloaded; the message says how to supply it."""
+
+
+class WeightsChecksumError(WeightsError):
+    """The weights file exists but its SHA-256 does not match the published checksum."""
+
+
+class WeightsFormatError(WeightsError):
+    """The weights file is not a plain state dict of tensors (it is never unpickled beyond ``weights_only``)."""
+
+
+class UnknownExtractorError(GanprobeError, KeyError):
+    """No extractor is registered under the requested name."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it a readable line.
+        return str(self.args[0]) if self.args else ""

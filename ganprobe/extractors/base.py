@@ -1,0 +1,173 @@
+"""The extractor base class: a frozen backbone, its preprocessing, and named layer taps read by forward hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ganprobe.errors import InputError
+from ganprobe.extractors.preprocessing import ImageBatch, Preprocessing
+
+
+class _TapsComplete(Exception):
+    """Raised inside a hook once every requested tap is captured, so later layers are not computed."""
+
+
+class FeatureExtractor(nn.Module):
+    """A backbone with named layer taps that turns images into per-layer features.
+
+    One forward pass returns ``{layer: features}`` for every requested layer. Feature maps are averaged over their
+    spatial positions to ``(N, C)`` by default (``pool=False`` keeps the raw maps). The extractor owns its
+    preprocessing (:class:`~ganprobe.extractors.preprocessing.Preprocessing`): it accepts ``uint8`` images in
+    ``[0, 255]`` or float images in ``[0, 1]``, NCHW, 1 or 3 channels, any size.
+
+    Args:
+        name: registry name (e.g. ``"resnet18"``), used in reports and cache keys.
+        model: the backbone; it is put in eval mode and its parameters frozen.
+        taps: layer name -> dotted path of the submodule whose output is that layer (e.g. ``{"layer1": "layer1"}``).
+        preprocessing: the input contract of the weights.
+        default_layer: the layer used when a metric asks for "the" embedding (pooled features).
+        block_layers: the layers a per-block analysis walks through, in network order.
+        logits_layer: the layer holding class logits, if any (Inception Score needs it).
+        weights_sha256: SHA-256 of the loaded weights file (or a description of random weights), for cache keys.
+
+    Attributes:
+        layers: every layer name this extractor can tap, in network order.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        taps: Mapping[str, str],
+        preprocessing: Preprocessing,
+        default_layer: str,
+        block_layers: Sequence[str],
+        logits_layer: str | None = None,
+        weights_sha256: str | None = None,
+    ) -> None:
+        super().__init__()
+        modules = dict(model.named_modules())
+        for layer, path in taps.items():
+            if path not in modules:
+                raise InputError(f"layer {layer!r}: the model has no submodule named {path!r}")
+        for layer in (default_layer, *block_layers, *([logits_layer] if logits_layer else [])):
+            if layer not in taps:
+                raise InputError(f"layer {layer!r} is not one of the taps {list(taps)}")
+        self.name = name
+        self.model = model
+        self.taps = dict(taps)
+        self.preprocessing = preprocessing
+        self.default_layer = default_layer
+        self.block_layers = tuple(block_layers)
+        self.logits_layer = logits_layer
+        self.weights_sha256 = weights_sha256
+        self._freeze()
+
+    def _freeze(self) -> None:
+        self.model.eval()
+        self.model.requires_grad_(False)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every tappable layer name, in network order."""
+        return tuple(self.taps)
+
+    @property
+    def device(self) -> torch.device:
+        """The device the backbone's parameters (or buffers) live on."""
+        for tensor in (*self.model.parameters(), *self.model.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    def train(self, mode: bool = True) -> FeatureExtractor:
+        """Keep the backbone in eval mode whatever the enclosing module does (BatchNorm must not adapt)."""
+        super().train(False)
+        return self
+
+    def resolve_layers(self, layers: str | Sequence[str] | None) -> tuple[str, ...]:
+        """Normalise a layer request to a tuple of known names (``None`` means the default layer)."""
+        if layers is None:
+            return (self.default_layer,)
+        requested = (layers,) if isinstance(layers, str) else tuple(layers)
+        if not requested:
+            raise InputError("layers: at least one layer is needed")
+        unknown = [layer for layer in requested if layer not in self.taps]
+        if unknown:
+            raise InputError(
+                f"layers: {unknown} not available in extractor {self.name!r}; choose from {list(self.taps)}"
+            )
+        return tuple(dict.fromkeys(requested))
+
+    def preprocess(self, images: ImageBatch) -> Tensor:
+        """Move images to the backbone's device and apply the weights' preprocessing (see ``Preprocessing``)."""
+        device = self.device
+        if isinstance(images, Tensor):
+            images = images.to(device, non_blocking=True)
+        else:
+            images = [image.to(device, non_blocking=True) for image in images]
+        return self.preprocessing(images)
+
+    def forward(
+        self, images: ImageBatch, layers: str | Sequence[str] | None = None, pool: bool = True
+    ) -> dict[str, Tensor]:
+        """Extract features of ``images`` at ``layers``.
+
+        Args:
+            images: NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``, or a list of CHW images of any sizes.
+            layers: a layer name or names from :attr:`layers`; ``None`` means :attr:`default_layer`.
+            pool: average feature maps over their spatial positions to ``(N, C)``.
+
+        Returns:
+            ``{layer: tensor}``, float32, on the extractor's device: ``(N, C)`` pooled or ``(N, C, H, W)`` raw.
+        """
+        return self.forward_preprocessed(self.preprocess(images), layers, pool)
+
+    def forward_preprocessed(
+        self, batch: Tensor, layers: str | Sequence[str] | None = None, pool: bool = True
+    ) -> dict[str, Tensor]:
+        """Like :meth:`forward` for a batch that already went through :meth:`preprocess`."""
+        wanted = self.resolve_layers(layers)
+        captured: dict[str, Tensor] = {}
+        modules = dict(self.model.named_modules())
+        handles = []
+
+        def make_hook(layer: str):  # noqa: ANN202 - a forward-hook closure
+            def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+                captured[layer] = output[0] if isinstance(output, (tuple, list)) else output  # type: ignore[assignment]
+                if len(captured) == len(wanted):
+                    raise _TapsComplete
+
+            return hook
+
+        for layer in wanted:
+            handles.append(modules[self.taps[layer]].register_forward_hook(make_hook(layer)))
+        try:
+            with torch.no_grad():
+                self._run_model(batch)
+        except _TapsComplete:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [layer for layer in wanted if layer not in captured]
+        if missing:
+            raise InputError(f"layers {missing} of extractor {self.name!r} were never reached in the forward pass")
+        return {layer: _finish(captured[layer], pool) for layer in wanted}
+
+    def _run_model(self, batch: Tensor) -> None:
+        self.model(batch)
+
+    def describe(self) -> str:
+        """One line naming the extractor, its weights and its preprocessing (for reports and cache keys)."""
+        return f"{self.name} weights={self.weights_sha256} {self.preprocessing.describe()}"
+
+
+def _finish(output: Tensor, pool: bool) -> Tensor:
+    if not isinstance(output, Tensor):
+        raise InputError(f"a tapped layer returned {type(output).__name__}, not a tensor")
+    if pool and output.ndim > 2:
+        output = output.flatten(2).mean(dim=2)
+    return output.float()

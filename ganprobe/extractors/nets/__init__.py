@@ -1,0 +1,1 @@
+"""Network definitions re-implemented by ganprobe (loadable from published checkpoints)."""

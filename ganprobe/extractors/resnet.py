@@ -1,0 +1,80 @@
+"""torchvision ResNets (18, 34, 50) as extractors: taps ``layer1``..``layer4``, ``pool`` and ``logits``."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torchvision
+from torch import nn
+
+from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from ganprobe.extractors.weights import WeightsFile, load_state_dict, load_weights_into, resolve_weights
+
+_WEIGHTS_ENUMS = {
+    "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+    "resnet34": torchvision.models.ResNet34_Weights.IMAGENET1K_V1,
+    # DEFAULT (V2) is what torchvision's ``weights="DEFAULT"`` gives, as used by the face-GAN study.
+    "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2,
+}
+RESNET_TAPS = {
+    "layer1": "layer1",
+    "layer2": "layer2",
+    "layer3": "layer3",
+    "layer4": "layer4",
+    "pool": "avgpool",
+    "logits": "fc",
+}
+
+
+def resnet_weights_file(arch: str) -> WeightsFile:
+    """The published ImageNet weights file of ``arch`` (file name, URL, SHA-256 prefix from the file name)."""
+    url = _WEIGHTS_ENUMS[arch].url
+    filename = url.rsplit("/", 1)[-1]
+    return WeightsFile(filename=filename, url=url, sha256=filename.rsplit("-", 1)[-1].split(".")[0])
+
+
+class ResNetExtractor(FeatureExtractor):
+    """An ImageNet ResNet from torchvision, resized to 224x224 with ImageNet mean/std.
+
+    Args:
+        arch: ``"resnet18"``, ``"resnet34"`` or ``"resnet50"``.
+        weights_path: an explicit weights file; otherwise see :mod:`ganprobe.extractors.weights` for the search.
+        verify_checksum: check the file against torchvision's published SHA-256 prefix.
+        pretrained: ``False`` gives seeded random weights (the ``random-<arch>`` extractors).
+        seed: the seed of the random initialisation when ``pretrained=False``.
+
+    Layers: ``layer1``..``layer4`` (64/128/256/512 channels for resnet18/34, 4x that for resnet50), ``pool``
+    (512 or 2048) and ``logits`` (1000).
+    """
+
+    def __init__(
+        self,
+        arch: str = "resnet18",
+        weights_path: str | os.PathLike[str] | None = None,
+        verify_checksum: bool = True,
+        pretrained: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if arch not in _WEIGHTS_ENUMS:
+            raise ValueError(f"arch: expected one of {list(_WEIGHTS_ENUMS)}, got {arch!r}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model: nn.Module = getattr(torchvision.models, arch)(weights=None)
+        if pretrained:
+            path, digest = resolve_weights(resnet_weights_file(arch), weights_path, verify_checksum)
+            load_weights_into(model, load_state_dict(path), path, arch)
+            name, weights = arch, digest
+        else:
+            name, weights = f"random-{arch}", f"random-init-seed-{seed}"
+        super().__init__(
+            name=name,
+            model=model,
+            taps=RESNET_TAPS,
+            preprocessing=Preprocessing(size=(224, 224), mean=IMAGENET_MEAN, std=IMAGENET_STD),
+            default_layer="pool",
+            block_layers=("layer1", "layer2", "layer3", "layer4"),
+            logits_layer="logits",
+            weights_sha256=weights,
+        )

@@ -1,0 +1,98 @@
+"""Exact k-nearest-neighbour search in bounded memory (the shared core of 1-NN LOO, PRDC and memorisation).
+
+Squared Euclidean distances are computed a block of rows at a time with one matrix product
+(``|a|^2 + |b|^2 - 2 a.b``), so memory is ``O(block_rows * N)`` instead of ``O(N^2)``. The matrix-product form can
+misorder candidates that differ by round-off, so each row keeps ``k + extra`` candidates and they are re-ranked by
+exact float64 differences ``sum((a - b)^2)``; equal distances are broken by the lower index. The result is the
+exact neighbour list that a float64 brute-force search gives, at float32 matrix-product speed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ganprobe.errors import InputError
+
+# Rows per block are chosen so one block of distances takes about this many bytes.
+DEFAULT_BLOCK_BYTES = 256 * 2**20
+_RERANK_EXTRA = 8
+
+
+def check_features(features: Tensor, argument: str, min_rows: int = 1) -> Tensor:
+    """Validate a ``(N, D)`` floating feature matrix: rank, size, and finite values (one host sync).
+
+    Raises:
+        InputError: naming ``argument`` and what is wrong.
+    """
+    if not isinstance(features, Tensor):
+        raise InputError(f"{argument}: expected a torch.Tensor of shape (N, D), got {type(features).__name__}")
+    if features.ndim != 2:
+        raise InputError(f"{argument}: expected shape (N, D), got {tuple(features.shape)}")
+    if features.shape[0] < min_rows:
+        raise InputError(f"{argument}: needs at least {min_rows} samples, got {features.shape[0]}")
+    if not features.is_floating_point():
+        raise InputError(f"{argument}: expected floating-point features, got dtype {features.dtype}")
+    if not bool(torch.isfinite(features).all()):
+        raise InputError(f"{argument}: contains NaN or infinite values")
+    return features
+
+
+def block_rows(num_columns: int, block_bytes: int = DEFAULT_BLOCK_BYTES, itemsize: int = 4) -> int:
+    """How many rows of an ``(rows, num_columns)`` distance block fit in ``block_bytes``."""
+    return max(1, min(num_columns, block_bytes // max(1, num_columns * itemsize)))
+
+
+def _exact_sq_dist(queries: Tensor, candidates: Tensor) -> Tensor:
+    """``queries``: (B, D), ``candidates``: (B, C, D) -> (B, C) float64 squared distances."""
+    diff = candidates.double() - queries.double().unsqueeze(1)
+    return diff.square().sum(dim=2)
+
+
+def knn(
+    queries: Tensor,
+    points: Tensor,
+    k: int,
+    exclude_self: bool = False,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> tuple[Tensor, Tensor]:
+    """The ``k`` nearest ``points`` of each query row, exactly.
+
+    Args:
+        queries: ``(M, D)``; when ``exclude_self`` it must be ``points`` itself (row ``i`` is point ``i``).
+        points: ``(N, D)``, same device.
+        k: neighbours per query (``k <= N``, or ``k <= N - 1`` with ``exclude_self``).
+        exclude_self: leave-one-out: a point is never its own neighbour (duplicates of it still count).
+        block_bytes: memory budget of one block of the distance matrix.
+
+    Returns:
+        ``(distances, indices)``: ``(M, k)`` Euclidean distances (float64, ascending) and ``(M, k)`` int64
+        indices into ``points``; ties are broken by the lower index.
+    """
+    n_points = points.shape[0]
+    available = n_points - 1 if exclude_self else n_points
+    if not 1 <= k <= available:
+        raise InputError(f"k: must be between 1 and {available} for {n_points} points, got {k}")
+    num_candidates = min(available, k + _RERANK_EXTRA)
+    # float64 inputs stay float64; anything else searches in float32 and re-ranks in float64.
+    work = points.double() if points.dtype == torch.float64 else points.float()
+    work_queries = work if exclude_self else (queries.double() if work.dtype == torch.float64 else queries.float())
+    point_norms = work.square().sum(dim=1)
+    rows = block_rows(n_points, block_bytes, work.element_size())
+    out_dist, out_index = [], []
+    for start in range(0, work_queries.shape[0], rows):
+        block = work_queries[start : start + rows]
+        sq = point_norms.unsqueeze(0) + block.square().sum(dim=1, keepdim=True) - 2.0 * (block @ work.T)
+        if exclude_self:
+            diagonal = torch.arange(block.shape[0], device=block.device)
+            sq[diagonal, diagonal + start] = float("inf")
+        candidate_index = sq.topk(num_candidates, dim=1, largest=False).indices
+        # Re-rank exactly: order candidates by index, then stably by exact distance (ties -> lower index).
+        candidate_index = candidate_index.sort(dim=1).values
+        exact = _exact_sq_dist(block, points[candidate_index])
+        if exclude_self:
+            exact = exact.masked_fill(candidate_index == (diagonal + start).unsqueeze(1), float("inf"))
+        order = exact.sort(dim=1, stable=True).indices[:, :k]
+        out_index.append(candidate_index.gather(1, order))
+        out_dist.append(exact.gather(1, order).clamp_min(0).sqrt())
+    return torch.cat(out_dist), torch.cat(out_index)
