@@ -35,6 +35,15 @@ _EXPORTS = {
     "first_separable_layer": "ganprobe.functional",
     "KNNLOOAccuracy": "ganprobe.metrics",
     "LayerSeparability": "ganprobe.metrics",
+    "FeatureCache": "ganprobe.features",
+    "Evaluator": "ganprobe.evaluator",
+    "Memorization": "ganprobe.metrics",
+    "DensityCoverage": "ganprobe.metrics",
+    "PrecisionRecall": "ganprobe.metrics",
+    "InceptionScore": "ganprobe.metrics",
+    "CMMD": "ganprobe.metrics",
+    "KID": "ganprobe.metrics",
+    "FID": "ganprobe.metrics",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -55,6 +64,7 @@ if TYPE_CHECKING:
         WeightsFormatError,
         WeightsNotFoundError,
     )
+    from ganprobe.evaluator import Evaluator  # noqa: F401
     from ganprobe.extractors import (  # noqa: F401
         DEFAULT_EXTRACTOR,
         FeatureExtractor,
@@ -64,6 +74,7 @@ if TYPE_CHECKING:
         register_extractor,
     )
     from ganprobe.features import (  # noqa: F401
+        FeatureCache,  # noqa: F401
         extract_features,
         iter_features,
     )
@@ -72,8 +83,15 @@ if TYPE_CHECKING:
         first_separable_layer,
     )
     from ganprobe.metrics import (  # noqa: F401
+        CMMD,
+        FID,
+        KID,
+        DensityCoverage,
+        InceptionScore,
         KNNLOOAccuracy,
         LayerSeparability,
+        Memorization,
+        PrecisionRecall,
     )
 
 

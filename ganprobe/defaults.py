@@ -10,5 +10,6 @@ SEED = 0
 KNN_K = 1
 PERMUTATIONS = 1000
 FOLDS = 5
+BOOTSTRAP = 100
 # Accuracy from which a layer counts as "separable" in reports (first_separable_layer).
 SEPARABLE_THRESHOLD = 0.75

@@ -36,6 +36,10 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return write_folder(root / "fake", 12, 1, bright=False), write_folder(root / "real", 12, 2, bright=True)
 
 
+def by_key(payload: dict) -> dict[str, dict]:
+    return {record["key"]: record for record in payload["metrics"]}
+
+
 def test_evaluate_writes_json_and_tables(folders: tuple[Path, Path], tmp_path: Path) -> None:
     fake, real = folders
     report = tmp_path / "out" / "report.json"
@@ -52,17 +56,73 @@ def test_evaluate_writes_json_and_tables(folders: tuple[Path, Path], tmp_path: P
         "50",
         "--batch-size",
         "5",
+        "--no-cache",
+        "--fid-bootstrap",
+        "5",
     )
     assert result.returncode == 0, result.stderr
-    assert "k-NN leave-one-out" in result.stdout and "layer4" in result.stdout
+    assert "1-NN LOO accuracy" in result.stdout and "layer4" in result.stdout
     payload = json.loads(report.read_text())
     assert payload["schema_version"] == 1
     assert payload["inputs"]["fake"]["count"] == 12 and payload["inputs"]["real"]["count"] == 12
     assert payload["extractor"]["name"] == "random-resnet18"
-    assert payload["knn_loo"]["accuracy"] == 1.0  # dark noise vs bright noise
+    records = by_key(payload)
+    expected = {
+        "fid",
+        "kid",
+        "is",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "cmmd",
+        "memorization",
+        "knn_loo",
+        "knn_loo_real",
+        "knn_loo_fake",
+        "knn_loo_p_value",
+    }
+    assert set(records) == expected
+    assert records["knn_loo"]["value"] == 1.0  # dark noise vs bright noise
+    assert records["fid"]["label"] == "FD on random-resnet18 features"
+    assert records["fid"]["low"] <= records["fid"]["high"]
+    assert records["precision"]["low"] is not None
     assert list(payload["layer_separability"]) == ["layer1", "layer2", "layer3", "layer4"]
     assert payload["layer_separability"]["layer1"]["pca2_svm"] == 1.0
+    assert len(payload["memorization_pairs"]) == 5
+    assert payload["memorization_pairs"][0]["fake_path"].startswith(str(fake))
     assert not list(report.parent.glob(".*tmp"))  # atomic write leaves no temporary file
+
+
+def test_stats_file_replaces_the_real_folder(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    fake, real = folders
+    stats = tmp_path / "real_stats.npz"
+    made = run("stats", str(real), "-o", str(stats), "--extractor", "random-resnet18", "--quiet", "--no-cache")
+    assert made.returncode == 0, made.stderr
+    outputs = []
+    for reference in (str(real), str(stats)):
+        path = tmp_path / f"{len(outputs)}.json"
+        result = run(
+            "evaluate",
+            str(fake),
+            reference,
+            "--extractor",
+            "random-resnet18",
+            "--json",
+            str(path),
+            "--quiet",
+            "--metrics",
+            "fid",
+            "knn_loo",
+            "precision_recall",
+            "--no-cache",
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(by_key(json.loads(path.read_text())))
+    for key in ("fid", "knn_loo", "precision", "recall"):
+        assert outputs[0][key]["value"] == pytest.approx(outputs[1][key]["value"], rel=1e-6)
+    other = run("evaluate", str(fake), str(stats), "--extractor", "random-resnet34", "--quiet", "--metrics", "fid")
+    assert other.returncode == 2 and "made with extractor 'random-resnet18'" in other.stderr
 
 
 def test_evaluate_is_deterministic_and_batch_size_independent(folders: tuple[Path, Path], tmp_path: Path) -> None:
@@ -86,11 +146,19 @@ def test_evaluate_is_deterministic_and_batch_size_independent(folders: tuple[Pat
             "layer2",
             "--seed",
             "4",
+            "--no-cache",
+            "--metrics",
+            "knn_loo",
+            "layer_separability",
+            "kid",
+            "precision_recall",
         )
         assert result.returncode == 0, result.stderr
         payload = json.loads(path.read_text())
-        outputs.append((payload["knn_loo"], payload["layer_separability"]))
-    assert outputs[0] == outputs[1]
+        outputs.append((by_key(payload), payload["layer_separability"]))
+    for key in outputs[0][0]:
+        assert outputs[0][0][key]["value"] == pytest.approx(outputs[1][0][key]["value"], rel=1e-6, abs=1e-9)
+    assert outputs[0][1] == outputs[1][1]
 
 
 @pytest.mark.parametrize(
@@ -110,7 +178,7 @@ def test_bad_input_gives_one_line_and_exit_2(
     case: str, expected: str, folders: tuple[Path, Path], tmp_path: Path
 ) -> None:
     fake, real = folders
-    args = ["evaluate", str(fake), str(real), "--quiet", "--extractor", "random-resnet18"]
+    args = ["evaluate", str(fake), str(real), "--quiet", "--metrics", "knn_loo", "--extractor", "random-resnet18"]
     if case == "missing":
         args[1] = str(tmp_path / "nowhere")
     elif case == "empty":
@@ -126,7 +194,7 @@ def test_bad_input_gives_one_line_and_exit_2(
     elif case == "weights":
         args[-1] = "resnet18"
     elif case == "layers":
-        args += ["--layers", "block9"]
+        args += ["--metrics", "layer_separability", "--layers", "block9"]
     elif case == "batch":
         args += ["--batch-size", "0"]
     elif case == "usage":

@@ -49,6 +49,17 @@ def test_rerank_finds_exact_neighbour_that_float32_expansion_misorders() -> None
     assert index[:, 0].tolist() == [1, 0, 1]  # point 1 ties between 0 and 2: the lower index wins
 
 
+def test_large_common_offset_does_not_break_the_search() -> None:
+    gen = torch.Generator().manual_seed(2)
+    points = 1000 + 0.3 * torch.randn(120, 8, generator=gen)
+    distances, index = knn(points, points, 3, exclude_self=True)
+    brute = torch.cdist(points.double(), points.double())
+    brute.fill_diagonal_(float("inf"))
+    expected = brute.topk(3, largest=False)
+    assert torch.equal(index, expected.indices)
+    torch.testing.assert_close(distances, expected.values)
+
+
 def test_known_cases() -> None:
     gen = torch.Generator().manual_seed(0)
     real = torch.randn(100, 8, generator=gen)

@@ -24,6 +24,10 @@ def test_quickstart_runs_and_tells_good_from_bad(tmp_path: Path) -> None:
     good = json.loads((tmp_path / "report_fake_good.json").read_text())
     bad = json.loads((tmp_path / "report_fake_bad.json").read_text())
     assert good["extractor"]["name"] == "efficientnet-lite0"
-    assert bad["knn_loo"]["accuracy"] > 0.9
-    assert good["knn_loo"]["accuracy"] < bad["knn_loo"]["accuracy"]
+    good_values = {record["key"]: record["value"] for record in good["metrics"]}
+    bad_values = {record["key"]: record["value"] for record in bad["metrics"]}
+    assert bad_values["knn_loo"] > 0.9
+    assert good_values["knn_loo"] < bad_values["knn_loo"]
+    assert good_values["fid"] < bad_values["fid"]
+    assert good_values["precision"] > bad_values["precision"]
     assert bad["first_separable_layer"] is not None

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ganprobe.data.sources import ImageSource, iter_batches, source_length
 from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.features.cache import FeatureCache, cache_key, source_fingerprint
 
 
 def _progress(enabled: bool) -> Progress | nullcontext:
@@ -69,8 +70,12 @@ def extract_features(
     num_workers: int | None = None,
     progress: bool = False,
     description: str = "extracting",
+    cache: FeatureCache | None = None,
 ) -> dict[str, Tensor]:
     """Run :func:`iter_features` to the end and concatenate: ``{layer: (N, C)}`` on the extractor's device.
+
+    With a ``cache``, folder and tensor sources are looked up first (see :mod:`ganprobe.features.cache`) and
+    stored after extraction; the result is identical either way.
 
     Example:
         >>> import torch
@@ -80,10 +85,22 @@ def extract_features(
         >>> {k: tuple(v.shape) for k, v in feats.items()}
         {'layer1': (6, 64), 'pool': (6, 512)}
     """
+    wanted = extractor.resolve_layers(layers)
+    key = None
+    if cache is not None and cache.enabled:
+        fingerprint = source_fingerprint(source)
+        if fingerprint is not None:
+            key = cache_key(fingerprint, extractor, wanted, num_samples)
+            cached = cache.load(key)
+            if cached is not None:
+                return {layer: cached[layer].to(extractor.device) for layer in wanted}
     parts: dict[str, list[Tensor]] = {}
     for features in iter_features(
-        extractor, source, layers, batch_size, num_samples, seed, num_workers, True, progress, description
+        extractor, source, wanted, batch_size, num_samples, seed, num_workers, True, progress, description
     ):
         for layer, value in features.items():
             parts.setdefault(layer, []).append(value)
-    return {layer: torch.cat(values) for layer, values in parts.items()}
+    result = {layer: torch.cat(values) for layer, values in parts.items()}
+    if key is not None and cache is not None:
+        cache.store(key, result)
+    return result

@@ -17,6 +17,8 @@ from ganprobe.errors import InputError
 # Rows per block are chosen so one block of distances takes about this many bytes.
 DEFAULT_BLOCK_BYTES = 256 * 2**20
 _RERANK_EXTRA = 8
+# Rows re-ranked at once: bounds the (rows, k + extra, D) float64 differences to a few MiB.
+_RERANK_ROWS = 256
 
 
 def check_features(features: Tensor, argument: str, min_rows: int = 1) -> Tensor:
@@ -74,25 +76,35 @@ def knn(
     if not 1 <= k <= available:
         raise InputError(f"k: must be between 1 and {available} for {n_points} points, got {k}")
     num_candidates = min(available, k + _RERANK_EXTRA)
-    # float64 inputs stay float64; anything else searches in float32 and re-ranks in float64.
-    work = points.double() if points.dtype == torch.float64 else points.float()
-    work_queries = work if exclude_self else (queries.double() if work.dtype == torch.float64 else queries.float())
+    # float64 inputs stay float64; anything else searches in float32 and re-ranks in float64. Centring first
+    # (distances do not change) keeps a large common offset from swamping the float32 expansion's precision.
+    search_dtype = torch.float64 if points.dtype == torch.float64 else torch.float32
+    centre = points.double().mean(dim=0)
+    work = (points.double() - centre).to(search_dtype)
+    work_queries = work if exclude_self else (queries.double() - centre).to(search_dtype)
     point_norms = work.square().sum(dim=1)
     rows = block_rows(n_points, block_bytes, work.element_size())
+    # One reusable block buffer: score = |b|^2 - 2 a.b, which orders each row like the squared distance (the
+    # row's own |a|^2 is a constant), written in place by addmm -- no block-sized temporaries per block.
+    scores = torch.empty(min(rows, work_queries.shape[0]), n_points, dtype=work.dtype, device=work.device)
     out_dist, out_index = [], []
     for start in range(0, work_queries.shape[0], rows):
         block = work_queries[start : start + rows]
-        sq = point_norms.unsqueeze(0) + block.square().sum(dim=1, keepdim=True) - 2.0 * (block @ work.T)
+        score = scores[: block.shape[0]]
+        torch.addmm(point_norms.unsqueeze(0).expand(block.shape[0], -1), block, work.T, alpha=-2.0, out=score)
         if exclude_self:
             diagonal = torch.arange(block.shape[0], device=block.device)
-            sq[diagonal, diagonal + start] = float("inf")
-        candidate_index = sq.topk(num_candidates, dim=1, largest=False).indices
-        # Re-rank exactly: order candidates by index, then stably by exact distance (ties -> lower index).
-        candidate_index = candidate_index.sort(dim=1).values
-        exact = _exact_sq_dist(block, points[candidate_index])
-        if exclude_self:
-            exact = exact.masked_fill(candidate_index == (diagonal + start).unsqueeze(1), float("inf"))
-        order = exact.sort(dim=1, stable=True).indices[:, :k]
-        out_index.append(candidate_index.gather(1, order))
-        out_dist.append(exact.gather(1, order).clamp_min(0).sqrt())
+            score[diagonal, diagonal + start] = float("inf")
+        candidates = score.topk(num_candidates, dim=1, largest=False).indices.sort(dim=1).values
+        for sub in range(0, block.shape[0], _RERANK_ROWS):
+            index = candidates[sub : sub + _RERANK_ROWS]
+            first = start + sub
+            # Re-rank exactly: candidates in index order, then stably by exact distance (ties -> lower index).
+            exact = _exact_sq_dist(queries[first : first + index.shape[0]], points[index])
+            if exclude_self:
+                own = torch.arange(first, first + index.shape[0], device=index.device).unsqueeze(1)
+                exact = exact.masked_fill(index == own, float("inf"))
+            order = exact.sort(dim=1, stable=True).indices[:, :k]
+            out_index.append(index.gather(1, order))
+            out_dist.append(exact.gather(1, order).clamp_min(0).sqrt())
     return torch.cat(out_dist), torch.cat(out_index)

@@ -52,9 +52,22 @@ class FeatureMetric(Metric):
                 raise InputError(f"layers: expected a non-empty list of layer names, got {layers!r}")
             self.layers = tuple(dict.fromkeys(names))
         self._widths: dict[str, int] = {}
+        self._add_feature_states()
+
+    def _add_feature_states(self) -> None:
+        """Declare the states; the default keeps every feature row (``cat``-synced lists) per layer and class.
+
+        Metrics that only need running sums (FID) override this and :meth:`_accumulate`.
+        """
         for index in range(len(self.layers)):
             self.add_state(f"real_{index}", default=[], dist_reduce_fx="cat")
             self.add_state(f"fake_{index}", default=[], dist_reduce_fx="cat")
+
+    def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
+        """Fold one validated batch ``{layer: (N, D)}`` (on the metric's device) into the states."""
+        prefix = "real" if real else "fake"
+        for index, layer in enumerate(self.layers):
+            getattr(self, f"{prefix}_{index}").append(features[layer])
 
     @property
     def feature_space(self) -> str:
@@ -78,6 +91,26 @@ class FeatureMetric(Metric):
         else:
             features = self._as_feature_dict(x)
         self._store(features, real)
+
+    def update_features(self, features: Tensor | Mapping[str, Tensor], real: bool) -> None:
+        """Add precomputed features even when the metric has an extractor (one extraction pass feeding many metrics).
+
+        Args:
+            features: ``(N, D)`` for a one-layer metric, or ``{layer: (N, D)}`` holding at least this metric's layers
+                (extra layers are ignored), computed by this metric's extractor.
+            real: ``True`` for real samples, ``False`` for generated ones.
+        """
+        if not isinstance(real, bool):
+            raise InputError(f"real: expected True or False, got {real!r}")
+        if isinstance(features, Mapping):
+            missing = [layer for layer in self.layers if layer not in features]
+            if missing:
+                raise InputError(f"features: missing layers {missing} needed by {type(self).__name__}")
+            features = {layer: features[layer] for layer in self.layers}
+        self._store(self._as_feature_dict(features), real)
+        # What torchmetrics' update() wrapper does, so compute() neither warns nor returns a stale cache.
+        self._update_count += 1
+        self._computed = None
 
     def update_from(
         self,
@@ -109,10 +142,7 @@ class FeatureMetric(Metric):
             progress=progress,
             description=f"{label} images",
         ):
-            self._store(features, real)
-            # What torchmetrics' update() wrapper does, so compute() neither warns nor returns a stale cache.
-            self._update_count += 1
-            self._computed = None
+            self.update_features(features, real)
 
     def _as_feature_dict(self, x: Any) -> dict[str, Tensor]:
         if isinstance(x, Tensor):
@@ -139,10 +169,8 @@ class FeatureMetric(Metric):
                 raise InputError(
                     f"features of layer {layer!r}: width {value.shape[1]} differs from {width} in earlier updates"
                 )
-            checked[layer] = value
-        prefix = "real" if real else "fake"
-        for index, layer in enumerate(self.layers):
-            getattr(self, f"{prefix}_{index}").append(checked[layer].detach().to(self.device))
+            checked[layer] = value.detach().to(self.device)
+        self._accumulate(checked, real)
 
     def stored_features(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The accumulated ``(real, fake)`` features per layer (after DDP sync when called inside compute)."""

@@ -1,0 +1,95 @@
+"""Reference-set files (``ganprobe stats REAL -o real_stats.npz``): a real set's features, computed once.
+
+The file is a plain ``.npz`` (read with ``allow_pickle=False``: nothing is ever unpickled) holding one float32
+array per layer (``features/<layer>``) and a JSON string ``meta`` with the extractor name, its weights SHA-256, the
+preprocessing, the source's fingerprint and the ganprobe version. Full features (not just mean and covariance) are
+kept because k-NN, precision/recall and separability metrics need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ganprobe.errors import InputError
+from ganprobe.extractors.base import FeatureExtractor
+
+STATS_FORMAT_VERSION = 1
+_PREFIX = "features/"
+
+
+def save_reference_stats(
+    path: str | os.PathLike[str],
+    features: Mapping[str, Tensor],
+    extractor: FeatureExtractor,
+    source: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``features`` (``{layer: (N, D)}``) and their provenance to ``path`` atomically; returns the path."""
+    target = Path(path)
+    if target.suffix != ".npz":
+        raise InputError(f"{target}: reference stats files must end in .npz")
+    meta = {
+        "format": STATS_FORMAT_VERSION,
+        "extractor": extractor.name,
+        "weights_sha256": extractor.weights_sha256,
+        "preprocessing": extractor.preprocessing.describe(),
+        "source": dict(source or {}),
+        "count": int(next(iter(features.values())).shape[0]),
+    }
+    arrays = {f"{_PREFIX}{layer}": value.detach().float().cpu().numpy() for layer, value in features.items()}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".npz", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def load_reference_stats(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Read a reference stats file: ``({layer: (N, D) float32}, meta)``.
+
+    Raises:
+        InputError: the file is missing, not a ganprobe stats file, truncated, or of another format version.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: reference stats file does not exist")
+    try:
+        with np.load(source, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            features = {
+                name[len(_PREFIX) :]: torch.from_numpy(np.array(archive[name]))
+                for name in archive.files
+                if name.startswith(_PREFIX)
+            }
+    except Exception as exc:  # zip/format/JSON errors all mean "not a usable stats file"
+        raise InputError(f"{source}: not a readable ganprobe stats file ({type(exc).__name__})") from None
+    if meta.get("format") != STATS_FORMAT_VERSION or not features:
+        raise InputError(f"{source}: unsupported stats format {meta.get('format')!r} (expected {STATS_FORMAT_VERSION})")
+    return features, meta
+
+
+def check_compatible(meta: Mapping[str, Any], extractor: FeatureExtractor, path: str | os.PathLike[str]) -> None:
+    """Raise :class:`InputError` unless the stats were made by this extractor, weights and preprocessing."""
+    for field, mine in (
+        ("extractor", extractor.name),
+        ("weights_sha256", extractor.weights_sha256),
+        ("preprocessing", extractor.preprocessing.describe()),
+    ):
+        if meta.get(field) != mine:
+            raise InputError(
+                f"{path}: made with {field} {meta.get(field)!r}, but this run uses {mine!r}; recompute it with "
+                f"`ganprobe stats REAL -o {Path(path).name} --extractor {extractor.name}`"
+            )

@@ -1,0 +1,233 @@
+r"""Fréchet distance between Gaussian fits of two feature sets: FID (Heusel et al. 2017), FID∞ (Chong & Forsyth 2020).
+
+Fit a Gaussian to each feature set (mean and unbiased covariance) and take the squared 2-Wasserstein (Fréchet)
+distance between the two Gaussians (Dowson & Landau 1982; Heusel et al. 2017, "GANs Trained by a Two Time-Scale
+Update Rule Converge to a Local Nash Equilibrium", NeurIPS):
+
+.. math:: d^2 = \lVert\mu_1 - \mu_2\rVert^2 + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
+          - 2 \operatorname{tr}\big(\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2}\big)^{1/2}
+
+0 means the two fits coincide; larger is further apart (squared feature units, so values are only comparable
+within one feature space and layer). Everything runs in float64, and the trace of the matrix square root comes
+from symmetric eigendecompositions only, so it is never complex (unlike ``sqrtm(S1 @ S2)`` in pytorch-fid or
+``eigvals(S1 @ S2)`` in torchmetrics) and stays stable for singular (rank-deficient) covariances.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+from ganprobe.errors import InputError
+from ganprobe.functional.neighbours import check_features
+
+
+def _check_statistics(mu: Tensor, sigma: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    for value, argument, ndim in ((mu, f"mu{name}", 1), (sigma, f"sigma{name}", 2)):
+        if not isinstance(value, Tensor) or value.ndim != ndim:
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise InputError(f"{argument}: expected a {'(D,)' if ndim == 1 else '(D, D)'} tensor, got {shape}")
+        if not bool(torch.isfinite(value).all()):
+            raise InputError(f"{argument}: contains NaN or infinite values")
+    if sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise InputError(f"sigma{name}: expected shape ({mu.shape[0]}, {mu.shape[0]}), got {tuple(sigma.shape)}")
+    return mu.double(), _symmetrize(sigma.double())
+
+
+def _symmetrize(matrix: Tensor) -> Tensor:
+    return (matrix + matrix.T) / 2
+
+
+def _trace_sqrt_product(eigenvalues1: Tensor, eigenvectors1: Tensor, sigma2: Tensor) -> Tensor:
+    r"""``tr((S1^{1/2} S2 S1^{1/2})^{1/2})`` given ``S1 = V diag(l) V^T``.
+
+    ``S1^{1/2} S2 S1^{1/2} = V (L^{1/2} V^T S2 V L^{1/2}) V^T`` is orthogonally similar to the bracket, so the
+    eigenvalues of the bracket (symmetric PSD) are the ones wanted; round-off negatives are clamped to 0.
+    """
+    root = eigenvalues1.clamp_min(0).sqrt()
+    inner = (eigenvectors1.T @ sigma2 @ eigenvectors1) * root.unsqueeze(0) * root.unsqueeze(1)
+    return torch.linalg.eigvalsh(_symmetrize(inner)).clamp_min(0).sqrt().sum()
+
+
+def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> Tensor:
+    r"""Squared Fréchet (2-Wasserstein) distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``.
+
+    .. math:: \lVert\mu_1 - \mu_2\rVert^2 + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
+              - 2 \sum_i \sqrt{\lambda_i\big(\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2}\big)}
+
+    (Dowson & Landau 1982; Heusel et al. 2017). With ``Sigma1 = V diag(l) V^T`` from ``torch.linalg.eigh``
+    (negative ``l``, which are round-off, clamped to 0), ``Sigma1^{1/2} Sigma2 Sigma1^{1/2}`` is orthogonally
+    similar to ``diag(l)^{1/2} V^T Sigma2 V diag(l)^{1/2}``, whose ``eigvalsh`` eigenvalues (clamped at 0) give the
+    trace term: symmetric PSD matrices and symmetric solvers only, never complex. The result is
+    clamped at 0: the exact value is non-negative, so a tiny negative can only be round-off. Identical statistics
+    give 0 up to round-off (below ``1e-6 * (tr S1 + tr S2)``).
+
+    Args:
+        mu1: ``(D,)`` mean of the first set (e.g. real features).
+        sigma1: ``(D, D)`` covariance of the first set (symmetric PSD; may be singular).
+        mu2: ``(D,)`` mean of the second set.
+        sigma2: ``(D, D)`` covariance of the second set.
+
+    Returns:
+        A float64 scalar tensor ``>= 0`` on ``mu1``'s device, in squared feature units.
+
+    Raises:
+        InputError: wrong shapes, mismatched widths, NaN/Inf entries.
+    """
+    mu1, sigma1 = _check_statistics(mu1, sigma1, "1")
+    mu2, sigma2 = _check_statistics(mu2, sigma2, "2")
+    if mu1.shape != mu2.shape:
+        raise InputError(f"mu2: width {mu2.shape[0]} differs from mu1's {mu1.shape[0]}")
+    mu2, sigma2 = mu2.to(mu1.device), sigma2.to(mu1.device)
+    eigenvalues1, eigenvectors1 = torch.linalg.eigh(sigma1)
+    return _frechet_from_parts(mu1, sigma1, eigenvalues1, eigenvectors1, mu2, sigma2)
+
+
+def _frechet_from_parts(
+    mu1: Tensor, sigma1: Tensor, eigenvalues1: Tensor, eigenvectors1: Tensor, mu2: Tensor, sigma2: Tensor
+) -> Tensor:
+    """The distance when ``sigma1``'s eigendecomposition is already known (FID∞ reuses it across subsets)."""
+    difference = mu1 - mu2
+    value = (
+        difference.dot(difference)
+        + sigma1.trace()
+        + sigma2.trace()
+        - 2 * _trace_sqrt_product(eigenvalues1, eigenvectors1, sigma2)
+    )
+    return value.clamp_min(0)
+
+
+def feature_statistics(features: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and unbiased covariance (divisor ``N - 1``) of ``(N, D)`` features, in float64.
+
+    Args:
+        features: ``(N, D)`` floating features, ``N >= 2``.
+
+    Returns:
+        ``(mu, sigma)``: ``(D,)`` and ``(D, D)`` float64 tensors on the features' device.
+    """
+    check_features(features, "features", min_rows=2)
+    x = features.double()
+    mu = x.mean(dim=0)
+    centred = x - mu
+    return mu, _symmetrize(centred.T @ centred) / (x.shape[0] - 1)
+
+
+def statistics_from_sums(feature_sum: Tensor, outer_sum: Tensor, count: int | Tensor) -> tuple[Tensor, Tensor]:
+    r"""Mean and unbiased covariance from running sums (what a streaming or DDP-synced FID keeps).
+
+    .. math:: \mu = s / n, \qquad \Sigma = (S - n \mu \mu^\top) / (n - 1)
+
+    Args:
+        feature_sum: ``(D,)`` sum of the feature rows ``s = sum_i x_i``.
+        outer_sum: ``(D, D)`` sum of their outer products ``S = sum_i x_i x_i^T`` (``X^T X``).
+        count: the number of rows ``n >= 2``.
+
+    Returns:
+        ``(mu, sigma)`` in float64.
+    """
+    n = int(count)
+    if n < 2:
+        raise InputError(f"count: a covariance needs at least 2 samples, got {n}")
+    mu = feature_sum.double() / n
+    sigma = (outer_sum.double() - n * torch.outer(mu, mu)) / (n - 1)
+    return mu, _symmetrize(sigma)
+
+
+def warn_if_rank_deficient(num_real: int, num_fake: int, dim: int, what: str = "FID") -> None:
+    """Warn (``UserWarning``) when a covariance of ``N <= D`` samples is singular (rank at most ``N - 1``)."""
+    small = [f"{name} N={n}" for name, n in (("real", num_real), ("fake", num_fake)) if n <= dim]
+    if small:
+        warnings.warn(
+            f"{what}: {', '.join(small)} not above the feature dimension {dim}: the covariance is rank-deficient, "
+            "so the value is finite but strongly biased; use more samples than feature dimensions",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_pair(real: Tensor, fake: Tensor, min_rows: int = 2) -> None:
+    check_features(real, "real", min_rows=min_rows)
+    check_features(fake, "fake", min_rows=min_rows)
+    if real.shape[1] != fake.shape[1]:
+        raise InputError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
+
+
+def fid_from_features(real: Tensor, fake: Tensor) -> Tensor:
+    """Fréchet distance between Gaussian fits of ``real`` and ``fake`` features (FID on Inception pool features).
+
+    Args:
+        real: ``(N_r, D)`` features of real images, ``N_r >= 2``.
+        fake: ``(N_f, D)`` features of generated images, ``N_f >= 2``.
+
+    Returns:
+        A float64 scalar tensor ``>= 0``; see :func:`frechet_distance`. Warns when ``N <= D`` (singular covariance).
+
+    Example:
+        >>> import torch
+        >>> real = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+        >>> round(float(fid_from_features(real, real + 1.0)), 6)  # a shift of 1 in each of 8 dimensions
+        8.0
+    """
+    _check_pair(real, fake)
+    warn_if_rank_deficient(real.shape[0], fake.shape[0], real.shape[1])
+    mu_real, sigma_real = feature_statistics(real)
+    mu_fake, sigma_fake = feature_statistics(fake.to(real.device))
+    return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake)
+
+
+def _fit_intercept(sizes: Tensor, values: Tensor) -> Tensor:
+    """Least-squares intercept ``a`` of ``values = a + b / sizes`` (the value extrapolated to ``N -> infinity``)."""
+    x = 1.0 / sizes.double()
+    y = values.double()
+    x_centred = x - x.mean()
+    slope = (x_centred * (y - y.mean())).sum() / x_centred.square().sum()
+    return y.mean() - slope * x.mean()
+
+
+def fid_infinity(real: Tensor, fake: Tensor, num_points: int = 15, min_n: int | None = None, seed: int = 0) -> Tensor:
+    r"""Effectively unbiased FID∞ (Chong & Forsyth 2020, "Effectively Unbiased FID and Inception Score and where
+    to find them", CVPR).
+
+    FID estimated from ``N`` samples is biased upwards by roughly ``b / N`` with a ``b`` that depends on the
+    generator, so FIDs at a fixed ``N`` can rank models wrongly. FID∞ evaluates ``FID_N`` on random subsets of the
+    fake features of ``num_points`` sizes spaced linearly from ``min_n`` to ``N_f`` (the authors' reference: 15
+    sizes from 5,000 to 50,000, each a fresh shuffle of the fakes truncated to ``N``, against statistics of the
+    whole real set), fits ``FID_N = a + b / N`` by least squares and returns the intercept ``a``, the FID
+    extrapolated to infinitely many fakes. It is an extrapolation, not a distance: it can be slightly negative when
+    the distributions nearly coincide. The ``1 / N`` law is asymptotic: subsets smaller than the feature dimension
+    (a warning says so) make the fit unreliable.
+
+    Args:
+        real: ``(N_r, D)`` real features (used in full).
+        fake: ``(N_f, D)`` generated features, subsampled without replacement.
+        num_points: number of subset sizes (>= 2).
+        min_n: smallest subset size, ``2 <= min_n < N_f``; default ``max(2, N_f // 10)`` (the reference's ratio).
+        seed: seed of the subset draws (CPU generator: the same on every device).
+
+    Returns:
+        The intercept ``a`` as a float64 scalar tensor.
+    """
+    _check_pair(real, fake)
+    n_fake = fake.shape[0]
+    if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 2:
+        raise InputError(f"num_points: need an integer >= 2 to fit a line, got {num_points!r}")
+    if min_n is None:
+        min_n = max(2, n_fake // 10)
+    if isinstance(min_n, bool) or not isinstance(min_n, int) or not 2 <= min_n < n_fake:
+        raise InputError(f"min_n: expected an integer with 2 <= min_n < {n_fake} (the number of fakes), got {min_n!r}")
+    # Truncation like the reference's np.linspace(...).astype("int32").
+    sizes = torch.linspace(min_n, n_fake, num_points, dtype=torch.float64).long()
+    warn_if_rank_deficient(real.shape[0], min_n, real.shape[1], what="FID infinity")
+    mu_real, sigma_real = feature_statistics(real)
+    eigenvalues, eigenvectors = torch.linalg.eigh(sigma_real)
+    generator = torch.Generator().manual_seed(seed)
+    values = []
+    for size in sizes.tolist():
+        index = torch.randperm(n_fake, generator=generator)[:size].to(fake.device)
+        mu_fake, sigma_fake = feature_statistics(fake[index])
+        mu_fake, sigma_fake = mu_fake.to(mu_real.device), sigma_fake.to(mu_real.device)
+        values.append(_frechet_from_parts(mu_real, sigma_real, eigenvalues, eigenvectors, mu_fake, sigma_fake))
+    return _fit_intercept(sizes.to(mu_real.device), torch.stack(values))

@@ -1,0 +1,106 @@
+"""``CMMD``: RBF-kernel MMD² of the CMMD paper (Jayasumana et al. 2024) as a torchmetrics metric."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+from ganprobe.errors import InputError
+from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
+from ganprobe.functional.mmd import cmmd
+from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
+from ganprobe.metrics.base import FeatureMetric
+from ganprobe.metrics.fid import check_layer, features_label
+
+
+class CMMD(FeatureMetric):
+    r"""MMD² with a Gaussian RBF kernel, computed as the official CMMD code does.
+
+    .. math:: \mathrm{scale} \cdot \big(\overline{K_{rr}} + \overline{K_{ff}} - 2\,\overline{K_{rf}}\big), \qquad
+              k(a, b) = \exp\!\big(-\lVert a - b\rVert^2 / (2 \sigma^2)\big)
+
+    with means over all pairs (diagonals included), ``sigma = 10`` and ``scale = 1000`` (Jayasumana et al. 2024,
+    "Rethinking FID: Towards a Better Evaluation Metric for Image Generation", CVPR; ``google-research/cmmd``
+    ``distance.py``); rows are L2-normalised first (``normalize=True``) as the reference does with its embeddings.
+    See :func:`ganprobe.functional.mmd.cmmd`. 0 means identical sets; lower is better; no Gaussian assumption and
+    no ``1 / N`` bias of the FID kind.
+
+    Published CMMD numbers use CLIP ViT-L/14@336 embeddings, which ganprobe does not ship: with any extractor here
+    the value is an RBF-MMD on *those* features, never comparable with published CMMD
+    (:attr:`comparable_with_published` is always ``False``), and ``sigma = 10`` was tuned for CLIP.
+
+    Every feature row is stored (``cat``-synced under DDP); the kernel matrices are evaluated in blocks, never held
+    whole. ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an
+    extractor, else precomputed ``(N, D)`` features. ``compute()`` returns a scalar float64 tensor ``>= 0``.
+
+    Args:
+        sigma: RBF bandwidth.
+        scale: multiplier of the result.
+        normalize: L2-normalise every feature row before the kernel.
+        extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to
+            ``update`` with precomputed features.
+        layer: the extractor layer to compare (default: the extractor's pooled features).
+        extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
+        block_bytes: memory budget of one block of a kernel matrix.
+        kwargs: torchmetrics ``Metric`` options.
+
+    Raises:
+        InputError: bad arguments; at ``compute``: a missing class.
+
+    Example:
+        >>> import torch
+        >>> features = torch.randn(100, 8, generator=torch.Generator().manual_seed(0))
+        >>> metric = CMMD(extractor=None)
+        >>> metric.update(features, real=True)
+        >>> metric.update(features.clone(), real=False)
+        >>> float(metric.compute())
+        0.0
+    """
+
+    higher_is_better = False
+    plot_lower_bound = 0.0
+
+    def __init__(
+        self,
+        sigma: float = 10.0,
+        scale: float = 1000.0,
+        normalize: bool = True,
+        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
+        layer: str | None = None,
+        extractor_kwargs: Mapping[str, Any] | None = None,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        for value, argument in ((sigma, "sigma"), (scale, "scale")):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InputError(f"{argument}: expected a number > 0, got {value!r}")
+        if not isinstance(normalize, bool):
+            raise InputError(f"normalize: expected True or False, got {normalize!r}")
+        super().__init__(extractor, check_layer(layer), extractor_kwargs, **kwargs)
+        self.sigma = sigma
+        self.scale = scale
+        self.normalize = normalize
+        self.block_bytes = block_bytes
+
+    @property
+    def layer(self) -> str:
+        """The layer whose features are compared."""
+        return self.layers[0]
+
+    @property
+    def comparable_with_published(self) -> bool:
+        """Always ``False``: published CMMD uses CLIP embeddings, which no ganprobe extractor provides."""
+        return False
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"MMD on resnet18 features"``: the CMMD formula, but not on CLIP features."""
+        return f"MMD on {features_label(self, self.layer)} features"
+
+    def compute(self) -> Tensor:
+        """The scaled RBF MMD² between all stored real and fake features (scalar float64 tensor)."""
+        real, fake = self.stored_features()
+        return cmmd(real[self.layer], fake[self.layer], self.sigma, self.scale, self.normalize, self.block_bytes)

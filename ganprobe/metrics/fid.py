@@ -1,0 +1,218 @@
+"""``FID``: Fréchet distance between Gaussian fits of real and fake features, from running float64 sums."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganprobe.errors import InputError
+from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
+from ganprobe.functional.bootstrap import Interval, bootstrap_interval
+from ganprobe.functional.frechet import (
+    fid_from_features,
+    fid_infinity,
+    frechet_distance,
+    statistics_from_sums,
+    warn_if_rank_deficient,
+)
+from ganprobe.metrics.base import FeatureMetric
+
+# Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).
+PUBLISHED_EXTRACTOR = "inception-fid"
+PUBLISHED_LAYER = "pool"
+
+
+def features_label(metric: FeatureMetric, layer: str) -> str:
+    """``"resnet18"`` for an extractor's default layer, ``"resnet18 layer3"`` otherwise, ``"precomputed"``."""
+    extractor = metric.extractor
+    if extractor is None or layer == extractor.default_layer:
+        return metric.feature_space
+    return f"{metric.feature_space} {layer}"
+
+
+def check_layer(layer: str | None) -> Sequence[str] | None:
+    """Validate a one-layer metric's ``layer`` argument and turn it into the base class's ``layers``."""
+    if layer is not None and not isinstance(layer, str):
+        raise InputError(f"layer: expected one layer name, got {layer!r}")
+    return None if layer is None else [layer]
+
+
+class FID(FeatureMetric):
+    r"""Fréchet distance between Gaussian fits of real and fake features (FID when the features are Inception's).
+
+    .. math:: \mathrm{FID} = \lVert\mu_r - \mu_f\rVert^2 + \operatorname{tr}\Sigma_r + \operatorname{tr}\Sigma_f
+              - 2 \operatorname{tr}\big(\Sigma_r^{1/2} \Sigma_f \Sigma_r^{1/2}\big)^{1/2}
+
+    (Heusel et al. 2017; see :func:`ganprobe.functional.frechet.frechet_distance` for the numerics: float64,
+    symmetric eigensolvers only, never complex.) 0 means the two Gaussian fits coincide; lower is better. Values
+    are in squared feature units: only numbers from the same extractor and layer compare, and only
+    ``extractor="inception-fid"`` with the ``pool`` layer gives numbers comparable with published FIDs
+    (:attr:`comparable_with_published`). FID is biased upwards by roughly ``b / N`` with a model-dependent ``b``;
+    compare models at equal ``N``, or use :meth:`compute_infinity`.
+
+    States are running float64 sums per class (``sum`` ``(D,)``, ``outer_sum`` ``(D, D)``, ``count``), reduced by
+    ``sum`` under DDP, so memory does not grow with ``N`` and batch sizes change the result only by round-off.
+    ``keep_features=True`` also keeps every row (``cat``-synced), needed by :meth:`compute_interval` and
+    :meth:`compute_infinity`.
+
+    Feature width ``D``: ``feature_dim`` fixes it up front (later updates of another width raise); by default the
+    states start empty and take their width from the first ``update`` (and return to empty on ``reset``), so
+    constructing the metric costs no forward pass. Under DDP, lazily sized states need every rank to see at least
+    one batch before ``compute()`` (``DistributedSampler`` ensures it); otherwise pass ``feature_dim`` (2048 for
+    ``inception-fid`` ``pool``).
+
+    ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an extractor,
+    else precomputed ``(N, D)`` features. ``compute()`` returns a scalar float64 tensor and warns (``UserWarning``)
+    when either class has ``N <= D`` samples (singular covariance: finite but strongly biased).
+
+    Args:
+        extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to
+            ``update`` with precomputed features.
+        layer: the extractor layer to compare (default: the extractor's pooled features).
+        extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
+        feature_dim: the feature width ``D``, or ``None`` to take it from the first update; see above.
+        keep_features: also store every feature row (memory grows with ``N``).
+        kwargs: torchmetrics ``Metric`` options.
+
+    Raises:
+        InputError: bad arguments; at ``update``: wrong shapes, dtypes, or a width other than ``feature_dim``; at
+            ``compute``: fewer than 2 samples of a class.
+
+    Example:
+        >>> import torch
+        >>> metric = FID(extractor=None)
+        >>> real = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+        >>> metric.update(real, real=True)
+        >>> metric.update(real + 1.0, real=False)  # a shift of 1 in each of 8 dimensions
+        >>> round(float(metric.compute()), 6)
+        8.0
+    """
+
+    higher_is_better = False
+    plot_lower_bound = 0.0
+
+    def __init__(
+        self,
+        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
+        layer: str | None = None,
+        extractor_kwargs: Mapping[str, Any] | None = None,
+        feature_dim: int | None = None,
+        keep_features: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if feature_dim is not None and (
+            isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1
+        ):
+            raise InputError(f"feature_dim: expected None or a positive integer, got {feature_dim!r}")
+        if not isinstance(keep_features, bool):
+            raise InputError(f"keep_features: expected True or False, got {keep_features!r}")
+        super().__init__(extractor, check_layer(layer), extractor_kwargs, **kwargs)
+        self.keep_features = keep_features
+        width = feature_dim or 0
+        for prefix in ("real", "fake"):
+            self.add_state(f"{prefix}_sum", torch.zeros(width, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(f"{prefix}_outer_sum", torch.zeros(width, width, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(f"{prefix}_count", torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+        if keep_features:
+            super()._add_feature_states()
+
+    def _add_feature_states(self) -> None:
+        """No-op: the sum states are declared in ``__init__``, once the width and ``keep_features`` are known."""
+
+    @property
+    def layer(self) -> str:
+        """The layer whose features are compared."""
+        return self.layers[0]
+
+    @property
+    def feature_dim(self) -> int | None:
+        """The feature width ``D`` of the states (``None`` while lazily sized states are still empty)."""
+        width = self.real_sum.shape[0]
+        return width if width else None
+
+    @property
+    def comparable_with_published(self) -> bool:
+        """``True`` only on ``inception-fid`` ``pool`` features: the setting of published FID numbers."""
+        return self.feature_space == PUBLISHED_EXTRACTOR and self.layer == PUBLISHED_LAYER
+
+    @property
+    def label(self) -> str:
+        """``"FID"`` when comparable with published numbers, else e.g. ``"FD on resnet18 features"``."""
+        return "FID" if self.comparable_with_published else f"FD on {features_label(self, self.layer)} features"
+
+    def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
+        x = features[self.layer].double()
+        width = self.real_sum.shape[0]
+        if width == 0:  # lazily sized: the first batch fixes D for both classes
+            width = x.shape[1]
+            for prefix in ("real", "fake"):
+                setattr(self, f"{prefix}_sum", torch.zeros(width, dtype=torch.float64, device=x.device))
+                setattr(self, f"{prefix}_outer_sum", torch.zeros(width, width, dtype=torch.float64, device=x.device))
+        elif x.shape[1] != width:
+            self._widths[self.layer] = width  # the base class recorded the rejected width; restore the real one
+            raise InputError(f"features: width {x.shape[1]} differs from this FID's feature_dim={width}")
+        prefix = "real" if real else "fake"
+        setattr(self, f"{prefix}_sum", getattr(self, f"{prefix}_sum") + x.sum(dim=0))
+        setattr(self, f"{prefix}_outer_sum", getattr(self, f"{prefix}_outer_sum") + x.T @ x)
+        setattr(self, f"{prefix}_count", getattr(self, f"{prefix}_count") + x.shape[0])
+        if self.keep_features:
+            super()._accumulate(features, real)
+
+    def compute(self) -> Tensor:
+        """The Fréchet distance between the real and fake Gaussian fits (scalar float64 tensor, ``>= 0``)."""
+        n_real, n_fake = int(self.real_count), int(self.fake_count)
+        if n_real < 2 or n_fake < 2:
+            raise InputError(
+                f"FID: needs at least 2 real and 2 fake samples before compute(), got {n_real} real and {n_fake} fake"
+            )
+        warn_if_rank_deficient(n_real, n_fake, self.real_sum.shape[0])
+        mu_real, sigma_real = statistics_from_sums(self.real_sum, self.real_outer_sum, n_real)
+        mu_fake, sigma_fake = statistics_from_sums(self.fake_sum, self.fake_outer_sum, n_fake)
+        return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake)
+
+    def _kept_features(self, method: str) -> tuple[Tensor, Tensor]:
+        if not self.keep_features:
+            raise InputError(f"{method}: needs the feature rows; construct FID(..., keep_features=True)")
+        real, fake = self.stored_features()
+        return real[self.layer], fake[self.layer]
+
+    def compute_interval(self, num_resamples: int = 100, confidence: float = 0.95, seed: int = 0) -> Interval:
+        """Percentile bootstrap interval of FID (rows resampled with replacement per class; synced under DDP).
+
+        Resampling with replacement duplicates rows, which shrinks the effective sample and so raises FID's
+        ``1 / N`` bias: the interval sits slightly above the point estimate. Read it as the spread due to the
+        finite sample, not as an unbiased interval. Each resample costs one FID (two covariances and an
+        eigendecomposition).
+
+        Args:
+            num_resamples: bootstrap resamples (>= 2).
+            confidence: coverage in ``(0, 1)``.
+            seed: seed of the resampling (CPU generator: the same interval on every device).
+
+        Raises:
+            InputError: the metric was built without ``keep_features=True``.
+        """
+        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+            real, fake = self._kept_features("compute_interval")
+            warn_if_rank_deficient(real.shape[0], fake.shape[0], real.shape[1])
+            with warnings.catch_warnings():  # warned once above, not once per resample
+                warnings.simplefilter("ignore", UserWarning)
+                return bootstrap_interval(fid_from_features, real, fake, num_resamples, confidence, seed)
+
+    def compute_infinity(self, num_points: int = 15, min_n: int | None = None, seed: int = 0) -> Tensor:
+        """FID∞ (Chong & Forsyth 2020): FID extrapolated to infinitely many fakes (synced under DDP).
+
+        See :func:`ganprobe.functional.frechet.fid_infinity`: FID on ``num_points`` random fake subsets of sizes
+        from ``min_n`` (default ``N_f // 10``) to ``N_f``, a least-squares fit of ``a + b / N``, the intercept ``a``.
+
+        Raises:
+            InputError: the metric was built without ``keep_features=True``.
+        """
+        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+            real, fake = self._kept_features("compute_infinity")
+            return fid_infinity(real, fake, num_points, min_n, seed)

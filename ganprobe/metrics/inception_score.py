@@ -1,0 +1,183 @@
+"""``InceptionScore``: the Inception Score of generated samples as a torchmetrics metric."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import Tensor, nn
+from torchmetrics.utilities.data import dim_zero_cat
+
+from ganprobe.data.sources import ImageSource
+from ganprobe.errors import InputError
+from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
+from ganprobe.functional.inception_score import inception_score
+from ganprobe.metrics.base import FeatureMetric
+
+# Extractors whose logits are scored without the classifier's bias by default, as the original IS code does.
+_FID_INCEPTIONS = ("inception-fid", "random-inception-fid")
+
+
+class InceptionScore(FeatureMetric):
+    r"""Inception Score (Salimans et al. 2016) of generated samples, from an extractor's class logits.
+
+    .. math:: \mathrm{IS} = \exp\big(\mathbb{E}_x\, \mathrm{KL}(p(y \mid x) \,\|\, p(y))\big)
+
+    computed on ``splits`` parts of the (shuffled) generated samples; ``compute()`` returns the mean and the
+    unbiased standard deviation over the parts (see :func:`ganprobe.functional.inception_score`). Higher is
+    better: confident class predictions (sharp ``p(y|x)``) spread over many classes (flat ``p(y)``). The score
+    ignores the real data entirely, so it cannot see memorisation or a mismatch with the training set.
+
+    Which logits: the extractor's ``logits_layer``. For the FID Inception (``inception-fid``) that is the
+    1008-way ``fc`` layer, and by default its bias is subtracted, giving ``pool3 @ fc.weight.T``: the
+    "logits_unbiased" of torch-fidelity and torchmetrics and the matrix product of the original TensorFlow code
+    (which never added the bias). All 1008 outputs enter the softmax, as in those references. Other extractors
+    keep their bias by default (the classifier's own ``p(y|x)``).
+
+    Numbers are comparable with published IS only with ``extractor="inception-fid"`` (official weights),
+    unbiased logits, ``splits=10`` and 50,000 generated samples (IS grows with the split size);
+    :attr:`comparable_with_published` checks everything but the sample count.
+
+    ``update(x)`` / ``update(x, real=False)``: generated images (or, with ``extractor=None``, precomputed
+    ``(N, C)`` logits, used as given). ``update(x, real=True)`` stores real samples for :meth:`compute_real`, the
+    IS of the real data (a reference value); ``compute()`` never uses them.
+
+    Args:
+        splits: number of parts the generated samples are cut into.
+        seed: the samples are shuffled with this seed before splitting (``None``: keep the update order, which
+            gives a too-low IS if the generator's output is sorted by class).
+        extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor`` with a
+            ``logits_layer``, or ``None`` to ``update`` with precomputed logits.
+        unbiased_logits: subtract the bias of the extractor's final linear layer (default: only for the FID
+            Inception); ``True`` needs a logits layer that is an ``nn.Linear`` with a bias.
+        extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
+        kwargs: torchmetrics ``Metric`` options.
+
+    Raises:
+        InputError: bad ``splits``/``seed``, an extractor without logits, ``unbiased_logits=True`` without a
+            biased linear head; at ``compute``: no generated samples, fewer samples than ``splits``.
+
+    Example:
+        >>> import torch
+        >>> metric = InceptionScore(splits=2, seed=None, extractor=None)  # keep the order: each half has all classes
+        >>> metric.update(torch.eye(10).repeat(10, 1) * 100)
+        >>> mean, std = metric.compute()
+        >>> round(float(mean), 4)
+        10.0
+    """
+
+    higher_is_better = True
+    plot_lower_bound = 1.0
+
+    def __init__(
+        self,
+        splits: int = 10,
+        seed: int | None = 0,
+        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
+        unbiased_logits: bool | None = None,
+        extractor_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
+            raise InputError(f"splits: must be a positive integer, got {splits!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise InputError(f"seed: expected None (no shuffle) or an integer, got {seed!r}")
+        if unbiased_logits is not None and not isinstance(unbiased_logits, bool):
+            raise InputError(f"unbiased_logits: expected None, True or False, got {unbiased_logits!r}")
+        resolved = None if extractor is None else get_extractor(extractor, **dict(extractor_kwargs or {}))
+        self._bias_module: str | None = None
+        if resolved is None:
+            layers: Sequence[str] = ["logits"]
+            if unbiased_logits:
+                raise InputError("unbiased_logits: needs an extractor; with extractor=None pass the logits to score")
+            unbiased_logits = False
+        else:
+            if resolved.logits_layer is None:
+                raise InputError(
+                    f"extractor: {resolved.name!r} has no logits layer; use one with class logits, e.g. 'inception-fid'"
+                )
+            layers = [resolved.logits_layer]
+            if unbiased_logits is None:
+                unbiased_logits = resolved.name in _FID_INCEPTIONS
+            if unbiased_logits:
+                path = resolved.taps[resolved.logits_layer]
+                head = resolved.model.get_submodule(path)
+                if not isinstance(head, nn.Linear) or head.bias is None:
+                    raise InputError(
+                        f"unbiased_logits: the logits layer {path!r} of {resolved.name!r} is not a linear layer with "
+                        "a bias; pass unbiased_logits=False"
+                    )
+                self._bias_module = path
+        super().__init__(resolved, layers, None, **kwargs)
+        self.splits = splits
+        self.seed = seed
+        self.unbiased_logits = unbiased_logits
+
+    @property
+    def layer(self) -> str:
+        """The layer whose logits are scored (``"logits"`` for precomputed logits)."""
+        return self.layers[0]
+
+    @property
+    def label(self) -> str:
+        """``"IS"`` on the FID Inception, otherwise ``"IS on <extractor> logits"``."""
+        if self.extractor is not None and self.extractor.name == "inception-fid":
+            return "IS"
+        return f"IS on {self.feature_space} logits"
+
+    @property
+    def comparable_with_published(self) -> bool:
+        """Whether the protocol matches published IS (official FID Inception, unbiased logits, 10 splits).
+
+        The sample count is not checked: published numbers use 50,000 generated samples.
+        """
+        official = self.extractor is not None and self.extractor.name == "inception-fid"
+        return official and self.unbiased_logits and self.splits == 10
+
+    def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
+        logits = features[self.layer]
+        if self._bias_module is not None and self.extractor is not None:
+            bias = self.extractor.model.get_submodule(self._bias_module).bias
+            logits = logits - bias.to(logits.device, logits.dtype)
+        super()._accumulate({self.layer: logits}, real)
+
+    def update(self, x: Tensor | Sequence[Tensor] | Mapping[str, Tensor], real: bool = False) -> None:
+        """Add generated samples (``real=True`` stores real ones for :meth:`compute_real`); see the class doc."""
+        super().update(x, real)
+
+    def update_features(self, features: Tensor | Mapping[str, Tensor], real: bool = False) -> None:
+        """Add logits computed by this metric's extractor (generated samples unless ``real=True``)."""
+        super().update_features(features, real)
+
+    def update_from(
+        self,
+        source: ImageSource,
+        real: bool = False,
+        batch_size: int = 64,
+        num_samples: int | None = None,
+        seed: int = 0,
+        num_workers: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Add every image of a folder, tensor, DataLoader or generator callable (generated unless ``real=True``)."""
+        super().update_from(source, real, batch_size, num_samples, seed, num_workers, progress)
+
+    def _score(self, parts: Tensor | list[Tensor], which: str) -> tuple[Tensor, Tensor]:
+        if isinstance(parts, list) and not parts:
+            flag = "True" if which == "real" else "False"
+            raise InputError(f"InceptionScore: no {which} samples yet; call update(x, real={flag}) first")
+        logits = dim_zero_cat(parts)
+        if logits.shape[0] < self.splits:
+            count = logits.shape[0]
+            raise InputError(f"splits={self.splits}: needs at least {self.splits} {which} samples, got {count}")
+        return inception_score(logits, self.splits, self.seed)
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` of the IS of the generated samples over the splits (scalar float64 tensors)."""
+        return self._score(self.fake_0, "fake")
+
+    def compute_real(self) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` of the IS of the real samples: the score a perfect generator would get (synced)."""
+        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+            return self._score(self.real_0, "real")

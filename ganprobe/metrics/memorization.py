@@ -1,0 +1,192 @@
+"""``Memorization``: generated samples that sit suspiciously close to a training sample, as a torchmetrics metric."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+from torch import Tensor
+
+from ganprobe.data.folder import list_images
+from ganprobe.data.sources import ImageSource
+from ganprobe.errors import InputError
+from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
+from ganprobe.functional.memorization import (
+    DEFAULT_COPY_THRESHOLD,
+    MemorizationResult,
+    SuspectedCopy,
+    memorization_details,
+    most_suspicious,
+)
+from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
+from ganprobe.metrics.base import FeatureMetric
+
+
+class Memorization(FeatureMetric):
+    r"""Fraction of generated samples that look like copies of real (training) samples, and which ones.
+
+    For each fake ``f_j`` with nearest real sample ``r*`` (Euclidean, in the feature space), the copy ratio is
+
+    .. math:: \rho_j = \frac{d(f_j, r^*)}{\min_{i \ne r^*} d(r^*, r_i)}
+
+    A ratio well below 1 means the fake is closer to a training image than training images are to each other:
+    a likely (near-)copy. ``compute()`` returns the fraction of fakes with :math:`\rho_j <` ``threshold`` (a
+    scalar float64 tensor in ``[0, 1]``; lower is better, 0 = nothing suspicious). :meth:`most_suspicious` lists
+    the lowest-ratio pairs with their indices and, for folder inputs, file paths, so they can be inspected.
+    See :mod:`ganprobe.functional.memorization` for the reasoning behind the default threshold 0.5.
+
+    Real samples should be the generator's *training* images: a copy of an image it never saw is not memorisation.
+
+    ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an
+    extractor, else precomputed ``(N, D)`` features. Rows are numbered in update order. ``update_from(folder,
+    real)`` also records each row's file (in :func:`ganprobe.data.list_images` order); :meth:`set_paths` names
+    the files of samples given in other ways. Under DDP, automatically recorded paths are per process and are
+    left out of the records unless :meth:`set_paths` gives them in the gathered order.
+
+    Args:
+        threshold: copy ratios strictly below it count as suspicious (positive; default 0.5).
+        extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to
+            ``update`` with precomputed features.
+        layer: the extractor layer to embed with (default: the extractor's pooled features).
+        extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
+        block_bytes: memory budget of one block of the distance matrix.
+        kwargs: torchmetrics ``Metric`` options.
+
+    Raises:
+        InputError: a bad ``threshold``; at ``update``: wrong shapes, dtypes, widths; at ``compute``: a missing
+            class, NaN/Inf features, fewer than 2 real samples.
+
+    Example:
+        >>> import torch
+        >>> real = torch.randn(200, 32, generator=torch.Generator().manual_seed(0))
+        >>> metric = Memorization(extractor=None)
+        >>> metric.update(real, real=True)
+        >>> metric.update(torch.cat([real[:5], 3 * real[5:100]]), real=False)
+        >>> float(metric.compute())
+        0.05
+        >>> [record.real_index for record in metric.most_suspicious(3)]
+        [0, 1, 2]
+    """
+
+    higher_is_better = False
+    plot_lower_bound = 0.0
+    plot_upper_bound = 1.0
+
+    def __init__(
+        self,
+        threshold: float = DEFAULT_COPY_THRESHOLD,
+        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
+        layer: str | None = None,
+        extractor_kwargs: Mapping[str, Any] | None = None,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
+            raise InputError(f"threshold: must be a positive number, got {threshold!r}")
+        if layer is not None and not isinstance(layer, str):
+            raise InputError(f"layer: expected one layer name, got {layer!r}")
+        layers: Sequence[str] | None = None if layer is None else [layer]
+        super().__init__(extractor, layers, extractor_kwargs, **kwargs)
+        self.threshold = float(threshold)
+        self.block_bytes = block_bytes
+        # File of every stored row (None where unknown), filled as rows arrive; set_paths() overrides per class.
+        self._recorded_paths: dict[str, list[str | None]] = {"real": [], "fake": []}
+        self._given_paths: dict[str, list[str] | None] = {"real": None, "fake": None}
+        self._pending_paths: Iterator[str] | None = None
+        self._details: MemorizationResult | None = None
+
+    @property
+    def layer(self) -> str:
+        """The layer whose features are compared."""
+        return self.layers[0]
+
+    def set_paths(
+        self, real: Sequence[str | os.PathLike[str]] | None = None, fake: Sequence[str | os.PathLike[str]] | None = None
+    ) -> None:
+        """Name the image file of every real and/or fake row (update order), replacing recorded paths.
+
+        Args:
+            real: one path per real sample, or ``None`` to leave the real paths as they are.
+            fake: one path per fake sample, or ``None`` to leave the fake paths as they are.
+
+        The lengths are checked against the stored samples when :meth:`most_suspicious` runs.
+        """
+        for label, paths in (("real", real), ("fake", fake)):
+            if paths is not None:
+                if isinstance(paths, (str, os.PathLike)):
+                    raise InputError(f"{label}: expected one path per sample, got a single path {paths!r}")
+                self._given_paths[label] = [str(path) for path in paths]
+
+    def update_from(
+        self,
+        source: ImageSource,
+        real: bool,
+        batch_size: int = 64,
+        num_samples: int | None = None,
+        seed: int = 0,
+        num_workers: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Add every image of a source (see :meth:`FeatureMetric.update_from`); folders also record file paths."""
+        if self.extractor is not None and isinstance(source, (str, os.PathLike)):
+            # The same listing (and order) that the folder loader uses.
+            self._pending_paths = iter([str(path) for path in list_images(source)[:num_samples]])
+        try:
+            super().update_from(source, real, batch_size, num_samples, seed, num_workers, progress)
+        finally:
+            self._pending_paths = None
+
+    def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
+        count = features[self.layer].shape[0]
+        paths: list[str | None] = list(islice(self._pending_paths, count)) if self._pending_paths is not None else []
+        self._recorded_paths["real" if real else "fake"].extend(paths + [None] * (count - len(paths)))
+        self._details = None
+        super()._accumulate(features, real)
+
+    def reset(self) -> None:
+        """Clear the stored features and recorded paths (paths given to :meth:`set_paths` are kept)."""
+        super().reset()
+        self._recorded_paths = {"real": [], "fake": []}
+        self._details = None
+
+    def _current_details(self) -> MemorizationResult:
+        if self._details is None:
+            real, fake = self.stored_features()
+            self._details = memorization_details(real[self.layer], fake[self.layer], self.block_bytes)
+        return self._details
+
+    def compute(self) -> Tensor:
+        """Fraction of fakes whose copy ratio is below ``threshold`` (scalar float64 tensor)."""
+        return (self._current_details().ratio < self.threshold).double().mean()
+
+    def compute_details(self) -> MemorizationResult:
+        """Per-fake nearest real index, distance, spacing and copy ratio (synced under DDP)."""
+        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+            return self._current_details()
+
+    def _paths_for(self, label: str, count: int) -> list[str | None] | None:
+        given = self._given_paths[label]
+        if given is not None:
+            if len(given) != count:
+                raise InputError(f"set_paths({label}=...): has {len(given)} paths for {count} {label} samples")
+            return list(given)
+        recorded = self._recorded_paths[label]
+        # Under DDP the gathered rows outnumber this process's recorded paths: their order is unknown.
+        if len(recorded) != count or all(path is None for path in recorded):
+            return None
+        return recorded
+
+    def most_suspicious(self, n: int = 10) -> list[SuspectedCopy]:
+        """The ``n`` fakes with the lowest copy ratios (lowest first), with file paths where known.
+
+        Returns:
+            A list of :class:`~ganprobe.functional.memorization.SuspectedCopy` records (fake index, real index,
+            distance, ratio, fake path, real path).
+        """
+        details = self.compute_details()
+        real_paths = self._paths_for("real", details.num_real)
+        fake_paths = self._paths_for("fake", details.ratio.shape[0])
+        return most_suspicious(details, n, real_paths, fake_paths)

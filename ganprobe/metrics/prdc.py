@@ -1,0 +1,191 @@
+"""``PrecisionRecall`` and ``DensityCoverage``: k-NN manifold fidelity/diversity metrics as torchmetrics metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import Tensor
+
+from ganprobe.errors import InputError
+from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
+from ganprobe.functional.bootstrap import Interval
+from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
+from ganprobe.functional.prdc import PRDCDetails, prdc_details, prdc_intervals
+from ganprobe.metrics.base import FeatureMetric
+
+
+class _ManifoldMetric(FeatureMetric):
+    """Shared state and arguments of the two k-NN manifold metrics."""
+
+    higher_is_better = True
+    plot_lower_bound = 0.0
+    _names: tuple[str, str]
+    _needs_recall: bool
+
+    def __init__(
+        self,
+        k: int,
+        extractor: str | FeatureExtractor | None,
+        layer: str | None,
+        extractor_kwargs: Mapping[str, Any] | None,
+        block_bytes: int,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InputError(f"k: must be a positive integer, got {k!r}")
+        if layer is not None and not isinstance(layer, str):
+            raise InputError(f"layer: expected one layer name, got {layer!r}")
+        layers: Sequence[str] | None = None if layer is None else [layer]
+        super().__init__(extractor, layers, extractor_kwargs, **kwargs)
+        self.k = k
+        self.block_bytes = block_bytes
+
+    @property
+    def layer(self) -> str:
+        """The layer whose features are compared."""
+        return self.layers[0]
+
+    def compute_details(self) -> PRDCDetails:
+        """Per-sample ball tests over all stored samples (synced under DDP); see ``prdc_details``."""
+        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+            return self._details()
+
+    def _details(self) -> PRDCDetails:
+        real, fake = self.stored_features()
+        return prdc_details(real[self.layer], fake[self.layer], self.k, self._needs_recall, self.block_bytes)
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        """The two values over all stored real and fake samples (scalar float64 tensors)."""
+        values = self._details().values()
+        return values[self._names[0]], values[self._names[1]]
+
+    def compute_interval(
+        self, num_resamples: int = 100, confidence: float = 0.95, seed: int = 0
+    ) -> tuple[Interval, Interval]:
+        """Percentile bootstrap intervals of both values (synced under DDP), from the same resamples.
+
+        The k-NN balls are held at their estimates from all samples and the per-sample outcomes are resampled
+        (see ``ganprobe.functional.prdc.prdc_intervals`` for why: rebuilding the balls on resamples with repeated
+        rows biases the values low). The intervals are centred on :meth:`compute`'s values and run somewhat
+        narrower than the spread over fresh samples, because the radii's own randomness is left out.
+
+        Args:
+            num_resamples: bootstrap resamples (cheap: the k-NN search runs once).
+            confidence: coverage of each interval, in ``(0, 1)``.
+            seed: seed of the resampling.
+
+        Returns:
+            Two :class:`~ganprobe.functional.bootstrap.Interval`, in the order of :meth:`compute`.
+        """
+        intervals = prdc_intervals(self.compute_details(), num_resamples, confidence, seed)
+        return intervals[self._names[0]], intervals[self._names[1]]
+
+
+class PrecisionRecall(_ManifoldMetric):
+    r"""Improved precision and recall (Kynkaanniemi et al. 2019) of generated samples in a feature space.
+
+    Every real sample gets a ball reaching its ``k``-th nearest other real sample, every fake one a ball reaching
+    its ``k``-th nearest other fake sample (Euclidean):
+
+    .. math::
+
+        P = \frac{1}{M}\sum_j 1[\exists i: d(f_j, r_i) \le \mathrm{rad}_k(r_i)], \qquad
+        R = \frac{1}{N}\sum_i 1[\exists j: d(r_i, f_j) \le \mathrm{rad}_k(f_j)]
+
+    Precision is the fraction of fakes that look real (fidelity); recall the fraction of reals the generator can
+    produce (diversity). Both in ``[0, 1]``, higher is better. Balls are closed (``<=``); the ``prdc`` package uses
+    open ones, which only differs on exact ties (see :mod:`ganprobe.functional.prdc`). Exact, in bounded memory.
+
+    ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an
+    extractor, else precomputed ``(N, D)`` features. ``compute()`` returns the tuple ``(precision, recall)`` of
+    scalar float64 tensors (a tuple, like torchmetrics' multi-value image metrics); :meth:`compute_interval` adds
+    bootstrap intervals.
+
+    Args:
+        k: the neighbour that sets each ball's radius (the paper's default 3); both sets need more than ``k``.
+        extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to
+            ``update`` with precomputed features.
+        layer: the extractor layer to embed with (default: the extractor's pooled features).
+        extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
+        block_bytes: memory budget of one block of the distance matrix.
+        kwargs: torchmetrics ``Metric`` options.
+
+    Raises:
+        InputError: a bad ``k``; at ``update``: wrong shapes, dtypes, widths; at ``compute``: a missing class,
+            NaN/Inf features, ``k`` not below both set sizes.
+
+    Example:
+        >>> import torch
+        >>> metric = PrecisionRecall(extractor=None)
+        >>> metric.update(torch.randn(100, 16), real=True)
+        >>> metric.update(torch.randn(100, 16) + 50, real=False)
+        >>> [float(value) for value in metric.compute()]
+        [0.0, 0.0]
+    """
+
+    _names = ("precision", "recall")
+    _needs_recall = True
+
+    def __init__(
+        self,
+        k: int = 3,
+        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
+        layer: str | None = None,
+        extractor_kwargs: Mapping[str, Any] | None = None,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(k, extractor, layer, extractor_kwargs, block_bytes, **kwargs)
+
+
+class DensityCoverage(_ManifoldMetric):
+    r"""Density and coverage (Naeem et al. 2020) of generated samples in a feature space.
+
+    Every real sample gets a ball reaching its ``k``-th nearest other real sample (Euclidean):
+
+    .. math::
+
+        \mathrm{density} = \frac{1}{kM}\sum_j\sum_i 1[d(f_j, r_i) \le \mathrm{rad}_k(r_i)], \qquad
+        \mathrm{coverage} = \frac{1}{N}\sum_i 1[\min_j d(r_i, f_j) \le \mathrm{rad}_k(r_i)]
+
+    Density (fidelity) is about 1 when fakes follow the real distribution, below 1 when they stray from it, above
+    1 when they crowd dense real regions; unlike precision it is not fooled by real outliers. Coverage
+    (diversity, in ``[0, 1]``) is the fraction of reals with a fake nearby; unlike recall it is not inflated by
+    fake outliers. Higher is better for both (density beyond about 1 is no longer an improvement). Balls are
+    closed (``<=``): with ``fake == real`` density is ``(k + 1) / k`` (see :mod:`ganprobe.functional.prdc`).
+
+    ``update(x, real)``: as in :class:`PrecisionRecall`. ``compute()`` returns the tuple ``(density, coverage)``
+    of scalar float64 tensors; :meth:`compute_interval` adds bootstrap intervals.
+
+    Args:
+        k: the neighbour that sets each real ball's radius (the paper's default 5); needs more than ``k`` reals.
+        extractor, layer, extractor_kwargs, block_bytes, kwargs: as in :class:`PrecisionRecall`.
+
+    Raises:
+        InputError: as in :class:`PrecisionRecall`.
+
+    Example:
+        >>> import torch
+        >>> metric = DensityCoverage(extractor=None)
+        >>> real = torch.randn(100, 16)
+        >>> metric.update(real, real=True)
+        >>> metric.update(real + 50, real=False)
+        >>> [float(value) for value in metric.compute()]
+        [0.0, 0.0]
+    """
+
+    _names = ("density", "coverage")
+    _needs_recall = False
+
+    def __init__(
+        self,
+        k: int = 5,
+        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
+        layer: str | None = None,
+        extractor_kwargs: Mapping[str, Any] | None = None,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(k, extractor, layer, extractor_kwargs, block_bytes, **kwargs)
