@@ -189,3 +189,29 @@ class FeatureMetric(Metric):
         """Clear the stored features (and the remembered feature widths)."""
         super().reset()
         self._widths = {}
+
+
+class SingleLayerMetric(FeatureMetric):
+    """A metric over one layer's features (every score except :class:`LayerSeparability`).
+
+    Args:
+        extractor: a registry name, a :class:`FeatureExtractor`, or ``None`` for precomputed ``(N, D)`` features.
+        layer: the extractor layer to use (default: the extractor's default layer, its pooled embedding).
+        extractor_kwargs, kwargs: as in :class:`FeatureMetric`.
+    """
+
+    def __init__(
+        self,
+        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
+        layer: str | None = None,
+        extractor_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if layer is not None and not isinstance(layer, str):
+            raise InputError(f"layer: expected one layer name, got {layer!r}")
+        super().__init__(extractor, None if layer is None else [layer], extractor_kwargs, **kwargs)
+
+    @property
+    def layer(self) -> str:
+        """The layer whose features are compared."""
+        return self.layers[0]

@@ -12,11 +12,11 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import cmmd
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
-from ganprobe.metrics.base import FeatureMetric
-from ganprobe.metrics.fid import check_layer, features_label
+from ganprobe.metrics.base import SingleLayerMetric
+from ganprobe.metrics.fid import features_label
 
 
-class CMMD(FeatureMetric):
+class CMMD(SingleLayerMetric):
     r"""MMD² with a Gaussian RBF kernel, computed as the official CMMD code does.
 
     .. math:: \mathrm{scale} \cdot \big(\overline{K_{rr}} + \overline{K_{ff}} - 2\,\overline{K_{rf}}\big), \qquad
@@ -79,16 +79,11 @@ class CMMD(FeatureMetric):
                 raise InputError(f"{argument}: expected a number > 0, got {value!r}")
         if not isinstance(normalize, bool):
             raise InputError(f"normalize: expected True or False, got {normalize!r}")
-        super().__init__(extractor, check_layer(layer), extractor_kwargs, **kwargs)
+        super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.sigma = sigma
         self.scale = scale
         self.normalize = normalize
         self.block_bytes = block_bytes
-
-    @property
-    def layer(self) -> str:
-        """The layer whose features are compared."""
-        return self.layers[0]
 
     @property
     def comparable_with_published(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -20,7 +20,7 @@ from ganprobe.functional.frechet import (
     statistics_from_sums,
     warn_if_rank_deficient,
 )
-from ganprobe.metrics.base import FeatureMetric
+from ganprobe.metrics.base import FeatureMetric, SingleLayerMetric
 
 # Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).
 PUBLISHED_EXTRACTOR = "inception-fid"
@@ -35,14 +35,7 @@ def features_label(metric: FeatureMetric, layer: str) -> str:
     return f"{metric.feature_space} {layer}"
 
 
-def check_layer(layer: str | None) -> Sequence[str] | None:
-    """Validate a one-layer metric's ``layer`` argument and turn it into the base class's ``layers``."""
-    if layer is not None and not isinstance(layer, str):
-        raise InputError(f"layer: expected one layer name, got {layer!r}")
-    return None if layer is None else [layer]
-
-
-class FID(FeatureMetric):
+class FID(SingleLayerMetric):
     r"""Fréchet distance between Gaussian fits of real and fake features (FID when the features are Inception's).
 
     .. math:: \mathrm{FID} = \lVert\mu_r - \mu_f\rVert^2 + \operatorname{tr}\Sigma_r + \operatorname{tr}\Sigma_f
@@ -111,7 +104,7 @@ class FID(FeatureMetric):
             raise InputError(f"feature_dim: expected None or a positive integer, got {feature_dim!r}")
         if not isinstance(keep_features, bool):
             raise InputError(f"keep_features: expected True or False, got {keep_features!r}")
-        super().__init__(extractor, check_layer(layer), extractor_kwargs, **kwargs)
+        super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.keep_features = keep_features
         width = feature_dim or 0
         for prefix in ("real", "fake"):
@@ -123,11 +116,6 @@ class FID(FeatureMetric):
 
     def _add_feature_states(self) -> None:
         """No-op: the sum states are declared in ``__init__``, once the width and ``keep_features`` are known."""
-
-    @property
-    def layer(self) -> str:
-        """The layer whose features are compared."""
-        return self.layers[0]
 
     @property
     def feature_dim(self) -> int | None:

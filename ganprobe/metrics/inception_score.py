@@ -13,13 +13,13 @@ from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
 from ganprobe.functional.inception_score import inception_score
-from ganprobe.metrics.base import FeatureMetric
+from ganprobe.metrics.base import SingleLayerMetric
 
 # Extractors whose logits are scored without the classifier's bias by default, as the original IS code does.
 _FID_INCEPTIONS = ("inception-fid", "random-inception-fid")
 
 
-class InceptionScore(FeatureMetric):
+class InceptionScore(SingleLayerMetric):
     r"""Inception Score (Salimans et al. 2016) of generated samples, from an extractor's class logits.
 
     .. math:: \mathrm{IS} = \exp\big(\mathbb{E}_x\, \mathrm{KL}(p(y \mid x) \,\|\, p(y))\big)
@@ -88,7 +88,7 @@ class InceptionScore(FeatureMetric):
         resolved = None if extractor is None else get_extractor(extractor, **dict(extractor_kwargs or {}))
         self._bias_module: str | None = None
         if resolved is None:
-            layers: Sequence[str] = ["logits"]
+            layer = "logits"
             if unbiased_logits:
                 raise InputError("unbiased_logits: needs an extractor; with extractor=None pass the logits to score")
             unbiased_logits = False
@@ -97,7 +97,7 @@ class InceptionScore(FeatureMetric):
                 raise InputError(
                     f"extractor: {resolved.name!r} has no logits layer; use one with class logits, e.g. 'inception-fid'"
                 )
-            layers = [resolved.logits_layer]
+            layer = resolved.logits_layer
             if unbiased_logits is None:
                 unbiased_logits = resolved.name in _FID_INCEPTIONS
             if unbiased_logits:
@@ -109,15 +109,10 @@ class InceptionScore(FeatureMetric):
                         "a bias; pass unbiased_logits=False"
                     )
                 self._bias_module = path
-        super().__init__(resolved, layers, None, **kwargs)
+        super().__init__(resolved, layer, None, **kwargs)
         self.splits = splits
         self.seed = seed
         self.unbiased_logits = unbiased_logits
-
-    @property
-    def layer(self) -> str:
-        """The layer whose logits are scored (``"logits"`` for precomputed logits)."""
-        return self.layers[0]
 
     @property
     def label(self) -> str:

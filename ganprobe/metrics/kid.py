@@ -10,11 +10,11 @@ from torch import Tensor
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid
-from ganprobe.metrics.base import FeatureMetric
-from ganprobe.metrics.fid import PUBLISHED_EXTRACTOR, PUBLISHED_LAYER, check_layer, features_label
+from ganprobe.metrics.base import SingleLayerMetric
+from ganprobe.metrics.fid import PUBLISHED_EXTRACTOR, PUBLISHED_LAYER, features_label
 
 
-class KID(FeatureMetric):
+class KID(SingleLayerMetric):
     r"""Kernel Inception Distance: unbiased MMD² with a cubic polynomial kernel, averaged over random subsets.
 
     .. math:: k(x, y) = (\gamma\, x^\top y + c)^d, \qquad
@@ -78,7 +78,7 @@ class KID(FeatureMetric):
         **kwargs: Any,
     ) -> None:
         check_kid_arguments(num_subsets, subset_size, degree, gamma, coef)
-        super().__init__(extractor, check_layer(layer), extractor_kwargs, **kwargs)
+        super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.num_subsets = num_subsets
         self.subset_size = subset_size
         self.degree = degree
@@ -86,11 +86,6 @@ class KID(FeatureMetric):
         self.coef = coef
         self.seed = seed
         self.max_kernel_bytes = max_kernel_bytes
-
-    @property
-    def layer(self) -> str:
-        """The layer whose features are compared."""
-        return self.layers[0]
 
     @property
     def comparable_with_published(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
@@ -12,10 +12,10 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.knn_loo import KNNLOOResult, knn_loo_accuracy, knn_loo_details
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
-from ganprobe.metrics.base import FeatureMetric
+from ganprobe.metrics.base import SingleLayerMetric
 
 
-class KNNLOOAccuracy(FeatureMetric):
+class KNNLOOAccuracy(SingleLayerMetric):
     r"""k-NN leave-one-out accuracy of telling real from fake samples in a feature space.
 
     Pool the real and fake features, classify each sample by the majority label of its ``k`` nearest other
@@ -70,17 +70,9 @@ class KNNLOOAccuracy(FeatureMetric):
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
             raise InputError(f"k: must be a positive odd integer, got {k!r}")
-        if layer is not None and not isinstance(layer, str):
-            raise InputError(f"layer: expected one layer name, got {layer!r}")
-        layers: Sequence[str] | None = None if layer is None else [layer]
-        super().__init__(extractor, layers, extractor_kwargs, **kwargs)
+        super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.k = k
         self.block_bytes = block_bytes
-
-    @property
-    def layer(self) -> str:
-        """The layer whose features are compared."""
-        return self.layers[0]
 
     def compute(self) -> Tensor:
         """The k-NN leave-one-out accuracy over all stored real and fake samples (scalar float64 tensor)."""

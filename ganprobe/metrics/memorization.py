@@ -22,10 +22,10 @@ from ganprobe.functional.memorization import (
     most_suspicious,
 )
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
-from ganprobe.metrics.base import FeatureMetric
+from ganprobe.metrics.base import SingleLayerMetric
 
 
-class Memorization(FeatureMetric):
+class Memorization(SingleLayerMetric):
     r"""Fraction of generated samples that look like copies of real (training) samples, and which ones.
 
     For each fake ``f_j`` with nearest real sample ``r*`` (Euclidean, in the feature space), the copy ratio is
@@ -86,10 +86,7 @@ class Memorization(FeatureMetric):
     ) -> None:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
             raise InputError(f"threshold: must be a positive number, got {threshold!r}")
-        if layer is not None and not isinstance(layer, str):
-            raise InputError(f"layer: expected one layer name, got {layer!r}")
-        layers: Sequence[str] | None = None if layer is None else [layer]
-        super().__init__(extractor, layers, extractor_kwargs, **kwargs)
+        super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.threshold = float(threshold)
         self.block_bytes = block_bytes
         # File of every stored row (None where unknown), filled as rows arrive; set_paths() overrides per class.
@@ -97,11 +94,6 @@ class Memorization(FeatureMetric):
         self._given_paths: dict[str, list[str] | None] = {"real": None, "fake": None}
         self._pending_paths: Iterator[str] | None = None
         self._details: MemorizationResult | None = None
-
-    @property
-    def layer(self) -> str:
-        """The layer whose features are compared."""
-        return self.layers[0]
 
     def set_paths(
         self, real: Sequence[str | os.PathLike[str]] | None = None, fake: Sequence[str | os.PathLike[str]] | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
@@ -13,10 +13,10 @@ from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.functional.prdc import PRDCDetails, prdc_details, prdc_intervals
-from ganprobe.metrics.base import FeatureMetric
+from ganprobe.metrics.base import SingleLayerMetric
 
 
-class _ManifoldMetric(FeatureMetric):
+class _ManifoldMetric(SingleLayerMetric):
     """Shared state and arguments of the two k-NN manifold metrics."""
 
     higher_is_better = True
@@ -35,17 +35,9 @@ class _ManifoldMetric(FeatureMetric):
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InputError(f"k: must be a positive integer, got {k!r}")
-        if layer is not None and not isinstance(layer, str):
-            raise InputError(f"layer: expected one layer name, got {layer!r}")
-        layers: Sequence[str] | None = None if layer is None else [layer]
-        super().__init__(extractor, layers, extractor_kwargs, **kwargs)
+        super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.k = k
         self.block_bytes = block_bytes
-
-    @property
-    def layer(self) -> str:
-        """The layer whose features are compared."""
-        return self.layers[0]
 
     def compute_details(self) -> PRDCDetails:
         """Per-sample ball tests over all stored samples (synced under DDP); see ``prdc_details``."""
