@@ -139,6 +139,22 @@ def _check_counts(args: argparse.Namespace) -> None:
             raise ValueError(f"--{option.replace('_', '-')}: must be positive, got {value}")
 
 
+def _check_output(path: str | None, option: str) -> None:
+    """Fail before any work when an output file cannot be created (its nearest existing folder is not one)."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{option}: {target} is a folder; give a file path")
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{option}: cannot create {target}: {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise ValueError(f"{option}: cannot create {target}: {ancestor} is not writable")
+
+
 def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureExtractor (lazy import)
     import torch
 
@@ -171,6 +187,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     _check_counts(args)
+    _check_output(args.json_path, "--json")
     fake_count = len(list_images(args.fake))
     real_is_stats = Path(args.real).is_file()
     if not real_is_stats:
@@ -233,6 +250,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from ganprobe.features.stats import save_reference_stats
 
     _check_counts(args)
+    _check_output(args.output, "--output")
     if not str(args.output).endswith(".npz"):
         raise ValueError(f"--output: {args.output} must end in .npz")
     extractor = _build_extractor(args)
@@ -286,6 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GanprobeError, ValueError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"ganprobe {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # an output path we cannot write, a folder we cannot read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ganprobe {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"ganprobe {args.command}: interrupted", file=sys.stderr)

@@ -44,7 +44,9 @@ METRICS: dict[str, MetricSpec] = {
     for spec in (
         MetricSpec("fid", "ganprobe.metrics.fid", "FID"),
         MetricSpec("kid", "ganprobe.metrics.kid", "KID", seeded=True),
-        MetricSpec("is", "ganprobe.metrics.inception_score", "InceptionScore", needs_logits=True, uses_real=False),
+        MetricSpec(
+            "is", "ganprobe.metrics.inception_score", "InceptionScore", needs_logits=True, uses_real=False, seeded=True
+        ),
         MetricSpec("precision_recall", "ganprobe.metrics.prdc", "PrecisionRecall"),
         MetricSpec("density_coverage", "ganprobe.metrics.prdc", "DensityCoverage"),
         MetricSpec("cmmd", "ganprobe.metrics.cmmd", "CMMD"),
@@ -122,6 +124,7 @@ class Evaluator:
             metric.to(self.extractor.device)
         self.cache = cache
         self.seed = seed
+        self._paths: dict[str, list[str | None]] = {"real": [], "fake": []}
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -159,12 +162,18 @@ class Evaluator:
             cache=self.cache,
         )
         self.add_features(features, real)
+        # Metrics that name files (memorisation pairs) get every row's file, in extraction order (None for rows
+        # from tensors, loaders or generators), accumulated over every add() of this class.
+        count = next(iter(features.values())).shape[0]
         if isinstance(source, (str, os.PathLike)):
-            # Metrics that name files (memorisation pairs) get the folder's listing, in extraction order.
-            paths = [str(path) for path in list_images(source)[:num_samples]]
-            for metric in self.metrics.values():
-                if hasattr(metric, "set_paths"):
-                    metric.set_paths(**{"real" if real else "fake": paths})
+            paths: list[str | None] = [str(path) for path in list_images(source)[:num_samples]]
+        else:
+            paths = [None] * count
+        label = "real" if real else "fake"
+        self._paths[label].extend(paths)
+        for metric in self.metrics.values():
+            if hasattr(metric, "set_paths"):
+                metric.set_paths(**{label: self._paths[label]})
         return features
 
     def add_features(self, features: Mapping[str, Tensor], real: bool) -> None:
@@ -181,17 +190,24 @@ class Evaluator:
         when the sets are smaller: a demanding user still gets a KID from a small run, and is told it changed.
         """
         kid = self.metrics.get("kid")
+        requested = kid.subset_size if kid is not None else 0
         if kid is not None:
-            real, fake = kid.stored_features()
-            smallest = min(real[kid.layer].shape[0], fake[kid.layer].shape[0])
-            if kid.subset_size > smallest:
+            with kid.sync_context(should_sync=kid.sync_on_compute, should_unsync=True):
+                real, fake = kid.stored_features()
+                smallest = min(real[kid.layer].shape[0], fake[kid.layer].shape[0])
+            if requested > smallest:
                 warnings.warn(
-                    f"KID: subset_size {kid.subset_size} lowered to {smallest}, the smaller set's size", stacklevel=2
+                    f"KID: subset_size {requested} lowered to {smallest}, the smaller set's size", stacklevel=2
                 )
                 kid.subset_size = smallest
-        return {name: metric.compute() for name, metric in self.metrics.items()}
+        try:
+            return {name: metric.compute() for name, metric in self.metrics.items()}
+        finally:
+            if kid is not None:
+                kid.subset_size = requested  # for this compute only: the user's setting stands for later runs
 
     def reset(self) -> None:
         """Forget every metric's samples (the extractor and cache stay)."""
         for metric in self.metrics.values():
             metric.reset()
+        self._paths = {"real": [], "fake": []}

@@ -172,6 +172,7 @@ def test_evaluate_is_deterministic_and_batch_size_independent(folders: tuple[Pat
         ("layers", "not available in extractor"),
         ("batch", "--batch-size: must be positive"),
         ("usage", "the following arguments are required"),
+        ("output", "file is not a folder"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(
@@ -197,6 +198,9 @@ def test_bad_input_gives_one_line_and_exit_2(
         args += ["--metrics", "layer_separability", "--layers", "block9"]
     elif case == "batch":
         args += ["--batch-size", "0"]
+    elif case == "output":
+        (tmp_path / "file").write_text("a file, not a folder")
+        args += ["--json", str(tmp_path / "file" / "report.json")]
     elif case == "usage":
         args = ["evaluate", str(fake)]
     result = run(*args)

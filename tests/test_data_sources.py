@@ -337,8 +337,13 @@ def test_generator_requires_num_samples() -> None:
 def test_generator_batches_are_seeded_and_deterministic() -> None:
     gen = _Generator()
     first = list(iter_batches(gen, batch_size=4, num_samples=10, seed=3))
-    assert gen.calls == [4, 4, 2]
+    assert gen.calls == [10]  # fixed chunks of GENERATOR_CHUNK (64), re-batched
     assert [b.shape[0] for b in first] == [4, 4, 2]
+    many = _Generator()
+    big = list(iter_batches(many, batch_size=50, num_samples=150, seed=3))
+    assert many.calls == [64, 64, 22] and [b.shape[0] for b in big] == [50, 50, 50]
+    small = torch.cat(list(iter_batches(_Generator(), batch_size=7, num_samples=150, seed=3)))
+    assert torch.equal(torch.cat(big), small)  # independent of the batch size
     again = torch.cat(list(iter_batches(_Generator(), batch_size=4, num_samples=10, seed=3)))
     other = torch.cat(list(iter_batches(_Generator(), batch_size=4, num_samples=10, seed=4)))
     assert torch.equal(torch.cat(first), again)
@@ -387,7 +392,7 @@ def test_generator_is_independent_of_what_the_caller_does_between_batches() -> N
 def test_generator_wrong_return_is_rejected(bad) -> None:  # noqa: ANN001
     with pytest.raises(InputError, match="generator") as info:
         list(iter_batches(bad, batch_size=4, num_samples=8))
-    assert "fn(4)" in str(info.value)
+    assert "fn(8)" in str(info.value)  # asked for one chunk of min(GENERATOR_CHUNK, num_samples) images
 
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5, True, "8", None])

@@ -106,3 +106,45 @@ def test_bad_arguments() -> None:
     assert "is" not in supported_metrics(no_logits)
     with pytest.raises(InputError, match="logits"):
         Evaluator(no_logits, metrics=["is"])
+
+
+def test_paths_accumulate_and_kid_subset_size_is_restored(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    folders = []
+    for name, count in (("a", 3), ("b", 4)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for index in range(count):
+            pixels = np.random.default_rng(index + count).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{index}.png")
+        folders.append(folder)
+    evaluator = Evaluator("random-resnet18", metrics=["memorization", "kid"])
+    evaluator.add(torch.rand(6, 3, 16, 16), real=True)
+    evaluator.add(folders[0], real=False, num_workers=0)
+    evaluator.add(folders[1], real=False, num_workers=0)
+    evaluator.add(torch.rand(2, 3, 16, 16), real=False)
+    with pytest.warns(UserWarning, match="subset_size 1000 lowered to 6"):
+        evaluator.compute()
+    assert evaluator.metrics["kid"].subset_size == 1000  # lowered for that compute only
+    pairs = evaluator.metrics["memorization"].most_suspicious(9)
+    paths = {pair.fake_index: pair.fake_path for pair in pairs}
+    assert paths[0].endswith("a/0.png") and paths[3].endswith("b/0.png") and paths[7] is None
+
+
+def test_module_extractor_grayscale_through_every_path_and_never_cached(tmp_path: Path) -> None:
+    from ganprobe import ModuleExtractor
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU())
+    extractor = ModuleExtractor(net, layers=["1"], input_size=(12, 12), channels=1)
+    cache = FeatureCache(tmp_path / "cache")
+    images = torch.rand(5, 3, 12, 12)
+    evaluator = Evaluator(extractor, metrics=["knn_loo"], cache=cache)
+    first = evaluator.add(images, real=True)["1"]
+    torch.testing.assert_close(first, extractor(images)["1"])
+    with torch.no_grad():
+        net[0].weight.mul_(2)  # the discriminator trains on: the next extraction must see new features
+    second = Evaluator(extractor, metrics=["knn_loo"], cache=cache).add(images, real=True)["1"]
+    assert not torch.equal(first, second)
+    assert not (tmp_path / "cache").exists()

@@ -38,6 +38,10 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(previous)
 
 
+# The digest prefix of pytorch-fid's official weights: only these give "published" numbers.
+OFFICIAL_DIGEST = "6726825d" + "0" * 56
+
+
 def _features(n: int, dim: int, seed: int, shift: float = 0.0) -> Tensor:
     """Correlated, non-centred Gaussian features (a random mixing makes the covariances non-diagonal)."""
     generator = torch.Generator().manual_seed(seed)
@@ -254,6 +258,7 @@ def _named_extractor(name: str) -> FeatureExtractor:
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 6), nn.Linear(6, 5))
     return FeatureExtractor(
         name=name,
+        weights_sha256=OFFICIAL_DIGEST if name == "inception-fid" else None,
         model=model,
         taps={"hidden": "1", "pool": "2"},
         preprocessing=Preprocessing(size=(4, 4), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
@@ -268,4 +273,7 @@ def test_label_and_comparability() -> None:
     other_layer = FID(extractor=_named_extractor("inception-fid"), layer="hidden")
     assert not other_layer.comparable_with_published and other_layer.label == "FD on inception-fid hidden features"
     assert FID(extractor=None, feature_dim=3).label == "FD on precomputed features"
+    other_weights = _named_extractor("inception-fid")
+    other_weights.weights_sha256 = "ab" * 32  # e.g. loaded with verify_checksum=False from another file
+    assert not FID(extractor=other_weights).comparable_with_published
     assert FID.higher_is_better is False and FID.plot_lower_bound == 0.0

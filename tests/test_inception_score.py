@@ -18,6 +18,9 @@ from ganprobe.extractors.preprocessing import Preprocessing
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.metrics.inception_score import InceptionScore
 
+# The digest prefix of pytorch-fid's official weights: only these give "published" numbers.
+OFFICIAL_DIGEST = "6726825d" + "0" * 56
+
 
 def torchmetrics_score(logits: torch.Tensor, splits: int, seed: int) -> tuple[float, float]:
     """torchmetrics' IS of precomputed logits: an identity "feature network" returns them unchanged."""
@@ -145,6 +148,7 @@ def tiny_extractor(name: str) -> FeatureExtractor:
     nn.init.normal_(model.fc.bias, std=5.0)
     return FeatureExtractor(
         name=name,
+        weights_sha256=OFFICIAL_DIGEST if name == "inception-fid" else None,
         model=model,
         taps={"pool": "pool", "logits": "fc"},
         preprocessing=Preprocessing(size=(8, 8), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),

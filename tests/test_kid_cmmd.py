@@ -31,6 +31,10 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(previous)
 
 
+# The digest prefix of pytorch-fid's official weights: only these give "published" numbers.
+OFFICIAL_DIGEST = "6726825d" + "0" * 56
+
+
 def _features(n: int, dim: int, seed: int, shift: float = 0.0) -> Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(n, dim, generator=generator, dtype=torch.float64) * 0.7 + shift
@@ -151,6 +155,7 @@ def _named_extractor(name: str) -> FeatureExtractor:
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 6), nn.Linear(6, 5))
     return FeatureExtractor(
         name=name,
+        weights_sha256=OFFICIAL_DIGEST if name == "inception-fid" else None,
         model=model,
         taps={"hidden": "1", "pool": "2"},
         preprocessing=Preprocessing(size=(4, 4), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),

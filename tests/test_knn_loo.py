@@ -134,3 +134,21 @@ def test_metric_errors() -> None:
     k3.update(torch.randn(2, 3), real=False)
     with pytest.raises(InputError, match="at least 4 samples"):
         k3.compute()
+
+
+def test_ties_beyond_the_candidate_window_go_to_the_lower_index() -> None:
+    points = torch.zeros(200, 4)
+    _, index = knn(points, points, 1, exclude_self=True)
+    assert index[0, 0] == 1 and bool((index[1:, 0] == 0).all())
+    details = knn_loo_details(torch.zeros(100, 4), torch.zeros(100, 4), num_permutations=0)
+    # every point's nearest other is index 0 (a real) -> reals are "right", fakes "wrong"; real 0 -> index 1
+    assert details.real_accuracy == 1.0 and details.fake_accuracy == 0.0
+
+
+def test_calling_the_metric_adds_data_instead_of_losing_it() -> None:
+    metric = KNNLOOAccuracy(extractor=None)
+    metric(torch.randn(20, 4), real=True)
+    metric.update(torch.randn(20, 4) + 9, real=False)
+    assert metric(torch.randn(5, 4) + 9, real=False) is None
+    assert float(metric.compute()) == 1.0
+    assert metric.compute_details(num_permutations=0).num_fake == 25

@@ -6,7 +6,8 @@ A *source* is one of:
 * a tensor ``(N, C, H, W)`` (``uint8`` in ``[0, 255]`` or float in ``[0, 1]``);
 * a ``DataLoader`` or any iterable of batches (a batch may be a tensor or a ``(images, labels, ...)`` tuple);
 * a generator callable ``fn(n) -> images``, called under ``torch.manual_seed(seed)`` (inside a forked RNG state,
-  so the caller's RNG is untouched) until ``num_samples`` images are drawn.
+  so the caller's RNG is untouched) with ``n = GENERATOR_CHUNK`` (64) images per call, whatever the batch size,
+  until ``num_samples`` images are drawn.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from ganprobe.errors import ImageFolderError, InputError
 
 ImageSource = str | os.PathLike | Tensor | Iterable | Callable[[int], Tensor]
 Preprocess = Callable[[Tensor], Tensor]
+# A generator callable is always asked for this many images at a time (the last call fewer), so what a seed draws
+# does not depend on the batch size of the extraction.
+GENERATOR_CHUNK = 64
 
 
 @dataclass
@@ -169,12 +173,15 @@ def _folder_batches(
 def _generator_batches(
     generate: Callable[[int], Tensor], batch_size: int, num_samples: int | None, seed: int
 ) -> Iterator[Tensor]:
+    """Call ``generate`` in fixed chunks of :data:`GENERATOR_CHUNK` (whatever ``batch_size`` is) and re-batch, so
+    the images drawn for a seed do not depend on the batch size."""
     if num_samples is None:
         raise InputError("num_samples: required when the source is a generator callable fn(n) -> images")
     drawn = 0
     state: tuple[Tensor, list[Tensor]] | None = None
+    pending: list[Tensor] = []
     while drawn < num_samples:
-        count = min(batch_size, num_samples - drawn)
+        count = min(GENERATOR_CHUNK, num_samples - drawn)
         # Fork the RNG around each call only: the caller's own draws between batches neither see nor shift the
         # generator's seeded stream, and the caller's RNG state is untouched.
         with torch.random.fork_rng():
@@ -185,10 +192,15 @@ def _generator_batches(
                 if torch.cuda.is_available():
                     torch.cuda.set_rng_state_all(state[1])
             with torch.no_grad():
-                batch = generate(count)
+                chunk = generate(count)
             state = (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
-        if not isinstance(batch, Tensor) or batch.ndim != 4 or batch.shape[0] != count:
-            shape = tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
+        if not isinstance(chunk, Tensor) or chunk.ndim != 4 or chunk.shape[0] != count:
+            shape = tuple(chunk.shape) if isinstance(chunk, Tensor) else type(chunk).__name__
             raise InputError(f"generator: fn({count}) must return an NCHW tensor of {count} images, got {shape}")
         drawn += count
-        yield batch.detach()
+        pending.append(chunk.detach())
+        buffered = torch.cat(pending) if len(pending) > 1 else pending[0]
+        while buffered.shape[0] >= batch_size or (drawn >= num_samples and buffered.shape[0] > 0):
+            yield buffered[:batch_size]
+            buffered = buffered[batch_size:]
+        pending = [buffered] if buffered.shape[0] else []

@@ -78,13 +78,16 @@ class ModuleExtractor(FeatureExtractor):
         self.training = mode
         return self
 
-    def preprocess(self, images) -> Tensor:  # type: ignore[override]
-        """Apply the base preprocessing, then reduce to one channel if the module is grayscale."""
-        batch = super().preprocess(images)
-        return batch.mean(dim=1, keepdim=True) if self.channels == 1 else batch
+    def describe(self) -> str:
+        """One line naming the module, its channel mode and preprocessing (its weights are not fixed: no cache)."""
+        return (
+            f"{self.name} module={type(self.model).__name__} channels={self.channels} {self.preprocessing.describe()}"
+        )
 
     def _run_model(self, batch: Tensor) -> None:
         was_training = self.model.training
+        if self.channels == 1:  # here, not in preprocess(): folder/evaluator paths call forward_preprocessed
+            batch = batch.mean(dim=1, keepdim=True)
         self.model.eval()
         try:
             with torch.no_grad():

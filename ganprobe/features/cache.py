@@ -92,11 +92,16 @@ class FeatureCache:
     Args:
         directory: where entries live (default ``<cache_dir()>/features``, i.e. ``~/.cache/ganprobe/features``).
         enabled: ``False`` turns every lookup into a miss and every store into a no-op.
+        content_hash: key folders on every file's SHA-256 instead of sizes and modification times (slower, but
+            immune to tools that rewrite files while keeping their timestamps).
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str] | None = None, enabled: bool = True, content_hash: bool = False
+    ) -> None:
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir() / "features"
         self.enabled = enabled
+        self.content_hash = content_hash
 
     def path_for(self, key: Mapping[str, Any]) -> Path:
         """The entry file of ``key``."""
@@ -129,9 +134,20 @@ class FeatureCache:
         return features
 
     def store(self, key: Mapping[str, Any], features: Mapping[str, Tensor]) -> Path | None:
-        """Write an entry atomically; returns its path (``None`` when disabled)."""
+        """Write an entry atomically; returns its path (``None`` when disabled or when the write failed: a cache
+        that cannot be written is reported with a warning, and the extracted features are still returned)."""
         if not self.enabled:
             return None
+        try:
+            return self._write(key, features)
+        except OSError as exc:
+            warnings.warn(
+                f"{self.directory}: cannot write the feature cache ({exc.strerror or exc}); continuing without it",
+                stacklevel=2,
+            )
+            return None
+
+    def _write(self, key: Mapping[str, Any], features: Mapping[str, Tensor]) -> Path:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {

@@ -87,8 +87,9 @@ def extract_features(
     """
     wanted = extractor.resolve_layers(layers)
     key = None
-    if cache is not None and cache.enabled:
-        fingerprint = source_fingerprint(source)
+    # An extractor without a weights digest (a user's module, whose weights change as it trains) is never cached.
+    if cache is not None and cache.enabled and extractor.weights_sha256 is not None:
+        fingerprint = source_fingerprint(source, cache.content_hash)
         if fingerprint is not None:
             key = cache_key(fingerprint, extractor, wanted, num_samples)
             cached = cache.load(key)

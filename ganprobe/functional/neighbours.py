@@ -51,6 +51,15 @@ def _exact_sq_dist(queries: Tensor, candidates: Tensor) -> Tensor:
     return diff.square().sum(dim=2)
 
 
+def _exact_row(query: Tensor, points: Tensor, k: int, own_index: int | None) -> tuple[Tensor, Tensor]:
+    """Exact float64 search of one query over all points: ``(indices, squared distances)``, ties -> lower index."""
+    squared = (points.double() - query.double()).square().sum(dim=1)
+    if own_index is not None:
+        squared[own_index] = float("inf")
+    order = squared.sort(stable=True).indices[:k]
+    return order, squared[order]
+
+
 def knn(
     queries: Tensor,
     points: Tensor,
@@ -104,7 +113,16 @@ def knn(
             if exclude_self:
                 own = torch.arange(first, first + index.shape[0], device=index.device).unsqueeze(1)
                 exact = exact.masked_fill(index == own, float("inf"))
-            order = exact.sort(dim=1, stable=True).indices[:, :k]
-            out_index.append(index.gather(1, order))
-            out_dist.append(exact.gather(1, order).clamp_min(0).sqrt())
+            order = exact.sort(dim=1, stable=True).indices
+            chosen, chosen_sq = index.gather(1, order[:, :k]), exact.gather(1, order[:, :k])
+            if num_candidates < available:
+                # More points may tie with the k-th than the candidate window holds (duplicates, mode collapse):
+                # those rows are redone exactly over all points so the lower-index rule holds.
+                window_last = exact.gather(1, order[:, -1:]).squeeze(1)
+                for row in torch.nonzero(window_last <= chosen_sq[:, -1]).flatten().tolist():
+                    chosen[row], chosen_sq[row] = _exact_row(
+                        queries[first + row], points, k, first + row if exclude_self else None
+                    )
+            out_index.append(chosen)
+            out_dist.append(chosen_sq.clamp_min(0).sqrt())
     return torch.cat(out_dist), torch.cat(out_index)

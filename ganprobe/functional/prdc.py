@@ -105,9 +105,18 @@ def kth_neighbour_distances(features: Tensor, k: int, block_bytes: int = DEFAULT
     return distances[:, k - 1]
 
 
+def _relaxed_float32_matmul() -> bool:
+    """Whether float32 matrix products may use TF32/bfloat16 (read defensively: torch refuses to report the legacy
+    setting once the new per-backend ``fp32_precision`` API has been used)."""
+    try:
+        return torch.get_float32_matmul_precision() != "highest"
+    except RuntimeError:
+        return True
+
+
 def _expansion_eps(work: Tensor) -> float:
     """Unit round-off of a matrix product in ``work``'s dtype (TF32/bfloat16 when float32 products are relaxed)."""
-    if work.dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+    if work.dtype == torch.float32 and _relaxed_float32_matmul():
         return 2.0**-7
     return float(torch.finfo(work.dtype).eps)
 

@@ -92,6 +92,14 @@ class FeatureMetric(Metric):
             features = self._as_feature_dict(x)
         self._store(features, real)
 
+    def forward(self, *args: Any, **kwargs: Any) -> None:
+        """Calling the metric adds the batch (like :meth:`update`) and returns ``None``.
+
+        torchmetrics' default ``forward`` would compute the metric on the batch alone, which needs both real and fake
+        samples and, when that fails, loses the accumulated state; these metrics are only defined over whole sets.
+        """
+        self.update(*args, **kwargs)
+
     def update_features(self, features: Tensor | Mapping[str, Tensor], real: bool) -> None:
         """Add precomputed features even when the metric has an extractor (one extraction pass feeding many metrics).
 

@@ -25,6 +25,18 @@ from ganprobe.metrics.base import FeatureMetric, SingleLayerMetric
 # Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).
 PUBLISHED_EXTRACTOR = "inception-fid"
 PUBLISHED_LAYER = "pool"
+# SHA-256 prefix of pt_inception-2015-12-05-6726825d.pth: published numbers need exactly these weights.
+PUBLISHED_WEIGHTS_PREFIX = "6726825d"
+
+
+def official_inception(metric: FeatureMetric) -> bool:
+    """Whether ``metric`` runs on the ``inception-fid`` extractor with the official weights file."""
+    extractor = metric.extractor
+    return (
+        extractor is not None
+        and extractor.name == PUBLISHED_EXTRACTOR
+        and str(extractor.weights_sha256 or "").startswith(PUBLISHED_WEIGHTS_PREFIX)
+    )
 
 
 def features_label(metric: FeatureMetric, layer: str) -> str:
@@ -126,7 +138,7 @@ class FID(SingleLayerMetric):
     @property
     def comparable_with_published(self) -> bool:
         """``True`` only on ``inception-fid`` ``pool`` features: the setting of published FID numbers."""
-        return self.feature_space == PUBLISHED_EXTRACTOR and self.layer == PUBLISHED_LAYER
+        return official_inception(self) and self.layer == PUBLISHED_LAYER
 
     @property
     def label(self) -> str:

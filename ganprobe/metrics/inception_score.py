@@ -14,6 +14,7 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.metrics.base import SingleLayerMetric
+from ganprobe.metrics.fid import official_inception
 
 # Extractors whose logits are scored without the classifier's bias by default, as the original IS code does.
 _FID_INCEPTIONS = ("inception-fid", "random-inception-fid")
@@ -127,8 +128,7 @@ class InceptionScore(SingleLayerMetric):
 
         The sample count is not checked: published numbers use 50,000 generated samples.
         """
-        official = self.extractor is not None and self.extractor.name == "inception-fid"
-        return official and self.unbiased_logits and self.splits == 10
+        return official_inception(self) and bool(self.unbiased_logits) and self.splits == 10
 
     def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
         logits = features[self.layer]

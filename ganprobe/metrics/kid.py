@@ -11,7 +11,7 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.fid import PUBLISHED_EXTRACTOR, PUBLISHED_LAYER, features_label
+from ganprobe.metrics.fid import PUBLISHED_LAYER, features_label, official_inception
 
 
 class KID(SingleLayerMetric):
@@ -90,7 +90,7 @@ class KID(SingleLayerMetric):
     @property
     def comparable_with_published(self) -> bool:
         """``True`` only on ``inception-fid`` ``pool`` features: the setting of published KID numbers."""
-        return self.feature_space == PUBLISHED_EXTRACTOR and self.layer == PUBLISHED_LAYER
+        return official_inception(self) and self.layer == PUBLISHED_LAYER
 
     @property
     def label(self) -> str:

@@ -96,7 +96,9 @@ class Memorization(SingleLayerMetric):
         self._details: MemorizationResult | None = None
 
     def set_paths(
-        self, real: Sequence[str | os.PathLike[str]] | None = None, fake: Sequence[str | os.PathLike[str]] | None = None
+        self,
+        real: Sequence[str | os.PathLike[str] | None] | None = None,
+        fake: Sequence[str | os.PathLike[str] | None] | None = None,
     ) -> None:
         """Name the image file of every real and/or fake row (update order), replacing recorded paths.
 
@@ -110,7 +112,7 @@ class Memorization(SingleLayerMetric):
             if paths is not None:
                 if isinstance(paths, (str, os.PathLike)):
                     raise InputError(f"{label}: expected one path per sample, got a single path {paths!r}")
-                self._given_paths[label] = [str(path) for path in paths]
+                self._given_paths[label] = [None if path is None else str(path) for path in paths]
 
     def update_from(
         self,
