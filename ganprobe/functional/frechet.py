@@ -57,7 +57,9 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
     .. math:: \lVert\mu_1 - \mu_2\rVert^2 + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
               - 2 \sum_i \sqrt{\lambda_i\big(\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2}\big)}
 
-    (Dowson & Landau 1982; Heusel et al. 2017). With ``Sigma1 = V diag(l) V^T`` from ``torch.linalg.eigh``
+    (Dowson & Landau 1982; Heusel et al. 2017). When ``Sigma1`` is positive definite (more samples than feature
+    dimensions), ``Sigma1 = L L^T`` (Cholesky) and the eigenvalues of the symmetric ``L^T Sigma2 L`` (similar to
+    ``Sigma1 Sigma2``) give the trace term. Otherwise, with ``Sigma1 = V diag(l) V^T`` from ``torch.linalg.eigh``
     (negative ``l``, which are round-off, clamped to 0), ``Sigma1^{1/2} Sigma2 Sigma1^{1/2}`` is orthogonally
     similar to ``diag(l)^{1/2} V^T Sigma2 V diag(l)^{1/2}``, whose ``eigvalsh`` eigenvalues (clamped at 0) give the
     trace term: symmetric PSD matrices and symmetric solvers only, never complex. The result is
@@ -81,6 +83,14 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
     if mu1.shape != mu2.shape:
         raise InputError(f"mu2: width {mu2.shape[0]} differs from mu1's {mu1.shape[0]}")
     mu2, sigma2 = mu2.to(mu1.device), sigma2.to(mu1.device)
+    # Fast path for the usual regime (N > D, positive-definite covariance): with S1 = L L^T, L^T S2 L is similar
+    # to S1 S2, so one Cholesky factorisation and one symmetric eigvalsh give the trace term (no eigenvectors).
+    factor, info = torch.linalg.cholesky_ex(sigma1)
+    if int(info) == 0:
+        inner = _symmetrize(factor.T @ sigma2 @ factor)
+        difference = mu1 - mu2
+        trace_sqrt = torch.linalg.eigvalsh(inner).clamp_min(0).sqrt().sum()
+        return (difference.dot(difference) + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt).clamp_min(0)
     eigenvalues1, eigenvectors1 = torch.linalg.eigh(sigma1)
     return _frechet_from_parts(mu1, sigma1, eigenvalues1, eigenvectors1, mu2, sigma2)
 
