@@ -33,7 +33,8 @@ def _check_statistics(mu: Tensor, sigma: Tensor, name: str) -> tuple[Tensor, Ten
             raise InputError(f"{argument}: contains NaN or infinite values")
     if sigma.shape != (mu.shape[0], mu.shape[0]):
         raise InputError(f"sigma{name}: expected shape ({mu.shape[0]}, {mu.shape[0]}), got {tuple(sigma.shape)}")
-    return mu.double(), _symmetrize(sigma.double())
+    # No symmetrisation copy: the Cholesky and symmetric eigen-solvers read one triangle only.
+    return mu.double(), sigma.double()
 
 
 def _symmetrize(matrix: Tensor) -> Tensor:
@@ -87,7 +88,7 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
     # to S1 S2, so one Cholesky factorisation and one symmetric eigvalsh give the trace term (no eigenvectors).
     factor, info = torch.linalg.cholesky_ex(sigma1)
     if int(info) == 0:
-        inner = _symmetrize(factor.T @ sigma2 @ factor)
+        inner = factor.T @ sigma2 @ factor
         difference = mu1 - mu2
         trace_sqrt = torch.linalg.eigvalsh(inner).clamp_min(0).sqrt().sum()
         return (difference.dot(difference) + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt).clamp_min(0)
@@ -142,8 +143,9 @@ def statistics_from_sums(feature_sum: Tensor, outer_sum: Tensor, count: int | Te
     if n < 2:
         raise InputError(f"count: a covariance needs at least 2 samples, got {n}")
     mu = feature_sum.double() / n
-    sigma = (outer_sum.double() - n * torch.outer(mu, mu)) / (n - 1)
-    return mu, _symmetrize(sigma)
+    # In place on one copy (the state itself is never modified): S - n mu mu^T, then / (n - 1).
+    sigma = outer_sum.to(torch.float64, copy=True).addr_(mu, mu, alpha=-n).div_(n - 1)
+    return mu, sigma
 
 
 def warn_if_rank_deficient(num_real: int, num_fake: int, dim: int, what: str = "FID") -> None:
