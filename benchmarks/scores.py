@@ -1,7 +1,8 @@
 """Benchmark ganprobe's FID and KID against torchmetrics, and its one-pass Evaluator against standalone metrics.
 
 Three comparisons, each side measured in a *fresh subprocess* (its own imports, allocator and thread pools) after
-a warm-up call, with ``torch.set_num_threads(--threads)`` applied identically to every side:
+a warm-up call, with ``torch.set_num_threads(--threads)`` applied identically to every side (and the same count in
+``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS``, which scikit-learn and numpy obey):
 
 1. **FID compute at D = 2048** on seeded precomputed float32 features (N real + N fake; correlated, anisotropic
    Gaussians, the fakes with a different spectrum and a small shift). Sides:
@@ -30,8 +31,10 @@ a warm-up call, with ``torch.set_num_threads(--threads)`` applied identically to
    runs its own extraction (``InceptionScore`` gets only the fakes, as in the Evaluator). Both sides share the
    batching (``--batch-size``) and metric options, and scikit-learn is imported before the clock starts (the
    separability protocols import it lazily). The backbone's forward passes are counted by wrapping
-   ``extractor.forward_preprocessed``: the Evaluator must make exactly one per batch (else exit status 1), and
-   every metric value must be the same on both sides (else exit status 1).
+   ``extractor.forward_preprocessed`` (which also times them: "backbone s"; "extraction s" adds preprocessing and
+   the metrics' updates): the Evaluator must make exactly one per batch (else exit status 1), and every metric
+   value must be the same on both sides (else exit status 1; FID may differ by float64 round-off, since the
+   Evaluator feeds each set at once and the standalone metrics batch by batch).
 
 Each timed call also records the share of the machine's CPU used by *other* processes (``/proc/stat``), and the
 FID/KID compute calls their peak resident memory above the inputs (as in ``benchmarks/knn_loo.py``, whose
@@ -55,6 +58,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -67,10 +71,14 @@ from torch import Tensor, nn
 SEED = 0
 FID_SIZES = (2000,)
 QUICK_FID_SIZES = (1000,)
+QUICK_IMAGES = 32
+QUICK_BATCH_SIZE = 16
 DIM = 2048
 FID_TOLERANCE = 1e-5
 KID_TOLERANCE = 1e-6
-ONE_PASS_TOLERANCE = 1e-9
+# The Evaluator feeds each metric one concatenated set, standalone metrics get batch by batch: FID's float64 running
+# sums then differ in summation order (round-off), every other value is bit-identical.
+ONE_PASS_TOLERANCE = 1e-6
 FID_TARGET = 2.0
 KID_TARGET = 5.0
 ONE_PASS_METRICS = (
@@ -350,13 +358,18 @@ def worker_one_pass(spec: dict[str, Any]) -> dict[str, Any]:
     options = {"kid": {"subset_size": spec["kid_subset_size"], "num_subsets": spec["kid_subsets"]}}
     extractor(real_images[:2], layers=extractor.layers)  # warm-up: thread pools, convolution kernels
 
-    passes = 0
+    passes, backbone_seconds = 0, 0.0
     original = extractor.forward_preprocessed
 
     def counting(*args: Any, **kwargs: Any) -> dict[str, Tensor]:
-        nonlocal passes
+        nonlocal passes, backbone_seconds
         passes += 1
-        return original(*args, **kwargs)
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _sync(device)
+            backbone_seconds += time.perf_counter() - start
 
     extractor.forward_preprocessed = counting  # type: ignore[method-assign]
     batches = 2 * math.ceil(count / batch_size)
@@ -402,6 +415,7 @@ def worker_one_pass(spec: dict[str, Any]) -> dict[str, Any]:
         "batch_size": batch_size,
         "metrics": list(ONE_PASS_METRICS),
         "forward_passes": passes,
+        "backbone_seconds": backbone_seconds,
         "batches": batches,
         "build": seconds(build),
         "extract": seconds(extract),
@@ -414,15 +428,22 @@ def worker_one_pass(spec: dict[str, Any]) -> dict[str, Any]:
 WORKERS = {"fid": worker_fid, "kid": worker_kid, "one_pass": worker_one_pass}
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one side of one comparison in a fresh interpreter (its own imports, allocator, thread pools)."""
     label = f"{spec['case']} {spec['side']}" + (f" N={spec['n']:,}" if "n" in spec else "")
     print(f"{label} ...", file=sys.stderr, flush=True)
+    # torch.set_num_threads covers torch's own pools; these cover scikit-learn's OpenMP and numpy's BLAS as well.
+    threads = str(spec["threads"])
+    environment = {**os.environ, **{name: threads for name in THREAD_VARIABLES}}
     completed = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
         capture_output=True,
         text=True,
         check=False,
+        env=environment,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"worker {label} failed:\n{completed.stderr}")
@@ -494,6 +515,7 @@ ONE_PASS_COLUMNS = (
     "side",
     "forward passes",
     "batches",
+    "backbone s",
     "extraction s",
     "compute s",
     "total s",
@@ -592,6 +614,7 @@ def one_pass_rows(result: dict[str, Any]) -> list[list[str]]:
                 "Evaluator (9 metrics, one pass)" if side == "evaluator" else "9 metrics standalone",
                 passes,
                 str(m["batches"]),
+                _fmt_seconds(m["backbone_seconds"]),
                 _fmt_seconds(m["extract"]["seconds"]),
                 _fmt_seconds(m["compute"]["seconds"]),
                 _fmt_seconds(total),
@@ -657,13 +680,17 @@ def print_report(payload: dict[str, Any], markdown: bool) -> None:
             table.add_row(*row)
         console.print(table)
     machine = payload["machine"]
+    idle_share = max(0, (machine["cpu_count"] or 1) - machine["torch_threads"]) / (machine["cpu_count"] or 1)
     console.print(
         f"Every side ran in a fresh process after a warm-up, with torch.set_num_threads({machine['torch_threads']}); "
         f"FID/KID: best of {payload['settings']['repeats']} (torchmetrics KID: best of "
         f"{payload['settings']['torchmetrics_kid_repeats']}); one pass: one run per side. ✓: FID within "
         f"{FID_TOLERANCE:g} and KID mean and std within {KID_TOLERANCE:g} relative of torchmetrics; Evaluator values "
         f"identical to the standalone metrics' (within {ONE_PASS_TOLERANCE:g}). Others' CPU %: the largest share of "
-        "the machine's CPU used by other processes during a timed call of the row (/proc/stat)."
+        "the machine's CPU used by other processes during a timed call of the row (/proc/stat); with "
+        f"{machine['torch_threads']} thread(s) on {machine['cpu_count']} CPUs, other processes can take up to "
+        f"{100 * idle_share:.0f} % without taking a core from this benchmark (caches and memory bandwidth are "
+        "still shared)."
     )
     for line in target_lines(payload):
         console.print("target: " + line)
@@ -714,7 +741,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="cpu", help="torch device for every side (default: cpu)")
     parser.add_argument(
-        "--quick", action="store_true", help=f"FID at N={list(QUICK_FID_SIZES)}, best of 2, no float32 KID row"
+        "--quick",
+        action="store_true",
+        help=f"FID at N={list(QUICK_FID_SIZES)}, best of 2, no float32 KID row, one pass on {QUICK_IMAGES} + "
+        f"{QUICK_IMAGES} images in batches of {QUICK_BATCH_SIZE} (overrides those options)",
     )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the results here (atomic)")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as markdown")
@@ -723,14 +753,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.fid_sizes = list(QUICK_FID_SIZES)
         args.repeats = min(args.repeats, 2)
+        args.images, args.batch_size = QUICK_IMAGES, QUICK_BATCH_SIZE
     if args.kid_float32 is None:
         args.kid_float32 = not args.quick
     if any(n < 2 for n in args.fid_sizes):
         parser.error(f"--fid-sizes: every N must be >= 2, got {args.fid_sizes}")
     if not 2 <= args.kid_subset_size <= args.kid_n or args.kid_subsets < 1:
         parser.error("--kid-subset-size must be between 2 and --kid-n, and --kid-subsets >= 1")
-    if args.images < 6 or args.batch_size < 1 or args.image_size < 8:
-        parser.error("--images must be >= 6 (PRDC needs k + 1 real samples), --batch-size >= 1, --image-size >= 8")
+    if args.images < 10 or args.batch_size < 1 or args.image_size < 8:
+        parser.error("--images must be >= 10 (Inception Score's 10 splits), --batch-size >= 1, --image-size >= 8")
     if args.threads < 1 or args.repeats < 1 or args.torchmetrics_kid_repeats < 1:
         parser.error("--threads, --repeats and --torchmetrics-kid-repeats must be >= 1")
     return args
