@@ -11,7 +11,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ganprobe import defaults
+from ganprobe.atomic import atomic_write
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -117,18 +117,8 @@ def _finite(value: Any) -> Any:
 
 def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
     """Write ``payload`` as strict JSON (NaN/inf become null) to ``path`` via a temporary file and a rename."""
-    payload = _finite(payload)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=False, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    text = json.dumps(_finite(payload), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def _check_counts(args: argparse.Namespace) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)
@@ -12,3 +15,12 @@ def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))
     monkeypatch.setenv("GANPROBE_OFFLINE", "1")
     monkeypatch.delenv("GANPROBE_WEIGHTS_DIR", raising=False)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """LAPACK solvers and small products run 5-100x slower when 2 threads fight other jobs for 2 busy cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

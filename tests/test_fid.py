@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -26,16 +25,10 @@ from ganprobe.functional.frechet import (
 from ganprobe.metrics.fid import FID
 
 # pytorch-fid passes scipy's deprecated `disp` argument to sqrtm; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """LAPACK eigensolvers run 5-10x slower when 2 threads fight other jobs for 2 busy cores; 1 thread is steady."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 # The digest prefix of pytorch-fid's official weights: only these give "published" numbers.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -20,15 +19,7 @@ from ganprobe.metrics.cmmd import CMMD
 from ganprobe.metrics.kid import KID
 
 full_kernels = mmd._kid_from_full_kernels
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Small matrix products run up to 100x slower when 2 threads fight other jobs for 2 busy cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # The digest prefix of pytorch-fid's official weights: only these give "published" numbers.

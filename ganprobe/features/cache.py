@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganprobe.atomic import atomic_write
 from ganprobe.data.folder import list_images
 from ganprobe.data.sources import ImageSource
 from ganprobe.extractors.base import FeatureExtractor
@@ -154,14 +154,4 @@ class FeatureCache:
             "key": json.dumps(key, sort_keys=True),
             "features": {layer: value.detach().cpu().contiguous() for layer, value in features.items()},
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(payload, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_write(path, lambda handle: torch.save(payload, handle))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganprobe.atomic import atomic_write
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 
@@ -45,16 +45,9 @@ def save_reference_stats(
         "count": int(next(iter(features.values())).shape[0]),
     }
     arrays = {f"{_PREFIX}{layer}": value.detach().float().cpu().numpy() for layer, value in features.items()}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".npz", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    return atomic_write(
+        target, lambda handle: np.savez(handle, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    )
 
 
 def load_reference_stats(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, Any]]:
