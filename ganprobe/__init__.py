@@ -37,6 +37,8 @@ _EXPORTS = {
     "LayerSeparability": "ganprobe.metrics",
     "FeatureCache": "ganprobe.features",
     "Evaluator": "ganprobe.evaluator",
+    "evaluate": "ganprobe.evaluation",
+    "EvaluationResult": "ganprobe.evaluation",
     "Memorization": "ganprobe.metrics",
     "DensityCoverage": "ganprobe.metrics",
     "PrecisionRecall": "ganprobe.metrics",

@@ -1,34 +1,38 @@
-"""The ``ganprobe`` command line: ``evaluate`` two image folders, list ``extractors``.
+"""The ``ganprobe`` command line: ``evaluate`` two image sets with quality gates, ``stats``, ``extractors``.
 
-Exit codes: 0 success, 2 usage or input error, 3 internal error (each one line on stderr, never a traceback).
+Exit codes: 0 success (every gate passed), 1 a quality gate failed (the output names it, with value and
+threshold), 2 usage or input error (one line on stderr, never a traceback), 3 internal error (one line; set
+``GANPROBE_DEBUG=1`` for the traceback), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import math
 import os
 import sys
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ganprobe import defaults
-from ganprobe.atomic import atomic_write
 
 EXIT_OK = 0
+EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
-JSON_SCHEMA_VERSION = 1
 
 EVALUATE_EPILOG = """examples:
   ganprobe evaluate samples/ data/real/
-  ganprobe evaluate samples/ data/real/ --extractor resnet18 --json report.json
-  ganprobe evaluate samples/ data/real/ --layers stage2 stage4 pool --num-samples 2000 --device cuda
+  ganprobe evaluate samples/ real_stats.npz --json report.json --html report.html
+  ganprobe evaluate samples/ data/real/ --extractor resnet18 --layers layer1 layer2 layer4 --num-samples 2000
+  ganprobe evaluate samples/ data/real/ --fail-if "fid>40" --fail-if "knn_loo>0.8" --junit gates.xml
+  ganprobe evaluate samples/ data/real/ --baseline last_week.json --max-regression 5 --device cuda
+
+gates: --fail-if "METRIC OP NUMBER" fails the run (exit 1) when the expression holds. METRIC is a key of the
+JSON report (fid, fid_infinity, kid, is, precision, recall, density, coverage, cmmd, memorization, knn_loo,
+knn_loo_real, knn_loo_fake, knn_loo_p_value) or separability.LAYER.PROTOCOL; OP is one of > >= < <= == !=.
+A metric that was not computed or is not finite fails its gate.
 """
 
 
@@ -42,11 +46,19 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--weights", default=None, help="explicit weights file for the extractor")
     command.add_argument("--num-samples", type=int, default=None, help="use at most N images of each folder")
     command.add_argument("--batch-size", type=int, default=defaults.BATCH_SIZE, help="default: %(default)s")
-    command.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    command.add_argument(
+        "--device", default=defaults.DEVICE, help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)"
+    )
     command.add_argument("--workers", type=int, default=None, help="image decoding processes")
     command.add_argument("--cache-dir", default=None, help="feature cache folder (default: ~/.cache/ganprobe)")
     command.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     command.add_argument("--quiet", action="store_true", help="no progress bars")
+    command.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="skip image files that cannot be read or decoded (listed in a warning and the JSON report) instead of "
+        "failing with exit code 2",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +101,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="bootstrap resamples for FID's interval (default 0: each costs one FID computation)",
     )
-    evaluate.add_argument("--json", dest="json_path", default=None, help="write the results as JSON to this file")
+    evaluate.add_argument(
+        "--fid-infinity", action="store_true", help="also report FID extrapolated to infinite samples (15 extra FIDs)"
+    )
+    evaluate.add_argument("--json", dest="json_path", default=None, help="write the JSON report to this file")
+    evaluate.add_argument("--html", dest="html_path", default=None, help="write the HTML report (with plots) here")
+    evaluate.add_argument(
+        "--tsne-points",
+        type=int,
+        default=defaults.TSNE_POINTS,
+        help="with --html: at most this many samples per set in each t-SNE plot (default: %(default)s)",
+    )
+    evaluate.add_argument("--junit", dest="junit_path", default=None, help="write gate results as JUnit XML here")
+    evaluate.add_argument(
+        "--fail-if",
+        dest="fail_if",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help='fail (exit 1) when EXPR holds, e.g. "fid>40"; repeatable',
+    )
+    evaluate.add_argument("--baseline", default=None, help="a previous --json report to check regressions against")
+    evaluate.add_argument(
+        "--max-regression",
+        type=float,
+        default=None,
+        metavar="PERCENT",
+        help=f"with --baseline: allowed worsening per metric in percent (default {defaults.MAX_REGRESSION_PERCENT:g})",
+    )
     stats = commands.add_parser(
         "stats",
         help="precompute a real set's features once (a .npz for later `evaluate` runs)",
@@ -100,33 +139,24 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("real", help="folder of real images")
     stats.add_argument("-o", "--output", required=True, help="the .npz file to write")
     _add_extraction_options(stats)
-    commands.add_parser("extractors", help="list the registered feature extractors")
+    commands.add_parser(
+        "extractors",
+        help="list the registered feature extractors, their layers, and whether their weights are here",
+        description="List every registered extractor with its layers (default layer marked *) and whether its "
+        "weights are available on this machine without a download.",
+        epilog="example:\n  ganprobe extractors\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return parser
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN/inf (not valid JSON) by ``None`` throughout a JSON-ready structure."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
-
-
-def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
-    """Write ``payload`` as strict JSON (NaN/inf become null) to ``path`` via a temporary file and a rename."""
-    text = json.dumps(_finite(payload), indent=2, sort_keys=False, allow_nan=False) + "\n"
-    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def _check_counts(args: argparse.Namespace) -> None:
     zero_ok = ("workers", "permutations", "bootstrap", "fid_bootstrap")
-    for option in ("num_samples", "batch_size", *zero_ok):
+    for option in ("num_samples", "batch_size", "tsne_points", *zero_ok):
         value = getattr(args, option, None)
         if value is not None and value < (0 if option in zero_ok else 1):
-            raise ValueError(f"--{option.replace('_', '-')}: must be positive, got {value}")
+            least = "non-negative" if option in zero_ok else "positive"
+            raise ValueError(f"--{option.replace('_', '-')}: must be {least}, got {value}")
 
 
 def _check_output(path: str | None, option: str) -> None:
@@ -166,71 +196,87 @@ def _cache(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureCache (
     return FeatureCache(args.cache_dir, enabled=not args.no_cache)
 
 
+def _check_gate_options(args: argparse.Namespace) -> None:
+    """Parse ``--fail-if`` and check ``--max-regression`` before any work (exit 2 on a typo)."""
+    from ganprobe.report.gates import check_max_regression, parse_gates
+
+    parse_gates(args.fail_if)
+    if args.max_regression is not None:
+        if args.baseline is None:
+            raise ValueError("--max-regression: needs --baseline PREVIOUS.json")
+        check_max_regression(args.max_regression)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Extract once per image set, compute every requested metric, print tables, write JSON."""
+    """Extract once per image set, compute every requested metric, check gates, print tables, write reports."""
     from ganprobe.data import list_images
-    from ganprobe.evaluator import Evaluator
-    from ganprobe.features.stats import check_compatible, load_reference_stats
-    from ganprobe.functional import first_separable_layer
-    from ganprobe.report.records import collect_records
+    from ganprobe.evaluation import evaluate, load_baseline
+    from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
-    started = time.perf_counter()
     _check_counts(args)
-    _check_output(args.json_path, "--json")
-    fake_count = len(list_images(args.fake))
-    real_is_stats = Path(args.real).is_file()
-    if not real_is_stats:
-        list_images(args.real)  # fail early, before the backbone loads, on a missing or empty folder
+    _check_gate_options(args)
+    baseline = load_baseline(args.baseline) if args.baseline is not None else None
+    for path, option in ((args.json_path, "--json"), (args.html_path, "--html"), (args.junit_path, "--junit")):
+        _check_output(path, option)
+    list_images(args.fake)  # fail early, before the backbone loads, on a missing or empty folder
+    if not Path(args.real).is_file():
+        list_images(args.real)
     extractor = _build_extractor(args)
-    evaluator = Evaluator(extractor, metrics=args.metrics, layers=args.layers, seed=args.seed, cache=_cache(args))
-    common = {"batch_size": args.batch_size, "num_workers": args.workers, "progress": not args.quiet}
-    if real_is_stats:
-        features, meta = load_reference_stats(args.real)
-        check_compatible(meta, extractor, args.real)
-        missing = [layer for layer in evaluator.layers if layer not in features]
-        if missing:
-            raise ValueError(f"{args.real}: lacks layers {missing}; recompute it with `ganprobe stats`")
-        real_count = int(meta["count"])
-        evaluator.add_features({layer: features[layer].to(extractor.device) for layer in evaluator.layers}, True)
-    else:
-        real_count = evaluator.add(args.real, True, num_samples=args.num_samples, **common)[evaluator.layers[0]].shape[
-            0
-        ]
-    evaluator.add(args.fake, False, num_samples=args.num_samples, **common)
-    results = evaluator.compute()
-    records = collect_records(evaluator, results, args.bootstrap, args.fid_bootstrap, args.permutations)
-    separability = {
-        layer: {protocol: float(value) for protocol, value in scores.items()}
-        for layer, scores in results.get("layer_separability", {}).items()
-    }
-    first = first_separable_layer(separability, defaults.SEPARABLE_THRESHOLD) if separability else None
-    suspicious = evaluator.metrics["memorization"].most_suspicious(5) if "memorization" in results else []
-    print_results(extractor.name, records, separability, first, suspicious)
-
+    if args.layers is not None:
+        extractor.resolve_layers(args.layers)  # unknown layer names fail here, with the extractor's list
+    result = evaluate(
+        args.fake,
+        args.real,
+        extractor=extractor,
+        metrics=args.metrics,
+        layers=args.layers,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        permutations=args.permutations,
+        bootstrap=args.bootstrap,
+        fid_bootstrap=args.fid_bootstrap,
+        fid_infinity=args.fid_infinity,
+        num_workers=args.workers,
+        cache=_cache(args),
+        progress=not args.quiet,
+        strict=not args.skip_unreadable,
+        fail_if=args.fail_if,
+    )
+    max_regression = defaults.MAX_REGRESSION_PERCENT if args.max_regression is None else args.max_regression
+    checked = result.check(args.fail_if, baseline, max_regression)
+    print_results(
+        result.extractor["name"],
+        result.records,
+        result.separability,
+        result.first_separable_layer,
+        result.suspicious,
+        checked,
+    )
+    payload = result.to_json(checked)
     if args.json_path:
-        write_json_atomic(
-            args.json_path,
-            {
-                "schema_version": JSON_SCHEMA_VERSION,
-                "inputs": {
-                    "fake": {"path": str(args.fake), "count": min(fake_count, args.num_samples or fake_count)},
-                    "real": {"path": str(args.real), "count": real_count, "stats_file": real_is_stats},
-                },
-                "extractor": {
-                    "name": extractor.name,
-                    "weights_sha256": extractor.weights_sha256,
-                    "preprocessing": extractor.preprocessing.describe(),
-                },
-                "seed": args.seed,
-                "metrics": [record.as_dict() for record in records],
-                "layer_separability": separability,
-                "first_separable_layer": first,
-                "memorization_pairs": [dataclasses.asdict(pair) for pair in suspicious],
-                "seconds": round(time.perf_counter() - started, 3),
-            },
+        write_json(args.json_path, payload)
+    if args.junit_path:
+        from ganprobe.report.junit import write_junit
+
+        write_junit(args.junit_path, checked, suite=f"ganprobe evaluate {args.fake}", seconds=result.timings["total"])
+    if args.html_path:
+        from ganprobe.report.html import write_html_report
+
+        write_html_report(
+            args.html_path,
+            payload,
+            result.features,
+            result.real_images,
+            result.fake_images,
+            seed=args.seed,
+            max_points=args.tsne_points,
         )
-    return EXIT_OK
+    failed = [gate for gate in checked if not gate.passed]
+    for gate in failed:
+        print(f"ganprobe evaluate: {gate.message}", file=sys.stderr)
+    return EXIT_GATE_FAILED if failed else EXIT_OK
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -256,6 +302,7 @@ def run_stats(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         description=f"real: {args.real}",
         cache=_cache(args),
+        strict=not args.skip_unreadable,
     )
     path = save_reference_stats(args.output, features, extractor, source_fingerprint(args.real))
     count = next(iter(features.values())).shape[0]
@@ -264,18 +311,29 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def run_extractors() -> int:
-    """Print the registered extractors with their layers."""
+    """Print every registered extractor with its layers and whether its weights are available here (offline)."""
     from rich.console import Console
     from rich.table import Table
 
-    from ganprobe.extractors import available_extractors, extractor_entry
+    from ganprobe.extractors import available_extractors
+    from ganprobe.extractors.inventory import describe_extractor
 
-    table = Table(title="ganprobe extractors")
-    table.add_column("name")
-    table.add_column("description")
+    table = Table(title="ganprobe extractors (* = default layer)")
+    for column in ("name", "layers", "weights here", "description"):
+        table.add_column(column)
+    missing = []
     for name in available_extractors():
-        table.add_row(name, extractor_entry(name).description)
-    Console().print(table)
+        info = describe_extractor(name)
+        layers = ", ".join(f"{layer}*" if layer == info.default_layer else layer for layer in info.layers)
+        table.add_row(name, layers or "?", info.weights, info.description)
+        if info.advice:
+            missing.append(f"{name}: {info.advice}")
+    console = Console(width=max(140, Console().width))
+    console.print(table)
+    if missing:
+        console.print("missing weights, and how to supply them offline:", highlight=False)
+        for line in missing:
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
 

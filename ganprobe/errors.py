@@ -41,3 +41,24 @@ class UnknownExtractorError(GanprobeError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it a readable line.
         return str(self.args[0]) if self.args else ""
+
+
+class GanprobeWarning(UserWarning):
+    """Base class of every warning ganprobe issues on purpose (filter them with one ``warnings`` rule)."""
+
+
+class SkippedImagesWarning(GanprobeWarning, UserWarning):
+    """Image files that could not be read or decoded were skipped (non-strict runs); ``files`` lists them all.
+
+    Args:
+        message: the one-line warning (count, the first few files and why, and "and N more").
+        files: the path of every skipped file.
+    """
+
+    def __init__(self, message: str, files: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.files = list(files or [])
+
+
+class FeatureCacheWarning(GanprobeWarning, UserWarning):
+    """A feature-cache entry was unreadable, corrupt or mismatched (it is recomputed), or could not be written."""

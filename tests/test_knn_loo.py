@@ -122,9 +122,8 @@ def test_metric_errors() -> None:
         metric.update(torch.randn(5, 4), real=1)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"\(N, D\)"):
         metric.update(torch.randn(5), real=False)
-    metric.update(torch.full((5, 4), float("nan")), real=False)
-    with pytest.raises(InputError, match="NaN"):
-        metric.compute()
+    with pytest.raises(InputError, match="NaN"):  # rejected at update(), before it can poison compute()
+        metric.update(torch.full((5, 4), float("nan")), real=False)
     metric.reset()
     metric.update(torch.randn(1, 3), real=True)  # width is forgotten by reset
     metric.update(torch.randn(1, 3), real=False)

@@ -8,11 +8,17 @@ A *source* is one of:
 * a generator callable ``fn(n) -> images``, called under ``torch.manual_seed(seed)`` (inside a forked RNG state,
   so the caller's RNG is untouched) with ``n = GENERATOR_CHUNK`` (64) images per call, whatever the batch size,
   until ``num_samples`` images are drawn.
+
+A file in a folder that cannot be read or decoded raises :class:`ImageFolderError` naming it (``strict=True``, the
+default). With ``strict=False`` such files are skipped: the rows come from the remaining files (with
+``num_samples``, the first ``num_samples`` *readable* files), one :class:`SkippedImagesWarning` lists them, and an
+optional ``skipped`` list receives their paths. A folder with no readable file at all is always an error.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +28,35 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ganprobe.data.folder import list_images, load_image
-from ganprobe.errors import ImageFolderError, InputError
+from ganprobe.errors import ImageFolderError, InputError, SkippedImagesWarning
 
 ImageSource = str | os.PathLike | Tensor | Iterable | Callable[[int], Tensor]
 Preprocess = Callable[[Tensor], Tensor]
 # A generator callable is always asked for this many images at a time (the last call fewer), so what a seed draws
 # does not depend on the batch size of the extraction.
 GENERATOR_CHUNK = 64
+
+
+# How many skipped files a warning names before "and N more".
+WARN_LISTED = 5
+
+
+@dataclass
+class FolderBatch:
+    """One batch of a folder and what it consumed (what resumable extraction records per batch).
+
+    Attributes:
+        images: the decoded (preprocessed) images, a tensor -- or a list when unpreprocessed sizes differ; ``None``
+            for a final batch that only carries trailing skipped files.
+        files: the file of every image, in order.
+        skipped: ``(file, reason)`` of every file skipped since the previous batch.
+        next_index: how many of the folder's listed files (see :func:`list_images`) are consumed after this batch.
+    """
+
+    images: Tensor | list[Tensor] | None
+    files: list[str]
+    skipped: list[tuple[str, str]]
+    next_index: int
 
 
 @dataclass
@@ -94,6 +122,8 @@ def iter_batches(
     seed: int = 0,
     preprocess: Preprocess | None = None,
     num_workers: int | None = None,
+    strict: bool = True,
+    skipped: list[str] | None = None,
 ) -> Iterator[Tensor]:
     """Yield batches of images from ``source`` (preprocessed with ``preprocess`` when given).
 
@@ -105,9 +135,12 @@ def iter_batches(
         preprocess: a function from an NCHW batch to the backbone's input; for folders it runs per image in the
             decoding workers, for tensors and generators per batch in this process.
         num_workers: decoding processes for folders (default :func:`default_num_workers`).
+        strict: for folders, raise on the first unreadable or undecodable file instead of skipping it.
+        skipped: for folders, a list that receives the path of every skipped file (a
+            :class:`~ganprobe.errors.SkippedImagesWarning` names them too, once, when the folder is done).
 
     Raises:
-        ImageFolderError: a folder problem or an undecodable file (named).
+        ImageFolderError: a folder problem, no decodable file at all, or (``strict``) an undecodable file (named).
         InputError: a bad argument or a batch that is not images.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -118,7 +151,12 @@ def iter_batches(
         raise InputError(f"num_samples: must be a positive integer, got {num_samples!r}")
     finish = preprocess if preprocess is not None else (lambda batch: batch)
     if isinstance(source, (str, os.PathLike)):
-        yield from _folder_batches(Path(source), batch_size, num_samples, preprocess, num_workers)
+        bad: list[tuple[str, str]] = []
+        for batch in iter_folder_batches(Path(source), batch_size, num_samples, preprocess, num_workers, strict):
+            bad += batch.skipped
+            if batch.images is not None:
+                yield batch.images  # type: ignore[misc]
+        report_skipped(Path(source), bad, skipped)
     elif isinstance(source, Tensor):
         stop = source.shape[0] if num_samples is None else min(num_samples, source.shape[0])
         for start in range(0, stop, batch_size):
@@ -145,29 +183,102 @@ def iter_batches(
         )
 
 
-def _folder_batches(
-    folder: Path, batch_size: int, num_samples: int | None, preprocess: Preprocess | None, num_workers: int | None
-) -> Iterator[Tensor]:
-    paths = list_images(folder)[:num_samples]
+def iter_folder_batches(
+    folder: Path,
+    batch_size: int,
+    num_samples: int | None = None,
+    preprocess: Preprocess | None = None,
+    num_workers: int | None = None,
+    strict: bool = True,
+    start: int = 0,
+) -> Iterator[FolderBatch]:
+    """Decode ``folder`` from its ``start``-th listed file on, in batches of exactly ``batch_size`` readable images
+    (the last may be smaller), skipping undecodable files unless ``strict``.
+
+    Batches do not depend on where the skipped files fall, so features (and resumed runs, which pass the previous
+    batch's ``next_index`` as ``start`` and the images still wanted as ``num_samples``) do not either.
+
+    Raises:
+        ImageFolderError: a folder problem; ``strict`` and a bad file (named); or, when ``start`` is 0, no readable
+            file at all.
+    """
+    paths = list_images(folder)
+    remaining = paths[start:]
     workers = default_num_workers() if num_workers is None else num_workers
+    wanted = num_samples if num_samples is not None else len(remaining)
     loader = DataLoader(
-        _FolderDataset(paths, preprocess),
+        _FolderDataset(remaining, preprocess),
         batch_size=batch_size,
         shuffle=False,
-        num_workers=min(workers, max(0, len(paths) // batch_size)),
+        num_workers=min(workers, max(0, min(len(remaining), wanted) // batch_size)),
         collate_fn=_collate,
         worker_init_fn=_single_thread_worker,
     )
-    for items in loader:
+    pending: list[_Decoded] = []
+    bad: list[tuple[int, str, str]] = []  # (index in ``remaining``, path, reason) not yet reported with a batch
+    taken = 0
+    for items in loader if wanted > 0 else ():
         for item in items:
-            if item.error is not None:
-                raise ImageFolderError(item.error)
-        images = [item.image for item in items]
-        shapes = {tuple(image.shape) for image in images}
-        if len(shapes) == 1:
-            yield torch.stack(images)
-        else:  # no preprocessing and mixed sizes: the caller gets a list it must resize
-            yield images  # type: ignore[misc]
+            if item.error is None:
+                pending.append(item)
+                continue
+            if strict:
+                raise ImageFolderError(f"{item.error}; strict=False (CLI --skip-unreadable) skips such files instead")
+            path = str(remaining[item.index])
+            bad.append((item.index, path, item.error.removeprefix(f"{path}: ")))
+        while pending and (len(pending) >= batch_size or taken + len(pending) >= wanted):
+            count = min(batch_size, wanted - taken)
+            batch, pending = pending[:count], pending[count:]
+            taken += count
+            last = batch[-1].index
+            before = [(path, reason) for index, path, reason in bad if index < last]
+            bad = [entry for entry in bad if entry[0] > last]
+            files = [str(remaining[item.index]) for item in batch]
+            yield FolderBatch(_stack([item.image for item in batch]), files, before, start + last + 1)
+            if taken >= wanted:
+                return
+    if pending:  # fewer than a batch left (skipped files made up the rest): the last batch consumes everything
+        files = [str(remaining[item.index]) for item in pending]
+        everything = [(path, reason) for _, path, reason in bad]
+        yield FolderBatch(_stack([item.image for item in pending]), files, everything, len(paths))
+        return
+    if taken == 0 and start == 0:
+        first = f"{bad[0][1]}: {bad[0][2]}" if bad else "no files"
+        raise ImageFolderError(f"{folder}: none of its {len(paths)} image files could be decoded (first: {first})")
+    if bad:
+        yield FolderBatch(None, [], [(path, reason) for _, path, reason in bad], len(paths))
+
+
+def _stack(images: list[Tensor]) -> Tensor | list[Tensor]:
+    if len({tuple(image.shape) for image in images}) == 1:
+        return torch.stack(images)
+    return images  # no preprocessing and mixed sizes: the caller gets a list it must resize
+
+
+def _relative(path: str, folder: Path) -> str:
+    try:
+        return Path(path).relative_to(folder).as_posix()
+    except ValueError:
+        return path
+
+
+def report_skipped(folder: Path, bad: Sequence[tuple[str, str]], skipped: list[str] | None = None) -> None:
+    """Warn once (:class:`SkippedImagesWarning`) about ``bad`` ``(file, reason)`` pairs and add their paths to
+    ``skipped``; does nothing when ``bad`` is empty."""
+    if not bad:
+        return
+    if skipped is not None:
+        skipped.extend(path for path, _ in bad)
+    named = ", ".join(f"{_relative(path, folder)} ({reason})" for path, reason in bad[:WARN_LISTED])
+    more = f" and {len(bad) - WARN_LISTED} more" if len(bad) > WARN_LISTED else ""
+    warnings.warn(
+        SkippedImagesWarning(
+            f"{folder}: skipped {len(bad)} unreadable image file{'s' if len(bad) > 1 else ''}: {named}{more} "
+            "(strict=True fails instead)",
+            [path for path, _ in bad],
+        ),
+        stacklevel=3,
+    )
 
 
 def _generator_batches(

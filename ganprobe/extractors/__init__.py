@@ -14,6 +14,7 @@ from ganprobe.extractors.registry import (
 _LAZY = {
     "EfficientNetLiteExtractor": "ganprobe.extractors.efficientnet",
     "InceptionFIDExtractor": "ganprobe.extractors.inception",
+    "LeNetMNISTExtractor": "ganprobe.extractors.lenet",
     "ResNetExtractor": "ganprobe.extractors.resnet",
 }
 
@@ -28,6 +29,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "LeNetMNISTExtractor",
     "DEFAULT_EXTRACTOR",
     "EfficientNetLiteExtractor",
     "FeatureExtractor",

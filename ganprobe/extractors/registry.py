@@ -1,7 +1,8 @@
 """Name -> extractor registry. Built-in names are registered on import; users can add their own.
 
 Built-in names: ``efficientnet-lite0`` (default, offline), ``efficientnet-lite1``, ``efficientnet-lite2``,
-``resnet18``, ``resnet34``, ``resnet50``, ``inception-fid``, and ``random-<any of these>`` (seeded random weights).
+``resnet18``, ``resnet34``, ``resnet50``, ``inception-fid``, ``lenet-mnist`` (bundled MNIST classifier), and
+``random-<any of these>`` (seeded random weights).
 """
 
 from __future__ import annotations
@@ -129,6 +130,16 @@ def _register_builtins() -> None:
         "random-inception-fid",
         _lazy(inception, "InceptionFIDExtractor", pretrained=False),
         "FID Inception with random weights",
+    )
+    register_extractor(
+        "lenet-mnist",
+        _lazy("ganprobe.extractors.lenet", "LeNetMNISTExtractor"),
+        "LeNet MNIST digit classifier; weights bundled with ganprobe (offline); for MNIST GANs",
+    )
+    register_extractor(
+        "random-lenet-mnist",
+        _lazy("ganprobe.extractors.lenet", "LeNetMNISTExtractor", pretrained=False),
+        "MNIST LeNet with seeded random weights",
     )
 
 

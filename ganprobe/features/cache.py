@@ -9,6 +9,10 @@ An entry's key covers everything that determines the features:
 * ``num_samples`` and the ganprobe cache-format version.
 
 Generator callables and DataLoaders are not cached (their content is unknown until they run).
+An entry also records the files skipped as undecodable (a non-strict run), so a cache hit reports them again and a
+strict run refuses it. While a folder is extracted, each finished batch is stored as a *part* entry (the entry's key
+plus the batch size and batch index); a run interrupted with Ctrl-C resumes from its parts, and the full entry
+replaces them when the extraction completes.
 Entries are ``torch.save`` files read back with ``weights_only=True`` (no code is ever unpickled). Writes are
 atomic (temporary file in the same folder, then rename), so concurrent runs never see half a file; a truncated,
 corrupt or mismatched entry is detected, reported with a warning, and recomputed -- never silently used.
@@ -30,6 +34,7 @@ from torch import Tensor
 from ganprobe.atomic import atomic_write
 from ganprobe.data.folder import list_images
 from ganprobe.data.sources import ImageSource
+from ganprobe.errors import FeatureCacheWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.weights import cache_dir, sha256_file
 
@@ -54,9 +59,12 @@ def source_fingerprint(source: ImageSource, content_hash: bool = False) -> dict[
         root = Path(source).expanduser()
         files = []
         for path in list_images(root):
-            stat = path.stat()
-            entry: list[Any] = [path.relative_to(root).as_posix(), stat.st_size]
-            entry.append(sha256_file(path) if content_hash else stat.st_mtime_ns)
+            entry: list[Any] = [path.relative_to(root).as_posix()]
+            try:  # an unreadable file (a link loop, no permission) is keyed as such; decoding reports it
+                stat = path.stat()
+                entry += [stat.st_size, sha256_file(path) if content_hash else stat.st_mtime_ns]
+            except OSError as exc:
+                entry += [None, f"unreadable:{exc.errno}"]
             files.append(entry)
         listing = hashlib.sha256(json.dumps(files).encode()).hexdigest()
         return {
@@ -108,50 +116,119 @@ class FeatureCache:
         name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
         return self.directory / f"{name}.pt"
 
+    def part_path(self, key: Mapping[str, Any], batch_size: int, index: int) -> Path:
+        """The file of part ``index`` (batch ``index`` at ``batch_size``) of an unfinished extraction of ``key``."""
+        return self.path_for(key).with_name(f"{self.path_for(key).stem}.part-{batch_size}-{index}.pt")
+
     def load(self, key: Mapping[str, Any]) -> dict[str, Tensor] | None:
         """Return the cached ``{layer: features}`` for ``key``, or ``None`` on a miss (missing, corrupt, mismatched)."""
+        entry = self.load_entry(key)
+        return None if entry is None else entry[0]
+
+    def load_entry(self, key: Mapping[str, Any]) -> tuple[dict[str, Tensor], list[tuple[str, str]]] | None:
+        """Return ``({layer: features}, skipped (file, reason) pairs)`` for ``key``, or ``None`` on a miss."""
         if not self.enabled:
             return None
-        path = self.path_for(key)
+        entry = self._read(self.path_for(key), key)
+        return None if entry is None else (entry["features"], entry["skipped"])
+
+    def load_part(self, key: Mapping[str, Any], batch_size: int, index: int) -> dict[str, Any] | None:
+        """Part ``index`` of an unfinished extraction: ``{"features", "skipped", "next_index"}``, or ``None``."""
+        if not self.enabled:
+            return None
+        return self._read(self.part_path(key, batch_size, index), self._part_key(key, batch_size, index))
+
+    def store(
+        self, key: Mapping[str, Any], features: Mapping[str, Tensor], skipped: Sequence[tuple[str, str]] = ()
+    ) -> Path | None:
+        """Write an entry atomically; returns its path (``None`` when disabled or when the write failed: a cache
+        that cannot be written is reported with a warning, and the extracted features are still returned).
+
+        Args:
+            key: from :func:`cache_key`.
+            features: ``{layer: (N, D)}``.
+            skipped: ``(file, reason)`` of every file skipped while extracting them.
+        """
+        if not self.enabled:
+            return None
+        return self._write(self.path_for(key), key, features, skipped, None)
+
+    def store_part(
+        self,
+        key: Mapping[str, Any],
+        batch_size: int,
+        index: int,
+        features: Mapping[str, Tensor],
+        skipped: Sequence[tuple[str, str]],
+        next_index: int,
+    ) -> Path | None:
+        """Write part ``index`` of an unfinished extraction atomically (see :meth:`store`)."""
+        if not self.enabled:
+            return None
+        path = self.part_path(key, batch_size, index)
+        return self._write(path, self._part_key(key, batch_size, index), features, skipped, next_index)
+
+    def remove_parts(self, key: Mapping[str, Any]) -> None:
+        """Delete every part of ``key`` (at any batch size), once its full entry is stored."""
+        for path in self.directory.glob(f"{self.path_for(key).stem}.part-*.pt"):
+            path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _part_key(key: Mapping[str, Any], batch_size: int, index: int) -> dict[str, Any]:
+        return {**key, "part": {"batch_size": batch_size, "index": index}}
+
+    def _read(self, path: Path, key: Mapping[str, Any]) -> dict[str, Any] | None:
         if not path.is_file():
             return None
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)
             stored_key = json.loads(entry["key"])
             features = entry["features"]
+            skipped = [(str(file), str(reason)) for file, reason in json.loads(entry.get("skipped", "[]"))]
+            next_index = entry.get("next_index")
             valid = (
                 stored_key == json.loads(json.dumps(key))
                 and isinstance(features, dict)
                 and all(isinstance(value, Tensor) for value in features.values())
                 and set(features) == set(key["layers"])
+                and len({value.shape[0] for value in features.values()}) == 1
+                and (next_index is None or isinstance(next_index, int))
             )
-        except Exception as exc:  # truncated zip, wrong layout, bad JSON: all are a miss, never a crash
-            warnings.warn(f"{path}: unreadable feature-cache entry ({type(exc).__name__}); recomputing", stacklevel=2)
+        except Exception as exc:  # noqa: BLE001 - truncated zip, wrong layout, bad JSON: a miss, never a crash
+            warnings.warn(
+                FeatureCacheWarning(f"{path}: unreadable feature-cache entry ({type(exc).__name__}); recomputing"),
+                stacklevel=3,
+            )
             return None
         if not valid:
-            warnings.warn(f"{path}: feature-cache entry does not match its key; recomputing", stacklevel=2)
-            return None
-        return features
-
-    def store(self, key: Mapping[str, Any], features: Mapping[str, Tensor]) -> Path | None:
-        """Write an entry atomically; returns its path (``None`` when disabled or when the write failed: a cache
-        that cannot be written is reported with a warning, and the extracted features are still returned)."""
-        if not self.enabled:
-            return None
-        try:
-            return self._write(key, features)
-        except OSError as exc:
             warnings.warn(
-                f"{self.directory}: cannot write the feature cache ({exc.strerror or exc}); continuing without it",
-                stacklevel=2,
+                FeatureCacheWarning(f"{path}: feature-cache entry does not match its key; recomputing"), stacklevel=3
             )
             return None
+        return {"features": features, "skipped": skipped, "next_index": next_index}
 
-    def _write(self, key: Mapping[str, Any], features: Mapping[str, Tensor]) -> Path:
-        path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
+    def _write(
+        self,
+        path: Path,
+        key: Mapping[str, Any],
+        features: Mapping[str, Tensor],
+        skipped: Sequence[tuple[str, str]],
+        next_index: int | None,
+    ) -> Path | None:
+        payload: dict[str, Any] = {
             "key": json.dumps(key, sort_keys=True),
             "features": {layer: value.detach().cpu().contiguous() for layer, value in features.items()},
+            "skipped": json.dumps([list(pair) for pair in skipped]),
         }
-        return atomic_write(path, lambda handle: torch.save(payload, handle))
+        if next_index is not None:
+            payload["next_index"] = next_index
+        try:
+            return atomic_write(path, lambda handle: torch.save(payload, handle))
+        except OSError as exc:
+            warnings.warn(
+                FeatureCacheWarning(
+                    f"{self.directory}: cannot write the feature cache ({exc.strerror or exc}); continuing without it"
+                ),
+                stacklevel=3,
+            )
+            return None

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
-from ganprobe.data.sources import ImageSource, iter_batches, source_length
+from ganprobe.data.sources import ImageSource, iter_batches, iter_folder_batches, report_skipped, source_length
+from ganprobe.errors import ImageFolderError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.features.cache import FeatureCache, cache_key, source_fingerprint
 
@@ -33,6 +37,8 @@ def iter_features(
     pool: bool = True,
     progress: bool = False,
     description: str = "extracting",
+    strict: bool = True,
+    skipped: list[str] | None = None,
 ) -> Iterator[dict[str, Tensor]]:
     """Yield ``{layer: features}`` per batch of ``source``; the extractor runs once per batch for all layers.
 
@@ -47,13 +53,15 @@ def iter_features(
         pool: average maps over space to ``(N, C)``.
         progress: show a rich progress bar.
         description: the progress bar's label.
+        strict, skipped: for folders, fail on an undecodable file / collect skipped files (see
+            :func:`ganprobe.data.iter_batches`).
     """
     wanted = extractor.resolve_layers(layers)
     total = source_length(source, num_samples)
     preprocess = extractor.preprocessing
     with _progress(progress) as bar:
         task = bar.add_task(description, total=total) if bar is not None else None
-        for batch in iter_batches(source, batch_size, num_samples, seed, preprocess, num_workers):
+        for batch in iter_batches(source, batch_size, num_samples, seed, preprocess, num_workers, strict, skipped):
             features = extractor.forward_preprocessed(batch.to(extractor.device, non_blocking=True), wanted, pool)
             if bar is not None:
                 bar.update(task, advance=batch.shape[0])
@@ -71,11 +79,26 @@ def extract_features(
     progress: bool = False,
     description: str = "extracting",
     cache: FeatureCache | None = None,
+    strict: bool = True,
+    skipped: list[str] | None = None,
 ) -> dict[str, Tensor]:
     """Run :func:`iter_features` to the end and concatenate: ``{layer: (N, C)}`` on the extractor's device.
 
     With a ``cache``, folder and tensor sources are looked up first (see :mod:`ganprobe.features.cache`) and
-    stored after extraction; the result is identical either way.
+    stored after extraction; the result is identical either way. A folder's finished batches are also stored as
+    they complete, so a run interrupted (Ctrl-C) and started again computes only the batches that were missing.
+
+    Args:
+        strict: for folders, raise :class:`~ganprobe.errors.ImageFolderError` on the first unreadable or
+            undecodable file (default); ``False`` skips such files with one
+            :class:`~ganprobe.errors.SkippedImagesWarning` (also when the result comes from the cache).
+        skipped: a list that receives the path of every skipped file (from the cache too); the rows are the
+            folder's readable files in order: ``[p for p in list_images(folder) if str(p) not in skipped]``,
+            the first ``num_samples`` of them.
+        (the other arguments: as in :func:`iter_features`)
+
+    Raises:
+        ImageFolderError: a folder problem, no decodable file, or (``strict``) a skipped file, named.
 
     Example:
         >>> import torch
@@ -92,9 +115,23 @@ def extract_features(
         fingerprint = source_fingerprint(source, cache.content_hash)
         if fingerprint is not None:
             key = cache_key(fingerprint, extractor, wanted, num_samples)
-            cached = cache.load(key)
-            if cached is not None:
-                return {layer: cached[layer].to(extractor.device) for layer in wanted}
+            entry = cache.load_entry(key)
+            if entry is not None:
+                features, bad = entry
+                _check_skipped(bad, strict)
+                if bad:  # only folders skip files
+                    report_skipped(Path(source), bad, skipped)  # type: ignore[arg-type]
+                return {layer: features[layer].to(extractor.device) for layer in wanted}
+    if isinstance(source, (str, os.PathLike)):
+        result, bad = _extract_folder(
+            extractor, Path(source), wanted, batch_size, num_samples, num_workers, progress, description, strict,
+            cache if key is not None else None, key,
+        )  # fmt: skip
+        if key is not None and cache is not None:
+            if cache.store(key, result, bad) is not None:
+                cache.remove_parts(key)
+        report_skipped(Path(source), bad, skipped)
+        return result
     parts: dict[str, list[Tensor]] = {}
     for features in iter_features(
         extractor, source, wanted, batch_size, num_samples, seed, num_workers, True, progress, description
@@ -105,3 +142,64 @@ def extract_features(
     if key is not None and cache is not None:
         cache.store(key, result)
     return result
+
+
+def _check_skipped(bad: Sequence[tuple[str, str]], strict: bool) -> None:
+    if strict and bad:
+        raise ImageFolderError(
+            f"{bad[0][0]}: {bad[0][1]} (the cached features of this folder skipped it); "
+            "strict=False (CLI --skip-unreadable) skips such files instead"
+        )
+
+
+def _extract_folder(
+    extractor: FeatureExtractor,
+    folder: Path,
+    wanted: Sequence[str],
+    batch_size: int,
+    num_samples: int | None,
+    num_workers: int | None,
+    progress: bool,
+    description: str,
+    strict: bool,
+    cache: FeatureCache | None,
+    key: Mapping[str, Any] | None,
+) -> tuple[dict[str, Tensor], list[tuple[str, str]]]:
+    """Extract a folder batch by batch, resuming from (and storing) the cache's parts when ``cache`` is given."""
+    parts: dict[str, list[Tensor]] = {}
+    bad: list[tuple[str, str]] = []
+    start, rows, index = 0, 0, 0
+    while cache is not None and key is not None:  # resume: reuse the finished batches of an interrupted run
+        part = cache.load_part(key, batch_size, index)
+        if part is None:
+            break
+        _check_skipped(part["skipped"], strict)
+        for layer in wanted:
+            parts.setdefault(layer, []).append(part["features"][layer].to(extractor.device))
+        bad += part["skipped"]
+        rows += next(iter(part["features"].values())).shape[0]
+        start, index = part["next_index"], index + 1
+    remaining = None if num_samples is None else num_samples - rows
+    with _progress(progress) as bar:
+        total = source_length(folder, num_samples)
+        task = bar.add_task(description, total=total, completed=rows) if bar is not None else None
+        batches = iter_folder_batches(
+            folder, batch_size, remaining, extractor.preprocessing, num_workers, strict, start
+        ) if remaining is None or remaining > 0 else iter(())  # fmt: skip
+        for batch in batches:
+            features: dict[str, Tensor] = {}
+            if batch.images is not None:
+                images = batch.images.to(extractor.device, non_blocking=True)  # type: ignore[union-attr]
+                features = extractor.forward_preprocessed(images, wanted, True)
+                for layer, value in features.items():
+                    parts.setdefault(layer, []).append(value)
+                rows += images.shape[0]
+            bad += batch.skipped
+            if cache is not None and key is not None and features:
+                cache.store_part(key, batch_size, index, features, batch.skipped, batch.next_index)
+                index += 1
+            if bar is not None:
+                bar.update(task, completed=rows)
+    if rows == 0:
+        raise ImageFolderError(f"{folder}: no image could be decoded")
+    return {layer: torch.cat(values) for layer, values in parts.items()}, bad

@@ -54,7 +54,8 @@ def load_reference_stats(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor
     """Read a reference stats file: ``({layer: (N, D) float32}, meta)``.
 
     Raises:
-        InputError: the file is missing, not a ganprobe stats file, truncated, or of another format version.
+        InputError: the file is missing, not a ganprobe stats file, truncated, of another format version, or holds
+            non-finite or malformed features.
     """
     source = Path(path)
     if not source.is_file():
@@ -71,6 +72,12 @@ def load_reference_stats(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor
         raise InputError(f"{source}: not a readable ganprobe stats file ({type(exc).__name__})") from None
     if meta.get("format") != STATS_FORMAT_VERSION or not features:
         raise InputError(f"{source}: unsupported stats format {meta.get('format')!r} (expected {STATS_FORMAT_VERSION})")
+    rows = {value.shape[0] if value.ndim == 2 else -1 for value in features.values()}
+    if len(rows) != 1 or -1 in rows or not all(value.is_floating_point() for value in features.values()):
+        raise InputError(f"{source}: features must be float (N, D) arrays with one N for every layer")
+    for layer, value in features.items():
+        if not bool(torch.isfinite(value).all()):
+            raise InputError(f"{source}: features of layer {layer!r} contain NaN or infinite values; recompute it")
     return features, meta
 
 

@@ -4,6 +4,11 @@ Pool ``real`` (label 0) and ``fake`` (label 1), classify every sample by the maj
 *other* samples, and report the fraction classified correctly. With equally many real and fake samples, 0.5 means
 the two sets are indistinguishable in this feature space; 1.0 means every sample's neighbours share its label
 (fully separated); well below 0.5 happens when fakes sit on top of reals (memorisation).
+
+Under ``torch.distributed`` pass ``process_group=`` (every rank holding the same ``real`` and ``fake``): each rank
+searches the neighbours of its shard of the pooled rows and scores its share of the label permutations, and the
+results are gathered, so every rank returns exactly the single-process result with about ``1 / world_size`` of
+the work.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ganprobe.distributed import ProcessGroup, all_reduce_sum, rank_and_world_size
 from ganprobe.errors import InputError
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, check_features, knn
 
@@ -58,15 +64,30 @@ def _check_inputs(real: Tensor, fake: Tensor, k: int) -> None:
 
 
 def knn_loo_neighbours(
-    real: Tensor, fake: Tensor, k: int = 1, block_bytes: int = DEFAULT_BLOCK_BYTES
+    real: Tensor,
+    fake: Tensor,
+    k: int = 1,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    rows: tuple[int, int] | None = None,
+    process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Return ``(labels, neighbour_indices)`` of the pooled set: labels ``(N,)`` (0 real, 1 fake) and ``(N, k)``."""
+    """Labels and leave-one-out neighbours of the pooled ``[real, fake]`` samples.
+
+    Args:
+        real, fake: ``(N_r, D)`` and ``(N_f, D)`` features; k, block_bytes: see :func:`knn_loo_accuracy`.
+        rows: search only pooled rows ``[start, stop)`` (one shard); see :func:`~ganprobe.functional.neighbours.knn`.
+        process_group: shard the search over a ``torch.distributed`` group and gather all rows (see ``knn``).
+
+    Returns:
+        ``(labels, neighbour_indices)``: labels ``(N,)`` int64 (0 real, 1 fake) of all pooled samples, and
+        ``(R, k)`` int64 indices into the pooled set for the searched rows (``R = N`` unless ``rows`` is given).
+    """
     _check_inputs(real, fake, k)
     points = torch.cat([real, fake.to(real.device, real.dtype)])
     labels = torch.cat([torch.zeros(real.shape[0], dtype=torch.long), torch.ones(fake.shape[0], dtype=torch.long)]).to(
         points.device
     )
-    _, neighbours = knn(points, points, k, exclude_self=True, block_bytes=block_bytes)
+    _, neighbours = knn(points, points, k, True, block_bytes, rows=rows, process_group=process_group)
     return labels, neighbours
 
 
@@ -77,7 +98,13 @@ def _correct(labels: Tensor, neighbours: Tensor) -> Tensor:
     return (fake_votes * 2 > k).long() == labels
 
 
-def knn_loo_accuracy(real: Tensor, fake: Tensor, k: int = 1, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Tensor:
+def knn_loo_accuracy(
+    real: Tensor,
+    fake: Tensor,
+    k: int = 1,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    process_group: ProcessGroup | None = None,
+) -> Tensor:
     """k-NN leave-one-out accuracy of real-vs-fake classification over the pooled samples.
 
     Args:
@@ -85,6 +112,8 @@ def knn_loo_accuracy(real: Tensor, fake: Tensor, k: int = 1, block_bytes: int = 
         fake: ``(N_f, D)`` features of generated images.
         k: odd number of neighbours (majority vote).
         block_bytes: memory budget of one block of the distance matrix.
+        process_group: a ``torch.distributed`` group to shard the search over (every rank passes the same
+            features and gets the same result); ``None`` computes everything in this process.
 
     Returns:
         A scalar float64 tensor in ``[0, 1]``: 0.5 = indistinguishable (equal set sizes), 1.0 = fully separated.
@@ -95,7 +124,7 @@ def knn_loo_accuracy(real: Tensor, fake: Tensor, k: int = 1, block_bytes: int = 
         >>> float(knn_loo_accuracy(real, fake))
         1.0
     """
-    labels, neighbours = knn_loo_neighbours(real, fake, k, block_bytes)
+    labels, neighbours = knn_loo_neighbours(real, fake, k, block_bytes, process_group=process_group)
     return _correct(labels, neighbours).double().mean()
 
 
@@ -106,6 +135,7 @@ def knn_loo_details(
     num_permutations: int = 1000,
     seed: int = 0,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    process_group: ProcessGroup | None = None,
 ) -> KNNLOOResult:
     """k-NN leave-one-out accuracy with per-class accuracies and a permutation-test p-value.
 
@@ -113,7 +143,8 @@ def knn_loo_details(
     ``num_permutations`` shuffles costs only a gather and a vote, not a new search.
 
     Args:
-        real, fake, k, block_bytes: as in :func:`knn_loo_accuracy`.
+        real, fake, k, block_bytes, process_group: as in :func:`knn_loo_accuracy`; with a group, the permutation
+            batches are also split over the ranks (the same shuffles as in one process, so the same p-value).
         num_permutations: label shuffles for the p-value (0 skips it; the p-value is then ``nan``).
         seed: seed of the shuffles.
 
@@ -122,7 +153,7 @@ def knn_loo_details(
     """
     if num_permutations < 0:
         raise InputError(f"num_permutations: must be >= 0, got {num_permutations}")
-    labels, neighbours = knn_loo_neighbours(real, fake, k, block_bytes)
+    labels, neighbours = knn_loo_neighbours(real, fake, k, block_bytes, process_group=process_group)
     correct = _correct(labels, neighbours).double()
     n_real = real.shape[0]
     accuracy = correct.mean()
@@ -130,15 +161,22 @@ def knn_loo_details(
     fake_accuracy = correct[n_real:].mean()
     p_value = float("nan")
     if num_permutations:
+        rank, world_size = rank_and_world_size(process_group) if process_group is not None else (0, 1)
         generator = torch.Generator().manual_seed(seed)
-        exceed = 0
-        for start in range(0, num_permutations, _PERMUTATION_BATCH):
+        exceed = torch.zeros((), dtype=torch.long, device=labels.device)
+        for batch_index, start in enumerate(range(0, num_permutations, _PERMUTATION_BATCH)):
             batch = min(_PERMUTATION_BATCH, num_permutations - start)
-            order = torch.rand(batch, labels.shape[0], generator=generator).argsort(dim=1).to(labels.device)
-            shuffled = labels[order]
+            # Every rank draws every batch (cheap) so the generator stream matches one process; each rank scores
+            # only its own batches (the argsort and the vote are the cost).
+            noise = torch.rand(batch, labels.shape[0], generator=generator)
+            if batch_index % world_size != rank:
+                continue
+            shuffled = labels[noise.argsort(dim=1).to(labels.device)]
             shuffled_accuracy = _correct(shuffled, neighbours).double().mean(dim=1)
-            exceed += int((shuffled_accuracy >= accuracy - 1e-12).sum())
-        p_value = (1 + exceed) / (1 + num_permutations)
+            exceed += (shuffled_accuracy >= accuracy - 1e-12).sum()
+        if world_size > 1:
+            exceed = all_reduce_sum(exceed, process_group)
+        p_value = (1 + int(exceed)) / (1 + num_permutations)
     return KNNLOOResult(
         accuracy=float(accuracy),
         real_accuracy=float(real_accuracy),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -66,13 +67,17 @@ class SuspectedCopy:
     real_path: str | None = None
 
 
-def memorization_details(real: Tensor, fake: Tensor, block_bytes: int = DEFAULT_BLOCK_BYTES) -> MemorizationResult:
+def memorization_details(
+    real: Tensor, fake: Tensor, block_bytes: int = DEFAULT_BLOCK_BYTES, process_group: Any = None
+) -> MemorizationResult:
     """Nearest real sample and copy ratio of every fake (exact k-NN in bounded memory).
 
     Args:
         real: ``(N, D)`` features of the real (training) images, ``N >= 2``.
         fake: ``(M, D)`` features of generated images, same width.
         block_bytes: memory budget of one block of the distance matrix.
+        process_group: under ``torch.distributed``, split the neighbour searches across the group's ranks (each
+            searches its share of the rows; results gathered, identical to one process).
 
     Returns:
         A :class:`MemorizationResult`.
@@ -85,8 +90,8 @@ def memorization_details(real: Tensor, fake: Tensor, block_bytes: int = DEFAULT_
     if real.shape[1] != fake.shape[1]:
         raise InputError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
     fake = fake.to(real.device, real.dtype)
-    distance, index = knn(fake, real, 1, block_bytes=block_bytes)
-    spacing_all, _ = knn(real, real, 1, exclude_self=True, block_bytes=block_bytes)
+    distance, index = knn(fake, real, 1, block_bytes=block_bytes, process_group=process_group)
+    spacing_all, _ = knn(real, real, 1, exclude_self=True, block_bytes=block_bytes, process_group=process_group)
     distance, index = distance[:, 0], index[:, 0]
     spacing = spacing_all[index, 0]
     # x / 0 is inf for x > 0; an exact copy of a duplicated real (0 / 0) is a copy: ratio 0.

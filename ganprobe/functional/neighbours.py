@@ -5,6 +5,10 @@ Squared Euclidean distances are computed a block of rows at a time with one matr
 misorder candidates that differ by round-off, so each row keeps ``k + extra`` candidates and they are re-ranked by
 exact float64 differences ``sum((a - b)^2)``; equal distances are broken by the lower index. The result is the
 exact neighbour list that a float64 brute-force search gives, at float32 matrix-product speed.
+
+Each query row's result depends only on that row and the points, never on which other rows are searched with it,
+so the query rows can be split: ``rows=(start, stop)`` searches one shard, and ``process_group=`` splits the rows
+over ``torch.distributed`` ranks and all-gathers them (see :mod:`ganprobe.distributed`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ganprobe.distributed import ProcessGroup, check_rows, gather_rows, rank_and_world_size, shard_range, shard_sizes
 from ganprobe.errors import InputError
 
 # Rows per block are chosen so one block of distances takes about this many bytes.
@@ -60,12 +65,32 @@ def _exact_row(query: Tensor, points: Tensor, k: int, own_index: int | None) -> 
     return order, squared[order]
 
 
+def _centred(features: Tensor, centre: Tensor, dtype: torch.dtype, block_bytes: int) -> Tensor:
+    """``features - centre`` in ``dtype``, converted a chunk of rows at a time (no full float64 copy)."""
+    out = torch.empty(features.shape, dtype=dtype, device=features.device)
+    chunk = max(1, block_bytes // (8 * max(1, features.shape[1])))
+    for start in range(0, features.shape[0], chunk):
+        out[start : start + chunk] = features[start : start + chunk].double() - centre
+    return out
+
+
+def _mean_rows(features: Tensor, block_bytes: int) -> Tensor:
+    """Float64 mean of the rows, summed a chunk at a time (deterministic, no full float64 copy)."""
+    total = torch.zeros(features.shape[1], dtype=torch.float64, device=features.device)
+    chunk = max(1, block_bytes // (8 * max(1, features.shape[1])))
+    for start in range(0, features.shape[0], chunk):
+        total += features[start : start + chunk].double().sum(dim=0)
+    return total / features.shape[0]
+
+
 def knn(
     queries: Tensor,
     points: Tensor,
     k: int,
     exclude_self: bool = False,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    rows: tuple[int, int] | None = None,
+    process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The ``k`` nearest ``points`` of each query row, exactly.
 
@@ -75,39 +100,73 @@ def knn(
         k: neighbours per query (``k <= N``, or ``k <= N - 1`` with ``exclude_self``).
         exclude_self: leave-one-out: a point is never its own neighbour (duplicates of it still count).
         block_bytes: memory budget of one block of the distance matrix.
+        rows: search only query rows ``[start, stop)`` (one shard; the result has ``stop - start`` rows).
+        process_group: shard the query rows over this ``torch.distributed`` group (e.g. ``dist.group.WORLD``):
+            each rank searches its :func:`~ganprobe.distributed.shard_range` and the rows are all-gathered, so every
+            rank returns all ``M`` rows. Every rank must pass the same ``queries`` and ``points``. ``None``: no
+            sharding. Not combinable with ``rows``.
 
     Returns:
         ``(distances, indices)``: ``(M, k)`` Euclidean distances (float64, ascending) and ``(M, k)`` int64
-        indices into ``points``; ties are broken by the lower index.
+        indices into ``points``; ties are broken by the lower index. The rows do not depend on ``rows``,
+        ``process_group`` or ``block_bytes``.
     """
     n_points = points.shape[0]
     available = n_points - 1 if exclude_self else n_points
     if not 1 <= k <= available:
         raise InputError(f"k: must be between 1 and {available} for {n_points} points, got {k}")
+    if rows is not None and process_group is not None:
+        raise InputError("rows: give either rows=(start, stop) or process_group, not both")
+    if exclude_self and queries.shape[0] != n_points:
+        raise InputError(f"queries: with exclude_self they must be the points, got {queries.shape[0]} vs {n_points}")
+    if process_group is None:
+        start, stop = check_rows(rows, queries.shape[0])
+        return _search(queries, points, k, exclude_self, block_bytes, start, stop)
+    rank, world_size = rank_and_world_size(process_group)
+    start, stop = shard_range(queries.shape[0], rank, world_size)
+    distances, indices = _search(queries, points, k, exclude_self, block_bytes, start, stop)
+    if world_size == 1:
+        return distances, indices
+    sizes = shard_sizes(queries.shape[0], world_size)
+    return gather_rows(distances, sizes, process_group), gather_rows(indices, sizes, process_group)
+
+
+def _search(
+    queries: Tensor, points: Tensor, k: int, exclude_self: bool, block_bytes: int, start: int, stop: int
+) -> tuple[Tensor, Tensor]:
+    """:func:`knn` of query rows ``[start, stop)`` (validated arguments): ``(stop - start, k)`` results."""
+    n_points = points.shape[0]
+    available = n_points - 1 if exclude_self else n_points
     num_candidates = min(available, k + _RERANK_EXTRA)
+    if stop <= start:
+        empty = torch.empty(0, k, dtype=torch.float64, device=points.device)
+        return empty, torch.empty(0, k, dtype=torch.long, device=points.device)
     # float64 inputs stay float64; anything else searches in float32 and re-ranks in float64. Centring first
     # (distances do not change) keeps a large common offset from swamping the float32 expansion's precision.
     search_dtype = torch.float64 if points.dtype == torch.float64 else torch.float32
-    centre = points.double().mean(dim=0)
-    work = (points.double() - centre).to(search_dtype)
-    work_queries = work if exclude_self else (queries.double() - centre).to(search_dtype)
+    centre = _mean_rows(points, block_bytes)
+    work = _centred(points, centre, search_dtype, block_bytes)
+    if exclude_self:
+        work_queries = work[start:stop]
+    else:
+        work_queries = _centred(queries[start:stop], centre, search_dtype, block_bytes)
     point_norms = work.square().sum(dim=1)
     rows = block_rows(n_points, block_bytes, work.element_size())
     # One reusable block buffer: score = |b|^2 - 2 a.b, which orders each row like the squared distance (the
     # row's own |a|^2 is a constant), written in place by addmm -- no block-sized temporaries per block.
-    scores = torch.empty(min(rows, work_queries.shape[0]), n_points, dtype=work.dtype, device=work.device)
+    scores = torch.empty(min(rows, stop - start), n_points, dtype=work.dtype, device=work.device)
     out_dist, out_index = [], []
-    for start in range(0, work_queries.shape[0], rows):
-        block = work_queries[start : start + rows]
+    for offset in range(0, stop - start, rows):
+        block = work_queries[offset : offset + rows]
         score = scores[: block.shape[0]]
         torch.addmm(point_norms.unsqueeze(0).expand(block.shape[0], -1), block, work.T, alpha=-2.0, out=score)
         if exclude_self:
             diagonal = torch.arange(block.shape[0], device=block.device)
-            score[diagonal, diagonal + start] = float("inf")
+            score[diagonal, diagonal + start + offset] = float("inf")
         candidates = score.topk(num_candidates, dim=1, largest=False).indices.sort(dim=1).values
         for sub in range(0, block.shape[0], _RERANK_ROWS):
             index = candidates[sub : sub + _RERANK_ROWS]
-            first = start + sub
+            first = start + offset + sub
             # Re-rank exactly: candidates in index order, then stably by exact distance (ties -> lower index).
             exact = _exact_sq_dist(queries[first : first + index.shape[0]], points[index])
             if exclude_self:

@@ -33,6 +33,11 @@ exceeds the gaps between neighbours; centre such features first).
 
 :func:`prdc_details` returns the per-sample outcomes the four values average; :func:`prdc_intervals` turns them
 into bootstrap intervals.
+
+Under ``torch.distributed`` pass ``process_group=`` (every rank holding the same ``real`` and ``fake``): each rank
+finds the radii of its shard of reals and fakes and runs the ball tests of its shard of fakes, and the per-sample
+outcomes are gathered (radii and ball counts concatenated, coverage and recall flags OR-ed), so every rank returns
+exactly the single-process result with about ``1 / world_size`` of the work.
 """
 
 from __future__ import annotations
@@ -42,6 +47,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ganprobe.distributed import (
+    ProcessGroup,
+    all_reduce_any,
+    check_rows,
+    gather_rows,
+    rank_and_world_size,
+    shard_range,
+    shard_sizes,
+)
 from ganprobe.errors import InputError
 from ganprobe.functional.bootstrap import Interval, bootstrap_interval
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_features, knn
@@ -90,18 +104,26 @@ def _check_inputs(real: Tensor, fake: Tensor, k: int, need_fake_radii: bool) -> 
     return real.to(dtype), fake.to(real.device, dtype)
 
 
-def kth_neighbour_distances(features: Tensor, k: int, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Tensor:
+def kth_neighbour_distances(
+    features: Tensor,
+    k: int,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    rows: tuple[int, int] | None = None,
+    process_group: ProcessGroup | None = None,
+) -> Tensor:
     """Distance of every row to its ``k``-th nearest *other* row: the k-NN ball radii of PRDC.
 
     Args:
         features: ``(N, D)`` features, ``N > k``.
         k: which neighbour (1 = nearest other sample; a duplicate of a row counts and gives radius 0).
         block_bytes: memory budget of one block of the distance matrix.
+        rows: only rows ``[start, stop)`` (one shard); process_group: shard over a ``torch.distributed`` group and
+            gather all rows. See :func:`~ganprobe.functional.neighbours.knn`.
 
     Returns:
-        ``(N,)`` float64 Euclidean distances.
+        ``(N,)`` float64 Euclidean distances (``(stop - start,)`` with ``rows``).
     """
-    distances, _ = knn(features, features, k, exclude_self=True, block_bytes=block_bytes)
+    distances, _ = knn(features, features, k, True, block_bytes, rows=rows, process_group=process_group)
     return distances[:, k - 1]
 
 
@@ -143,13 +165,20 @@ def _inside(
 
 
 def _ball_tests(
-    real: Tensor, fake: Tensor, real_radii: Tensor, fake_radii: Tensor | None, block_bytes: int
+    real: Tensor,
+    fake: Tensor,
+    real_radii: Tensor,
+    fake_radii: Tensor | None,
+    block_bytes: int,
+    fake_rows: tuple[int, int] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """One blocked pass over fake rows x all reals.
+    """One blocked pass over fake rows ``[start, stop)`` (default: all) x all reals.
 
-    Returns ``(balls_per_fake (M,) int64, covered_real (N,) bool, real_in_fake_manifold (N,) bool)``; the last is
-    all ``False`` when ``fake_radii`` is ``None`` (the fake-ball test is skipped).
+    Returns ``(balls_per_fake (stop - start,) int64, covered_real (N,) bool, real_in_fake_manifold (N,) bool)``;
+    the last is all ``False`` when ``fake_radii`` is ``None`` (the fake-ball test is skipped). Over a split of the
+    fake rows, the counts concatenate and the two flags OR together into the unsplit result.
     """
+    first, last = check_rows(fake_rows, fake.shape[0])
     work_real = real.double() if real.dtype == torch.float64 else real.float()
     work_fake = fake.to(work_real.dtype)
     real_norms, fake_norms = work_real.square().sum(dim=1), work_fake.square().sum(dim=1)
@@ -157,17 +186,17 @@ def _ball_tests(
     error_scale = (real.shape[1] + 8) * _expansion_eps(work_real)
     rows = block_rows(real.shape[0], block_bytes, work_real.element_size())
     pair_chunk = max(1, block_bytes // max(1, real.shape[1] * 16))
-    balls_per_fake = torch.zeros(fake.shape[0], dtype=torch.long, device=real.device)
+    balls_per_fake = torch.zeros(last - first, dtype=torch.long, device=real.device)
     covered = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)
     in_fake_manifold = torch.zeros_like(covered)
-    for start in range(0, fake.shape[0], rows):
-        stop = start + rows
+    for start in range(first, last, rows):
+        stop = min(start + rows, last)
         norm_sum = fake_norms[start:stop].unsqueeze(1) + real_norms.unsqueeze(0)
         sq = norm_sum - 2.0 * (work_fake[start:stop] @ work_real.T)
         slack = error_scale * norm_sum + torch.finfo(sq.dtype).tiny
         del norm_sum
         in_real_ball = _inside(sq, slack, real_radii, fake[start:stop], real, pair_chunk, per_column=True)
-        balls_per_fake[start:stop] = in_real_ball.sum(dim=1)
+        balls_per_fake[start - first : stop - first] = in_real_ball.sum(dim=1)
         covered |= in_real_ball.any(dim=0)
         del in_real_ball
         if fake_radii is not None:
@@ -178,7 +207,12 @@ def _ball_tests(
 
 
 def prdc_details(
-    real: Tensor, fake: Tensor, k: int = 5, recall: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES
+    real: Tensor,
+    fake: Tensor,
+    k: int = 5,
+    recall: bool = True,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    process_group: ProcessGroup | None = None,
 ) -> PRDCDetails:
     """Per-sample ball tests behind precision, recall, density and coverage (arguments as in :func:`prdc`).
 
@@ -186,13 +220,28 @@ def prdc_details(
         recall: also build the fake balls (a fake-fake k-NN search) for recall; needs more than ``k`` fakes.
     """
     real, fake = _check_inputs(real, fake, k, need_fake_radii=recall)
-    real_radii = kth_neighbour_distances(real, k, block_bytes)
-    fake_radii = kth_neighbour_distances(fake, k, block_bytes) if recall else None
-    fake_balls, covered, recalled = _ball_tests(real, fake, real_radii, fake_radii, block_bytes)
+    real_radii = kth_neighbour_distances(real, k, block_bytes, process_group=process_group)
+    fake_radii = kth_neighbour_distances(fake, k, block_bytes, process_group=process_group) if recall else None
+    if process_group is None:
+        fake_balls, covered, recalled = _ball_tests(real, fake, real_radii, fake_radii, block_bytes)
+    else:
+        rank, world_size = rank_and_world_size(process_group)
+        fake_rows = shard_range(fake.shape[0], rank, world_size)
+        fake_balls, covered, recalled = _ball_tests(real, fake, real_radii, fake_radii, block_bytes, fake_rows)
+        if world_size > 1:
+            fake_balls = gather_rows(fake_balls, shard_sizes(fake.shape[0], world_size), process_group)
+            covered = all_reduce_any(covered, process_group)
+            recalled = all_reduce_any(recalled, process_group) if recall else recalled
     return PRDCDetails(k=k, fake_balls=fake_balls, real_covered=covered, real_recalled=recalled if recall else None)
 
 
-def prdc(real: Tensor, fake: Tensor, k: int = 5, block_bytes: int = DEFAULT_BLOCK_BYTES) -> dict[str, Tensor]:
+def prdc(
+    real: Tensor,
+    fake: Tensor,
+    k: int = 5,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    process_group: ProcessGroup | None = None,
+) -> dict[str, Tensor]:
     """Precision, recall, density and coverage with one ``k``, like ``prdc.compute_prdc(real, fake, nearest_k=k)``.
 
     See the module docstring for the formulas and the one deliberate difference from the ``prdc`` package
@@ -203,6 +252,8 @@ def prdc(real: Tensor, fake: Tensor, k: int = 5, block_bytes: int = DEFAULT_BLOC
         fake: ``(M, D)`` features of generated images, ``M > k``, same width and device.
         k: the neighbour defining each ball's radius (Naeem et al. recommend 5 for density/coverage).
         block_bytes: memory budget of one block of the distance matrix.
+        process_group: a ``torch.distributed`` group to shard the work over (every rank passes the same features
+            and gets the same result); ``None`` computes everything in this process.
 
     Returns:
         ``{"precision", "recall", "density", "coverage"}``: scalar float64 tensors; precision, recall and
@@ -217,35 +268,43 @@ def prdc(real: Tensor, fake: Tensor, k: int = 5, block_bytes: int = DEFAULT_BLOC
         >>> {name: float(value) for name, value in prdc(real, real + 100, k=3).items()}
         {'precision': 0.0, 'recall': 0.0, 'density': 0.0, 'coverage': 0.0}
     """
-    return prdc_details(real, fake, k, True, block_bytes).values()
+    return prdc_details(real, fake, k, True, block_bytes, process_group).values()
 
 
 def precision_recall(
-    real: Tensor, fake: Tensor, k: int = 3, block_bytes: int = DEFAULT_BLOCK_BYTES
+    real: Tensor,
+    fake: Tensor,
+    k: int = 3,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Improved precision and recall of Kynkaanniemi et al. (2019), "Improved Precision and Recall Metric for
     Assessing Generative Models" (NeurIPS), with their default ``k = 3``.
 
     Args:
-        real, fake, block_bytes: as in :func:`prdc`; both sets need more than ``k`` samples.
+        real, fake, block_bytes, process_group: as in :func:`prdc`; both sets need more than ``k`` samples.
         k: the neighbour defining each ball's radius.
 
     Returns:
         ``(precision, recall)``: scalar float64 tensors in ``[0, 1]``. Precision: fraction of fakes inside some real
         ball (fidelity). Recall: fraction of reals inside some fake ball (diversity).
     """
-    values = prdc(real, fake, k, block_bytes)
+    values = prdc(real, fake, k, block_bytes, process_group)
     return values["precision"], values["recall"]
 
 
 def density_coverage(
-    real: Tensor, fake: Tensor, k: int = 5, block_bytes: int = DEFAULT_BLOCK_BYTES
+    real: Tensor,
+    fake: Tensor,
+    k: int = 5,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Density and coverage of Naeem et al. (2020), "Reliable Fidelity and Diversity Metrics for Generative Models"
     (ICML), with their default ``k = 5``. Only real balls are used, so no fake-fake search runs.
 
     Args:
-        real, block_bytes: as in :func:`prdc`; ``real`` needs more than ``k`` samples.
+        real, block_bytes, process_group: as in :func:`prdc`; ``real`` needs more than ``k`` samples.
         fake: ``(M, D)`` generated features, ``M >= 1``.
         k: the neighbour defining each real ball's radius.
 
@@ -253,7 +312,7 @@ def density_coverage(
         ``(density, coverage)``: scalar float64 tensors. Density: mean number of real balls holding a fake, over
         ``k`` (about 1 when fake follows real). Coverage: fraction of reals with at least one fake in their ball.
     """
-    values = prdc_details(real, fake, k, False, block_bytes).values()
+    values = prdc_details(real, fake, k, False, block_bytes, process_group).values()
     return values["density"], values["coverage"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
@@ -176,6 +177,12 @@ class FeatureMetric(Metric):
             if value.shape[1] != width:
                 raise InputError(
                     f"features of layer {layer!r}: width {value.shape[1]} differs from {width} in earlier updates"
+                )
+            # One host sync per update (not per sample): NaN/Inf would otherwise surface as a silently wrong score.
+            if not bool(torch.isfinite(value).all()):
+                raise InputError(
+                    f"features of layer {layer!r}: contain NaN or Inf values; check the extractor's inputs "
+                    "(images in [0, 1] or uint8) and the module's weights"
                 )
             checked[layer] = value.detach().to(self.device)
         self._accumulate(checked, real)

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ganprobe.distributed import metric_process_group
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
@@ -26,8 +27,9 @@ class KNNLOOAccuracy(SingleLayerMetric):
     With equally many real and fake samples, 0.5 means indistinguishable and 1.0 fully separated (lower is better
     for a generator, down to 0.5; values well below 0.5 mean fakes sit on top of reals, e.g. memorised copies).
     The search is exact and runs in blocks of rows, so memory stays bounded for large N; it runs on the
-    metric's device. Distance ties are broken by the lower index in the pooled ``[real, fake]`` order; ``k`` must
-    be odd so the two-class vote cannot tie.
+    metric's device. Under DDP each rank searches its own shard of the rows and the results are gathered (see
+    ``docs/distributed.md``): every rank returns the single-process result. Distance ties are broken by the lower
+    index in the pooled ``[real, fake]`` order; ``k`` must be odd so the two-class vote cannot tie.
 
     ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an
     extractor, else precomputed ``(N, D)`` features. ``compute()`` returns a scalar float64 tensor;
@@ -77,7 +79,8 @@ class KNNLOOAccuracy(SingleLayerMetric):
     def compute(self) -> Tensor:
         """The k-NN leave-one-out accuracy over all stored real and fake samples (scalar float64 tensor)."""
         real, fake = self.stored_features()
-        return knn_loo_accuracy(real[self.layer], fake[self.layer], self.k, self.block_bytes)
+        group = metric_process_group(self)
+        return knn_loo_accuracy(real[self.layer], fake[self.layer], self.k, self.block_bytes, group)
 
     def compute_details(self, num_permutations: int = 1000, seed: int = 0) -> KNNLOOResult:
         """Accuracy, real/fake accuracies, balanced accuracy and a permutation-test p-value (synced under DDP).
@@ -88,4 +91,12 @@ class KNNLOOAccuracy(SingleLayerMetric):
         """
         with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
             real, fake = self.stored_features()
-            return knn_loo_details(real[self.layer], fake[self.layer], self.k, num_permutations, seed, self.block_bytes)
+            return knn_loo_details(
+                real[self.layer],
+                fake[self.layer],
+                self.k,
+                num_permutations,
+                seed,
+                self.block_bytes,
+                process_group=metric_process_group(self),
+            )

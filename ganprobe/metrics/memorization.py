@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ganprobe.data.folder import list_images
 from ganprobe.data.sources import ImageSource
+from ganprobe.distributed import metric_process_group
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
@@ -149,7 +150,9 @@ class Memorization(SingleLayerMetric):
     def _current_details(self) -> MemorizationResult:
         if self._details is None:
             real, fake = self.stored_features()
-            self._details = memorization_details(real[self.layer], fake[self.layer], self.block_bytes)
+            self._details = memorization_details(
+                real[self.layer], fake[self.layer], self.block_bytes, process_group=metric_process_group(self)
+            )
         return self._details
 
     def compute(self) -> Tensor:

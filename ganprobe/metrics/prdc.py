@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ganprobe.distributed import metric_process_group
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
@@ -46,7 +47,9 @@ class _ManifoldMetric(SingleLayerMetric):
 
     def _details(self) -> PRDCDetails:
         real, fake = self.stored_features()
-        return prdc_details(real[self.layer], fake[self.layer], self.k, self._needs_recall, self.block_bytes)
+        # Under DDP (states synced) each rank computes a shard of the rows; the gathered result is the same.
+        group = metric_process_group(self)
+        return prdc_details(real[self.layer], fake[self.layer], self.k, self._needs_recall, self.block_bytes, group)
 
     def compute(self) -> tuple[Tensor, Tensor]:
         """The two values over all stored real and fake samples (scalar float64 tensors)."""

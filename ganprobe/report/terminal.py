@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from ganprobe.report.gates import GateResult
 from ganprobe.report.records import MetricRecord
 
 
@@ -18,7 +20,14 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _direction(record: MetricRecord) -> str:
+def _console() -> Console:
+    """Standard output; at least 120 columns when it is not a terminal (CI logs), so rows do not wrap."""
+    console = Console()
+    return console if console.is_terminal else Console(width=max(120, console.width))
+
+
+def direction(record: MetricRecord) -> str:
+    """How to read the number: ``higher``/``lower`` is better, ``0.5 best`` (1-NN accuracy), or empty."""
     if record.key == "knn_loo":
         return "0.5 best"
     return {True: "higher", False: "lower", None: ""}[record.higher_is_better]
@@ -30,10 +39,28 @@ def print_results(
     separability: Mapping[str, Mapping[str, float]],
     first_separable: str | None,
     suspicious: Sequence[Any] = (),
+    gates: Sequence[GateResult] = (),
     console: Console | None = None,
 ) -> None:
-    """Print the metric table, the per-layer separability table and the most suspicious memorisation pairs."""
-    out = console or Console()
+    """Print the metric table, the per-layer separability table, the most suspicious memorisation pairs and gates.
+
+    Args:
+        extractor: the extractor's name (table title).
+        records: the metric records (one row each).
+        separability: ``{layer: {protocol: accuracy}}``.
+        first_separable: the first layer whose linear probe separates fakes, or ``None``.
+        suspicious: memorisation pairs (objects with ``fake_path``/``real_path``/``distance``/``ratio``).
+        gates: checked gates; the metric table's "gate" column shows each metric's status, and every gate is
+            listed with its value and threshold.
+        console: where to print (default: standard output).
+    """
+    from ganprobe.defaults import SEPARABLE_THRESHOLD
+
+    out = console or _console()
+    status: dict[str, str] = {}
+    for gate in gates:
+        previous = status.get(gate.metric, "pass")
+        status[gate.metric] = "FAIL" if previous == "FAIL" or not gate.passed else "pass"
     table = Table(title=f"ganprobe: fake vs real on {extractor}")
     for column, justify in (
         ("metric", "left"),
@@ -41,6 +68,7 @@ def print_results(
         ("uncertainty", "right"),
         ("better", "left"),
         ("feature space", "left"),
+        ("gate", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for record in records:
@@ -50,7 +78,8 @@ def print_results(
             uncertainty = f"± {_number(record.std)}"
         else:
             uncertainty = ""
-        table.add_row(record.label, _number(record.value), uncertainty, _direction(record), record.feature_space)
+        gate = {"FAIL": "[bold red]FAIL[/]", "pass": "[green]pass[/]"}.get(status.get(record.key, ""), "")
+        table.add_row(record.label, _number(record.value), uncertainty, direction(record), record.feature_space, gate)
     out.print(table)
     if separability:
         protocols = list(next(iter(separability.values())))
@@ -59,10 +88,11 @@ def print_results(
         for protocol in protocols:
             layers.add_column(protocol, justify="right")
         for layer, scores in separability.items():
-            layers.add_row(layer, *(f"{scores[p]:.3f}" for p in protocols))
+            layers.add_row(escape(layer), *(f"{scores[p]:.3f}" for p in protocols))
         out.print(layers)
         out.print(
-            f"first layer whose linear probe separates fakes (>= 0.75): {first_separable or 'none'}; "
+            f"first layer whose linear probe separates fakes (>= {SEPARABLE_THRESHOLD:g}): "
+            f"{first_separable or 'none'}; "
             "linear_probe and knn_loo are held out, pca2_svm is the study's training accuracy (optimistic)."
         )
     if suspicious:
@@ -71,9 +101,22 @@ def print_results(
             pairs.add_column(column)
         for pair in suspicious:
             pairs.add_row(
-                str(pair.fake_path or pair.fake_index),
-                str(pair.real_path or pair.real_index),
+                escape(str(pair.fake_path or pair.fake_index)),
+                escape(str(pair.real_path or pair.real_index)),
                 _number(pair.distance),
                 _number(pair.ratio),
             )
         out.print(pairs)
+    if gates:
+        failed = sum(not gate.passed for gate in gates)
+        summary = Table(title=f"Quality gates: {len(gates) - failed} passed, {failed} failed")
+        for column in ("gate", "value", "threshold", "status"):
+            summary.add_column(column)
+        for gate in gates:
+            summary.add_row(
+                escape(gate.expression),
+                _number(gate.value),
+                _number(gate.threshold),
+                "[green]pass[/]" if gate.passed else "[bold red]FAIL[/]",
+            )
+        out.print(summary)

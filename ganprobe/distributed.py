@@ -1,0 +1,146 @@
+"""Row sharding over ``torch.distributed`` processes: who computes which rows, and gathering the rows back.
+
+The k-NN metrics (KNN-LOO accuracy, precision/recall, density/coverage) hold every feature row on every rank once
+torchmetrics has synced their states. Instead of each rank repeating the whole search, rank ``r`` of ``W`` computes
+the contiguous shard :func:`shard_range` ``(N, r, W)`` of the query rows against all points, and the per-row
+results are all-gathered back in global row order (:func:`gather_rows`), so every rank returns the same exact
+result as one process would. Shards differ by at most one row; with more ranks than rows some shards are empty.
+
+Collectives go through ``torch.distributed`` with padding to the largest shard, so they work with gloo (CPU) and
+nccl (GPU tensors) alike; shard sizes follow from ``N`` and ``W``, so no sizes are exchanged (no host sync).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from ganprobe.errors import InputError
+
+# torch.distributed's process-group type; ``None`` below always means "not sharded", never "the default group".
+ProcessGroup = Any
+
+
+def is_distributed() -> bool:
+    """Whether ``torch.distributed`` is available and a default process group is initialised."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank_and_world_size(process_group: ProcessGroup | None = None) -> tuple[int, int]:
+    """This process's rank in ``process_group`` (default: the world) and the group's size; ``(0, 1)`` outside DDP."""
+    if not is_distributed():
+        return 0, 1
+    group = process_group if process_group is not None else dist.group.WORLD
+    return dist.get_rank(group), dist.get_world_size(group)
+
+
+def shard_sizes(num_rows: int, world_size: int) -> list[int]:
+    """Rows per rank when ``num_rows`` rows are split into ``world_size`` contiguous shards (the first
+    ``num_rows % world_size`` ranks get one more row; ranks beyond ``num_rows`` get none)."""
+    if num_rows < 0 or world_size < 1:
+        raise InputError(f"shard_sizes: needs num_rows >= 0 and world_size >= 1, got {num_rows} and {world_size}")
+    base, extra = divmod(num_rows, world_size)
+    return [base + (rank < extra) for rank in range(world_size)]
+
+
+def shard_range(num_rows: int, rank: int, world_size: int) -> tuple[int, int]:
+    """The rows ``[start, stop)`` that ``rank`` of ``world_size`` computes; shards tile ``[0, num_rows)`` in order.
+
+    Example:
+        >>> [shard_range(5, rank, 3) for rank in range(3)]
+        [(0, 2), (2, 4), (4, 5)]
+    """
+    if not 0 <= rank < world_size:
+        raise InputError(f"rank: must be in [0, {world_size}), got {rank}")
+    sizes = shard_sizes(num_rows, world_size)
+    start = sum(sizes[:rank])
+    return start, start + sizes[rank]
+
+
+def check_rows(rows: tuple[int, int] | None, num_rows: int) -> tuple[int, int]:
+    """Validate an optional ``rows=(start, stop)`` argument against ``num_rows`` rows; ``None`` means all rows."""
+    if rows is None:
+        return 0, num_rows
+    if (
+        not isinstance(rows, (tuple, list))
+        or len(rows) != 2
+        or not all(isinstance(value, int) and not isinstance(value, bool) for value in rows)
+        or not 0 <= rows[0] <= rows[1] <= num_rows
+    ):
+        raise InputError(f"rows: expected (start, stop) with 0 <= start <= stop <= {num_rows}, got {rows!r}")
+    return int(rows[0]), int(rows[1])
+
+
+def _wire(tensor: Tensor) -> Tensor:
+    # gloo has no bool collectives; uint8 carries the same bits.
+    return tensor.to(torch.uint8) if tensor.dtype == torch.bool else tensor
+
+
+def gather_rows(local: Tensor, sizes: list[int], process_group: ProcessGroup | None = None) -> Tensor:
+    """All-gather each rank's rows and concatenate them in rank order (every rank gets the same tensor).
+
+    Args:
+        local: this rank's ``(sizes[rank], ...)`` rows; trailing dimensions, dtype and device agree across ranks.
+        sizes: rows held by each rank (e.g. :func:`shard_sizes`), known to every rank, so nothing else is exchanged.
+        process_group: the group (default: the world).
+
+    Returns:
+        ``(sum(sizes), ...)``: rank 0's rows, then rank 1's, ...
+    """
+    group = process_group if process_group is not None else dist.group.WORLD
+    rank = dist.get_rank(group)
+    if len(sizes) != dist.get_world_size(group) or local.shape[0] != sizes[rank]:
+        raise InputError(f"gather_rows: rank {rank} holds {local.shape[0]} rows, sizes say {sizes}")
+    wire = _wire(local)
+    largest = max(max(sizes), 1)
+    padded = wire.new_zeros((largest, *wire.shape[1:]))
+    padded[: wire.shape[0]] = wire
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded, group=group)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)]).to(local.dtype)
+
+
+def all_gather_variable(local: Tensor, process_group: ProcessGroup | None = None) -> Tensor:
+    """All-gather tensors whose first dimension differs between ranks, concatenated in rank order.
+
+    Exchanges the row counts first (one tiny collective and a host sync), then calls :func:`gather_rows`.
+    Outside DDP it returns ``local`` unchanged.
+    """
+    if not is_distributed():
+        return local
+    group = process_group if process_group is not None else dist.group.WORLD
+    count = torch.tensor([local.shape[0]], dtype=torch.long, device=local.device)
+    counts = [torch.empty_like(count) for _ in range(dist.get_world_size(group))]
+    dist.all_gather(counts, count, group=group)
+    return gather_rows(local, [int(value) for value in torch.cat(counts).tolist()], group)
+
+
+def all_reduce_any(local: Tensor, process_group: ProcessGroup | None = None) -> Tensor:
+    """Element-wise logical OR of a bool tensor over the ranks (every rank gets the result)."""
+    group = process_group if process_group is not None else dist.group.WORLD
+    wire = local.to(torch.uint8)
+    dist.all_reduce(wire, op=dist.ReduceOp.MAX, group=group)
+    return wire.bool()
+
+
+def all_reduce_sum(local: Tensor, process_group: ProcessGroup | None = None) -> Tensor:
+    """Element-wise sum over the ranks (exact for integer tensors); returns a new tensor."""
+    group = process_group if process_group is not None else dist.group.WORLD
+    total = local.clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
+    return total
+
+
+def metric_process_group(metric: Any) -> ProcessGroup | None:
+    """The group to shard a torchmetrics metric's computation over, or ``None`` to compute locally.
+
+    Sharding is only valid while the metric's states are synced (inside ``compute()`` under DDP): then every rank
+    holds all rows. Unsynced (one process, ``sync_on_compute=False``) each rank computes on its own rows alone.
+    """
+    if not getattr(metric, "_is_synced", False) or not is_distributed():
+        return None
+    group = metric.process_group if metric.process_group is not None else dist.group.WORLD
+    return group if dist.get_world_size(group) > 1 else None

@@ -1,0 +1,219 @@
+"""pytest plugin: assert a generator's quality inside a project's own test suite.
+
+Installing ganprobe registers this plugin (``pytest11`` entry point ``ganprobe``). It offers:
+
+* the session fixture ``ganprobe`` (a :class:`GanprobeSession`): ``ganprobe.evaluate(fake, real, fail_if=[...])``
+  evaluates a folder, tensor or generator callable against a real folder, tensor or ``ganprobe stats`` file and
+  fails the test (naming metric, value and threshold) when a gate fails; it returns the
+  :class:`ganprobe.evaluation.EvaluationResult` for further asserts;
+* the marker ``@pytest.mark.ganprobe(fake=..., real=..., fail_if=[...], **options)`` with the fixture
+  ``ganprobe_result``: the evaluation runs (and gates are checked) before the test body, which receives the result;
+  relative folder paths in the marker are relative to the project's root (pytest's ``rootdir``);
+* command-line options for the whole session: ``--ganprobe-device``, ``--ganprobe-num-samples`` (overrides every
+  evaluation's sample count, e.g. small on laptops and large in nightly CI), ``--ganprobe-extractor``,
+  ``--ganprobe-batch-size``, ``--ganprobe-no-cache``.
+
+Importing this module stays cheap (torch is imported on the first evaluation), since pytest loads it in every
+session of an environment where ganprobe is installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from ganprobe.evaluation import EvaluationResult
+    from ganprobe.extractors.base import FeatureExtractor
+    from ganprobe.report.gates import GateResult
+
+_FAILED_GATES = pytest.StashKey[list]()
+
+
+def failure_message(failed: Sequence[GateResult]) -> str:
+    """One line naming every failed gate with its metric, value and threshold."""
+    return "ganprobe: " + "; ".join(gate.message for gate in failed)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the session-wide ``--ganprobe-*`` options."""
+    group = parser.getgroup("ganprobe", "ganprobe generator-quality gates")
+    group.addoption("--ganprobe-device", default=None, help="torch device of every ganprobe evaluation (default: cpu)")
+    group.addoption(
+        "--ganprobe-num-samples",
+        type=int,
+        default=None,
+        help="images per set for every ganprobe evaluation (overrides each test's num_samples)",
+    )
+    group.addoption("--ganprobe-extractor", default=None, help="extractor for evaluations that do not name one")
+    group.addoption("--ganprobe-batch-size", type=int, default=None, help="images per forward pass")
+    group.addoption("--ganprobe-no-cache", action="store_true", help="do not read or write ganprobe's feature cache")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the ``ganprobe`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "ganprobe(fake, real, fail_if=(), **options): evaluate fake against real with ganprobe before the test "
+        "(use the ganprobe_result fixture) and fail it when a gate fails",
+    )
+
+
+class GanprobeSession:
+    """Evaluations for one pytest session: session options applied, extractors built once and reused.
+
+    Args:
+        device: torch device (``None``: cpu).
+        num_samples: when set, overrides the sample count of every evaluation.
+        extractor: default extractor name (``None``: ganprobe's default, ``efficientnet-lite0``).
+        batch_size: images per forward pass (``None``: ganprobe's default).
+        use_cache: read/write ganprobe's feature cache (real folders are then extracted once across runs).
+    """
+
+    def __init__(
+        self,
+        device: str | None = None,
+        num_samples: int | None = None,
+        extractor: str | None = None,
+        batch_size: int | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        from ganprobe import defaults
+
+        if num_samples is not None and num_samples < 1:
+            raise pytest.UsageError(f"--ganprobe-num-samples: must be positive, got {num_samples}")
+        if batch_size is not None and batch_size < 1:
+            raise pytest.UsageError(f"--ganprobe-batch-size: must be positive, got {batch_size}")
+        self.device_option = device  # --ganprobe-device, when given, wins over a test's device=
+        self.device = device or defaults.DEVICE
+        self.num_samples = num_samples
+        self.extractor = extractor or defaults.EXTRACTOR
+        self.batch_size = batch_size or defaults.BATCH_SIZE
+        self.use_cache = use_cache
+        self._extractors: dict[str, FeatureExtractor] = {}
+        self.last_failures: list[GateResult] = []
+
+    def _extractor(self, name: str, device: str) -> FeatureExtractor:
+        key = f"{name}@{device}"
+        if key not in self._extractors:
+            from ganprobe.extractors import get_extractor
+
+            self._extractors[key] = get_extractor(name).to(device)
+        return self._extractors[key]
+
+    def evaluate(
+        self,
+        fake: Any,
+        real: Any,
+        fail_if: Sequence[str] = (),
+        baseline: Mapping[str, Any] | str | None = None,
+        max_regression: float | None = None,
+        extractor: str | FeatureExtractor | None = None,
+        num_samples: int | None = None,
+        fail_now: bool = True,
+        **options: Any,
+    ) -> EvaluationResult:
+        """Evaluate ``fake`` against ``real`` and fail the calling test when a gate fails.
+
+        Args:
+            fake: a folder, a tensor, a DataLoader, or a generator callable ``fn(n) -> images`` (called under
+                ``torch.manual_seed(seed)``; ``num_samples`` required).
+            real: a folder, a tensor, or a ``.npz`` file from ``ganprobe stats``.
+            fail_if: gate expressions such as ``"fid>40"`` (the test fails when one holds).
+            baseline: a previous JSON report (dict or path) for regression gates.
+            max_regression: allowed worsening against ``baseline`` in percent (default 10).
+            extractor: registry name or extractor (default: ``--ganprobe-extractor``, else ganprobe's default).
+            num_samples: images per set (``--ganprobe-num-samples`` overrides it).
+            fail_now: fail the calling test at once when a gate fails (``False``: only record the failures in
+                :attr:`last_failures`).
+            options: any other keyword of :func:`ganprobe.evaluation.evaluate` (``metrics``, ``layers``, ``seed``...).
+
+        Returns:
+            The :class:`ganprobe.evaluation.EvaluationResult` (``result["fid"]``, ``result.separability``...).
+        """
+        from ganprobe import defaults
+        from ganprobe.evaluation import evaluate
+        from ganprobe.features.cache import FeatureCache
+
+        device = str(self.device_option or options.pop("device", None) or self.device)
+        options.pop("device", None)
+        model = extractor if extractor is not None and not isinstance(extractor, str) else None
+        if model is None:
+            model = self._extractor(extractor or self.extractor, device)
+        else:
+            model = model.to(device)
+        options.setdefault("batch_size", self.batch_size)
+        options.setdefault("cache", FeatureCache(enabled=self.use_cache))
+        from ganprobe.report.gates import check_max_regression
+
+        limit = defaults.MAX_REGRESSION_PERCENT if max_regression is None else max_regression
+        check_max_regression(limit)
+        # Gates are validated before the (slow) evaluation, so a typo or a left-out metric fails at once.
+        result = evaluate(
+            fake, real, extractor=model, num_samples=self.num_samples or num_samples, fail_if=fail_if, **options
+        )
+        failed = [gate for gate in result.check(fail_if, baseline, limit) if not gate.passed]
+        if failed and fail_now:
+            pytest.fail(failure_message(failed), pytrace=False)
+        self.last_failures = failed
+        return result
+
+
+@pytest.fixture(scope="session")
+def ganprobe(request: pytest.FixtureRequest) -> GanprobeSession:
+    """The session's :class:`GanprobeSession`: call ``ganprobe.evaluate(fake, real, fail_if=[...])`` in a test."""
+    option = request.config.getoption
+    return GanprobeSession(
+        device=option("--ganprobe-device"),
+        num_samples=option("--ganprobe-num-samples"),
+        extractor=option("--ganprobe-extractor"),
+        batch_size=option("--ganprobe-batch-size"),
+        use_cache=not option("--ganprobe-no-cache"),
+    )
+
+
+@pytest.fixture
+def ganprobe_result(request: pytest.FixtureRequest, ganprobe: GanprobeSession) -> EvaluationResult:
+    """The evaluation declared by the test's ``@pytest.mark.ganprobe(fake=..., real=..., fail_if=[...])`` marker.
+
+    Gates are checked before the test body runs; a failing gate fails the test with metric, value and threshold.
+    """
+    marker = request.node.get_closest_marker("ganprobe")
+    if marker is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: the ganprobe_result fixture needs @pytest.mark.ganprobe(fake=..., real=...)"
+        )
+    kwargs = dict(marker.kwargs)
+    for name, value in zip(("fake", "real"), marker.args, strict=False):
+        kwargs.setdefault(name, value)
+    missing = [name for name in ("fake", "real") if name not in kwargs]
+    if missing:
+        raise pytest.UsageError(f"{request.node.nodeid}: @pytest.mark.ganprobe needs {' and '.join(missing)}")
+    for name in ("fake", "real", "baseline"):  # relative paths are relative to the project's root, not the cwd
+        if isinstance(kwargs.get(name), (str, os.PathLike)) and not Path(kwargs[name]).is_absolute():
+            kwargs[name] = request.config.rootpath / kwargs[name]
+    result = ganprobe.evaluate(fail_now=False, **kwargs)
+    # A failing gate fails the test in its call phase (reported FAILED, not as a setup ERROR), before the body runs.
+    request.node.stash[_FAILED_GATES] = ganprobe.last_failures
+    return result
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A ``@pytest.mark.ganprobe`` test evaluates even when it does not ask for ``ganprobe_result`` itself."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", None)
+        marked = item.get_closest_marker("ganprobe") is not None
+        if marked and fixtures is not None and "ganprobe_result" not in fixtures:
+            fixtures.append("ganprobe_result")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    """Fail a ``@pytest.mark.ganprobe`` test whose gates failed, instead of running its body."""
+    failed = pyfuncitem.stash.get(_FAILED_GATES, [])
+    if failed:
+        pytest.fail(failure_message(failed), pytrace=False)

@@ -1,0 +1,492 @@
+"""The bad-input corpus: every input a CI gate may be fed, generated here (no binary blobs committed), with the
+outcome the CLI and the Python API must give -- a right number, one clear error line (exit 2, a typed exception),
+or the documented handling (skip with one warning) -- and never a write outside the requested outputs.
+
+``CASES`` is the single source of the table in ``docs/hardening.md``; ``python tests/test_corpus.py`` prints it
+and ``test_docs_table_is_in_sync`` fails when the two differ. CLI cases run ``ganprobe.cli.main`` in-process (the
+same code as the console script, minus ~10 s of interpreter start-up per case); ``test_cli_subprocess_one_line``
+runs a few as real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganprobe.cli import main
+from ganprobe.errors import (
+    FeatureCacheWarning,
+    GanprobeError,
+    ImageFolderError,
+    InputError,
+    SkippedImagesWarning,
+    WeightsChecksumError,
+)
+from ganprobe.extractors import get_extractor
+from ganprobe.features import FeatureCache, extract_features
+from ganprobe.features.stats import load_reference_stats
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "hardening.md"
+BASE = ["--extractor", "random-resnet18", "--metrics", "fid", "--quiet", "--workers", "0"]
+
+
+def save_rgb(path: Path, seed: int, size: tuple[int, int] = (12, 12)) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3)).astype(np.uint8)).save(path)
+    return path
+
+
+def image_folder(path: Path, count: int, seed: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        save_rgb(path / f"img_{index:02d}.png", seed * 100 + index)
+    return path
+
+
+def bomb_png(path: Path) -> Path:
+    """A valid PNG signature and header claiming 100000 x 100000 pixels (a decompression bomb), no pixel data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def truncated(path: Path, kind: str) -> Path:
+    save_rgb(path, 7, (40, 40)) if kind == "png" else Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@dataclass
+class Setup:
+    """What a case built: the folders, extra CLI arguments, the bad file (if any) and the API call to check."""
+
+    fake: Path
+    real: Path
+    args: list[str] = field(default_factory=list)
+    bad: str | None = None
+    api: Callable[[], object] | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One corpus entry: how to build it and what the CLI and the Python API must do with it."""
+
+    id: str
+    what: str
+    build: Callable[[Path], Setup]
+    exit_code: int  # of `ganprobe evaluate` with default options
+    cli: str  # documented CLI outcome
+    api: str  # documented Python API outcome
+    stderr: str = ""  # substring of the one error line (exit 2)
+    api_error: type[Exception] | None = None
+    api_warning: type[Warning] | None = None
+    skip_flag: bool = False  # also run with --skip-unreadable: exit 0, the warning, the file in skipped_files
+
+
+def _bad_file_case(maker: Callable[[Path], Path]) -> Callable[[Path], Setup]:
+    def build(root: Path) -> Setup:
+        fake = image_folder(root / "fake", 5, 1)
+        bad = maker(fake / "img_02b.png")
+        real = image_folder(root / "real", 5, 2)
+        extractor = get_extractor("random-resnet18")
+        return Setup(
+            fake,
+            real,
+            bad=str(bad),
+            api=lambda: extract_features(extractor, fake, "pool", 4, num_workers=0, strict=False),
+        )
+
+    return build
+
+
+def _folder_only(make: Callable[[Path], Path], metric_rows: bool = False) -> Callable[[Path], Setup]:
+    def build(root: Path) -> Setup:
+        fake = make(root / "fake")
+        real = image_folder(root / "real", 5, 2)
+        extractor = get_extractor("random-resnet18")
+        return Setup(fake, real, api=lambda: extract_features(extractor, fake, "pool", 4, num_workers=0, strict=False))
+
+    return build
+
+
+def _empty(path: Path) -> Path:
+    path.mkdir()
+    (path / "notes.txt").write_text("no images")
+    return path
+
+
+def _all_bad(path: Path) -> Path:
+    path.mkdir()
+    (path / "a.png").write_bytes(b"")
+    (path / "b.png").write_text("text")
+    return path
+
+
+def _mixed(path: Path) -> Path:
+    path.mkdir()
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (9, 7, 4)).astype(np.uint8), "RGBA").save(path / "rgba.png")
+    Image.fromarray((rng.integers(0, 65536, (10, 10))).astype(np.uint16)).save(path / "gray16.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8)).astype(np.uint8), "L").convert("P").save(path / "palette.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8)).astype(np.uint8), "L").save(path / "gray.jpg")
+    Image.fromarray(rng.integers(0, 256, (1, 300, 3)).astype(np.uint8)).save(path / "strip.png")  # 300 x 1
+    Image.fromarray(rng.integers(0, 256, (120, 2, 3)).astype(np.uint8)).save(path / "tall.bmp")
+    save_rgb(path / "rgb.png", 4)
+    return path
+
+
+def _hidden(path: Path) -> Path:
+    image_folder(path, 4, 1)
+    (path / ".broken.png").write_bytes(b"")
+    (path / ".cache").mkdir()
+    (path / ".cache" / "thumb.png").write_text("not an image")
+    return path
+
+
+def _non_utf8(path: Path) -> Path:
+    image_folder(path, 4, 1)
+    save_rgb(Path(os.fsdecode(os.fsencode(path) + b"/caf\xe9.png")), 9)
+    return path
+
+
+def _symlink_loop(path: Path) -> Path:
+    image_folder(path, 4, 1)
+    (path / "loop.png").symlink_to(path / "loop.png")
+    (path / "sub").mkdir()
+    (path / "sub" / "up").symlink_to(path, target_is_directory=True)  # a folder loop: not followed
+    return path
+
+
+def _unreadable(path: Path) -> Path:
+    image_folder(path, 4, 1)
+    locked = save_rgb(path / "locked.png", 8)
+    locked.chmod(0)
+    return path
+
+
+def _one_image(root: Path) -> Setup:
+    fake, real = image_folder(root / "fake", 1, 1), image_folder(root / "real", 5, 2)
+    return Setup(fake, real, api=lambda: _fid(fake, real))
+
+
+def _sizes(fake_count: int, real_count: int) -> Callable[[Path], Setup]:
+    def build(root: Path) -> Setup:
+        fake, real = image_folder(root / "fake", fake_count, 1), image_folder(root / "real", real_count, 2)
+        return Setup(fake, real, api=lambda: _fid(fake, real))
+
+    return build
+
+
+def _fid(fake: Path, real: Path) -> float:
+    from ganprobe.evaluation import evaluate
+
+    result = evaluate(fake, real, "random-resnet18", metrics=["fid"], num_workers=0, batch_size=4)
+    value = result["fid"]
+    assert np.isfinite(value) and value >= 0
+    return value
+
+
+def _stats_file(root: Path, corrupt: str) -> Setup:
+    fake = image_folder(root / "fake", 5, 1)
+    stats = root / "real.npz"
+    meta = {"format": 1, "extractor": "random-resnet18"}
+    features = np.random.default_rng(0).standard_normal((6, 512)).astype(np.float32)
+    if corrupt == "nan":
+        features[2, 5] = np.nan
+    if corrupt == "text":
+        stats.write_text("not a stats file")
+    else:
+        np.savez(stats, meta=np.array(json.dumps(meta)), **{"features/pool": features})
+    return Setup(fake, stats, api=lambda: load_reference_stats(stats))
+
+
+def _width_mismatch(root: Path) -> Setup:
+    from ganprobe.metrics.fid import FID
+
+    def api() -> None:
+        metric = FID(extractor=get_extractor("random-resnet18"))
+        metric.update_features({"pool": torch.randn(4, 512)}, True)
+        metric.update_features({"pool": torch.randn(4, 511)}, True)
+
+    fake, real = image_folder(root / "fake", 3, 1), image_folder(root / "real", 3, 2)
+    return Setup(fake, real, args=["--num-samples", "2"], api=api)
+
+
+def _weights(root: Path, kind: str) -> Setup:
+    fake, real = image_folder(root / "fake", 3, 1), image_folder(root / "real", 3, 2)
+    weights = root / "resnet18-f37072fd.pth"
+    if kind == "checksum":  # a real resnet18 state dict, but not the published file
+        import torchvision
+
+        torch.save(torchvision.models.resnet18().state_dict(), weights)
+    else:  # a pickle that would run code when unpickled without weights_only
+        torch.save({"payload": _Trap(str(root / "PWNED"))}, weights)
+    return Setup(
+        fake,
+        real,
+        args=["--extractor", "resnet18", "--weights", str(weights)],
+        api=lambda: get_extractor("resnet18", weights_path=weights),
+    )
+
+
+class _Trap:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (Path.touch, (Path(self.marker),))
+
+
+def _cache_case(root: Path, kind: str) -> Setup:
+    fake, real = image_folder(root / "fake", 5, 1), image_folder(root / "real", 5, 2)
+    cache_dir = root / "cache"
+    extractor = get_extractor("random-resnet18")
+    cache = FeatureCache(cache_dir)
+    reference = extract_features(extractor, fake, "pool", 4, num_workers=0)
+    fresh = extract_features(extractor, fake, "pool", 4, num_workers=0, cache=cache)
+    (entry,) = list(cache_dir.glob("*.pt"))
+    if kind == "truncated":
+        entry.write_bytes(entry.read_bytes()[:200])
+    else:  # a valid entry written for other weights, under this key's file name
+        other = get_extractor("random-resnet34")
+        payload = extract_features(other, fake, "pool", 4, num_workers=0)
+        from ganprobe.features.cache import cache_key, source_fingerprint
+
+        FeatureCache(root / "other").store(cache_key(source_fingerprint(fake), other, ["pool"], None), payload)
+        (foreign,) = list((root / "other").glob("*.pt"))
+        entry.write_bytes(foreign.read_bytes())
+
+    def api() -> None:
+        again = extract_features(extractor, fake, "pool", 4, num_workers=0, cache=cache)
+        assert torch.equal(again["pool"], reference["pool"]) and torch.equal(fresh["pool"], reference["pool"])
+
+    return Setup(fake, real, args=["--cache-dir", str(cache_dir)], api=api)
+
+
+SKIP = "exit 2 naming the file (default, strict); `--skip-unreadable`: exit 0, one warning, file in `skipped_files`"
+SKIP_API = "`strict=False`: one `SkippedImagesWarning`, path in `skipped`; `strict=True`: `ImageFolderError`"
+CASES = [
+    Case("corrupt_png", "truncated PNG among good images", _bad_file_case(lambda p: truncated(p, "png")), 2,
+         SKIP, SKIP_API, "img_02b.png: cannot decode image", api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("truncated_jpeg", "truncated JPEG (named .png)", _bad_file_case(lambda p: truncated(p, "jpeg")), 2,
+         SKIP, SKIP_API, "img_02b.png: cannot decode image", api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("zero_byte", "zero-byte image file", _bad_file_case(lambda p: (p.write_bytes(b""), p)[1]), 2,
+         SKIP, SKIP_API, "img_02b.png: cannot decode image", api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("text_as_png", "a text file named `.png`", _bad_file_case(lambda p: (p.write_text("hello"), p)[1]), 2,
+         SKIP, SKIP_API, "img_02b.png: cannot decode image", api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("decompression_bomb", "PNG header claiming 100000x100000 pixels", _bad_file_case(bomb_png), 2,
+         SKIP, SKIP_API, "decompression bomb", api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("unreadable", "file without read permission (simulated when run as root)", _folder_only(_unreadable), 2,
+         SKIP, SKIP_API, "locked.png: cannot read image file", api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("symlink_loop", "`loop.png -> loop.png` and a folder link back to the root", _folder_only(_symlink_loop), 2,
+         SKIP + "; folder links are never followed", SKIP_API, "loop.png: cannot read image file",
+         api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("all_bad", "a folder whose every image file is bad", _folder_only(_all_bad), 2,
+         "exit 2 `none of its 2 image files could be decoded`, even with `--skip-unreadable`",
+         "`ImageFolderError` even with `strict=False`", "a.png: cannot decode image", api_error=ImageFolderError),
+    Case("empty_folder", "a folder without image files", _folder_only(_empty), 2, "exit 2 `no image files found`",
+         "`ImageFolderError`", "no image files found", api_error=ImageFolderError),
+    Case("hidden_files", "hidden files and folders (`.broken.png`, `.cache/`)", _folder_only(_hidden), 0,
+         "exit 0; hidden entries ignored", "ignored (4 rows)"),
+    Case("non_utf8_name", "a file name that is not UTF-8 (`caf\\xe9.png`)", _folder_only(_non_utf8), 0,
+         "exit 0; the image is used", "used (5 rows)"),
+    Case("mixed_modes_sizes", "RGBA, 16-bit, palette, grayscale, RGB; 300x1 to 2x120 pixels", _folder_only(_mixed),
+         0, "exit 0; all converted to RGB and resized", "7 rows, finite"),
+    Case("one_image", "a fake folder with one image", _one_image, 2, "exit 2 `FID: needs at least 2 ... fake`",
+         "`InputError`", "needs at least 2", api_error=InputError),
+    Case("fake_larger", "fake set larger than the real set (9 vs 4)", _sizes(9, 4), 0, "exit 0; sizes may differ",
+         "finite FID >= 0"),
+    Case("fake_smaller", "fake set smaller than the real set (3 vs 8)", _sizes(3, 8), 0, "exit 0; sizes may differ",
+         "finite FID >= 0"),
+    Case("n_below_dim", "N = 5 images, 512-d features (rank-deficient covariance)", _sizes(5, 5), 0,
+         "exit 0, a warning that FID is biased", "finite FID >= 0 and a warning"),
+    Case("nan_features", "NaN in a precomputed stats file", lambda root: _stats_file(root, "nan"), 2,
+         "exit 2 `contain NaN or infinite values`", "`InputError`", "NaN or infinite", api_error=InputError),
+    Case("bad_stats_file", "a text file given as the real `.npz`", lambda root: _stats_file(root, "text"), 2,
+         "exit 2 `not a readable ganprobe stats file`", "`InputError`", "not a readable ganprobe stats file",
+         api_error=InputError),
+    Case("width_mismatch", "features of width 512 then 511 in one metric", _width_mismatch, 0,
+         "not reachable from the CLI (one extractor); exit 0", "`InputError` naming the layer and widths",
+         api_error=InputError),
+    Case("weights_checksum", "`--weights` file with the wrong SHA-256", lambda root: _weights(root, "checksum"), 2,
+         "exit 2 `SHA-256 ... does not match the published`", "`WeightsChecksumError`", "does not match",
+         api_error=WeightsChecksumError),
+    Case("weights_pickle", "`--weights` file that is a code-running pickle", lambda root: _weights(root, "pickle"), 2,
+         "exit 2, nothing unpickled (marker file never created)", "`WeightsError`", "resnet18-f37072fd.pth",
+         api_error=GanprobeError),
+    Case("cache_truncated", "a truncated feature-cache entry", lambda root: _cache_case(root, "truncated"), 0,
+         "exit 0, a warning, recomputed and rewritten", "`FeatureCacheWarning`, identical features",
+         api_warning=FeatureCacheWarning),
+    Case("cache_other_weights", "a cache entry made with other weights", lambda root: _cache_case(root, "foreign"), 0,
+         "exit 0, a warning, recomputed", "`FeatureCacheWarning`, identical features",
+         api_warning=FeatureCacheWarning),
+]  # fmt: skip
+
+
+def snapshot(root: Path, skip: tuple[Path, ...]) -> dict[str, tuple[int, int]]:
+    """Every file below ``root`` (outside ``skip``) with its size and mtime: what a run must leave untouched."""
+    found = {}
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if Path(directory, d) not in skip]
+        for name in files:
+            path = Path(directory, name)
+            if path.is_file() or path.is_symlink():
+                info = path.lstat()
+                found[os.fsdecode(path)] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+@pytest.fixture
+def simulate_root_permissions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads files without permission: make a mode-000 file fail to open as it does for everyone else."""
+    if os.geteuid() != 0:
+        return
+    from ganprobe.data import folder
+
+    original = folder.Image.open
+
+    def refusing(path, *args, **kwargs):  # noqa: ANN001, ANN202
+        if Path(path).exists() and (Path(path).stat().st_mode & 0o777) == 0:
+            raise PermissionError(13, "Permission denied", str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(folder.Image, "open", refusing)
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:FID.*rank-deficient")
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_cli_case(
+    case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], simulate_root_permissions: None
+) -> None:
+    setup = case.build(tmp_path)
+    report = tmp_path / "out" / "report.json"
+    before = snapshot(tmp_path, (tmp_path / "cache", tmp_path / "out"))
+    args = ["evaluate", str(setup.fake), str(setup.real), *BASE, "--json", str(report), *setup.args]
+    if "--cache-dir" not in args:
+        args.append("--no-cache")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, stderr = run_cli(args, capsys)
+    assert code == case.exit_code, stderr
+    assert "Traceback" not in stderr
+    if case.exit_code == 2:
+        assert len(stderr.strip().splitlines()) == 1, stderr
+        assert case.stderr in stderr, stderr
+        assert not report.exists()
+    else:
+        assert np.isfinite(json.loads(report.read_text())["metrics"][0]["value"])
+    if case.api_warning is FeatureCacheWarning:
+        assert any(issubclass(w.category, FeatureCacheWarning) for w in caught)
+    assert not (tmp_path / "PWNED").exists()
+    assert snapshot(tmp_path, (tmp_path / "cache", tmp_path / "out")) == before, "inputs changed or files written"
+    if case.skip_flag:
+        with pytest.warns(SkippedImagesWarning):
+            code, stderr = run_cli([*args, "--skip-unreadable"], capsys)
+        assert code == 0, stderr
+        skipped = json.loads(report.read_text())["skipped_files"]
+        assert len(skipped) == 1 and Path(skipped[0]).name.endswith(".png")
+
+
+@pytest.mark.filterwarnings("ignore:FID.*rank-deficient")
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_api_case(case: Case, tmp_path: Path, simulate_root_permissions: None) -> None:
+    setup = case.build(tmp_path)
+    assert setup.api is not None
+    before = snapshot(tmp_path, (tmp_path / "cache",))
+    if case.api_error is not None:
+        with pytest.raises(case.api_error) as info:
+            setup.api()
+        assert "\n" not in str(info.value)
+    elif case.api_warning is SkippedImagesWarning:
+        with pytest.warns(SkippedImagesWarning) as record:
+            features = setup.api()
+        warning = next(w.message for w in record if isinstance(w.message, SkippedImagesWarning))
+        assert len(warning.files) == 1
+        assert features["pool"].shape[0] == 4 + (setup.bad is not None)  # every readable file, in order
+        with pytest.raises(ImageFolderError, match=Path(warning.files[0]).name):
+            extract_features(get_extractor("random-resnet18"), setup.fake, "pool", 4, num_workers=0, strict=True)
+    elif case.api_warning is FeatureCacheWarning:
+        with pytest.warns(FeatureCacheWarning):
+            setup.api()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SkippedImagesWarning)
+            result = setup.api()
+        if isinstance(result, dict):
+            assert bool(torch.isfinite(result["pool"]).all())
+    assert not (tmp_path / "PWNED").exists()
+    assert snapshot(tmp_path, (tmp_path / "cache",)) == before, "inputs changed or files written"
+
+
+def test_fifo_named_png_is_skipped_not_waited_on(tmp_path: Path) -> None:
+    folder = image_folder(tmp_path / "fake", 3, 1)
+    os.mkfifo(folder / "pipe.png")
+    with pytest.warns(SkippedImagesWarning, match="pipe.png"):
+        features = extract_features(get_extractor("random-resnet18"), folder, "pool", 4, num_workers=0, strict=False)
+    assert features["pool"].shape[0] == 3
+
+
+def test_cli_subprocess_one_line(tmp_path: Path) -> None:
+    """The console entry point itself: a bad file gives exit 2 and exactly one stderr line, no traceback."""
+    fake = image_folder(tmp_path / "fake", 3, 1)
+    (fake / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    real = image_folder(tmp_path / "real", 3, 2)
+    env = {**os.environ, "GANPROBE_OFFLINE": "1"}
+    command = [sys.executable, "-m", "ganprobe", "evaluate", str(fake), str(real), *BASE, "--no-cache"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "broken.png: cannot decode image" in result.stderr
+
+
+def markdown_table() -> str:
+    """The corpus as the markdown table of ``docs/hardening.md``."""
+    lines = ["| case | input | CLI (`ganprobe evaluate`) | Python API |", "|---|---|---|---|"]
+    for case in CASES:
+        lines.append(f"| `{case.id}` | {case.what} | {case.cli} | {case.api} |")
+    return "\n".join(lines)
+
+
+def test_docs_table_is_in_sync() -> None:
+    assert markdown_table() in DOCS.read_text(encoding="utf-8"), "regenerate with: python tests/test_corpus.py"
+
+
+if __name__ == "__main__":
+    print(markdown_table())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("name", ["FID", "KID", "KNNLOOAccuracy", "PrecisionRecall", "Memorization", "CMMD"])
+def test_non_finite_features_in_update_are_a_typed_error(name: str, bad: float) -> None:
+    import ganprobe
+    from ganprobe.errors import InputError
+
+    metric = getattr(ganprobe, name)(extractor=None)
+    features = torch.randn(6, 8)
+    features[2, 3] = bad
+    with pytest.raises(InputError, match="contain NaN or Inf") as info:
+        metric.update(features, real=True)
+    assert "\n" not in str(info.value)
