@@ -37,10 +37,8 @@ IN_PROCESS = False
 COMPETITORS = {"torchmetrics": "torchmetrics", "torch-fidelity": "torch_fidelity", "clean-fid": "cleanfid"}
 
 
-def sync(device: torch.device) -> None:
-    """Wait for queued kernels on ``device`` (a no-op on the CPU) so wall times are complete."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+# One timing helper for every benchmark: the standalone scripts' own (fresh run, best of ``repeats``).
+sync = _scores._sync
 
 
 def installed(import_name: str) -> bool:
@@ -50,28 +48,10 @@ def installed(import_name: str) -> bool:
 
 
 def best_of(call: Callable[[], Any], device: torch.device, repeats: int) -> tuple[Any, dict[str, Any]]:
-    """Run ``call`` ``repeats`` times: its last result and the fastest run's wall/CPU seconds and others' CPU share.
-
-    Returns:
-        ``(result, timing)`` with ``timing = {"seconds", "all_seconds", "cpu_seconds", "others_cpu_share",
-        "repeats"}``; ``others_cpu_share`` is the share of the machine's CPU used by other processes meanwhile.
-    """
-    watches = []
-    result = None
-    for _ in range(max(1, repeats)):
-        sync(device)
-        with CpuWatch() as watch:
-            result = call()
-            sync(device)
-        watches.append(watch)
-    best = min(watches, key=lambda w: w.wall)
-    return result, {
-        "seconds": best.wall,
-        "all_seconds": [w.wall for w in watches],
-        "cpu_seconds": best.cpu,
-        "others_cpu_share": best.others_share,
-        "repeats": len(watches),
-    }
+    """Run ``call`` ``repeats`` times (at least once): its last result and the fastest run's wall/CPU seconds and
+    others' CPU share, as :func:`scores.timed` (``timing = {"seconds", "all_seconds", "cpu_seconds",
+    "others_cpu_share", "repeats"}``)."""
+    return _scores.timed(call, device, max(1, repeats))
 
 
 def run_worker(spec: dict[str, Any], threads: int, timeout: float | None = None) -> dict[str, Any]:
