@@ -114,7 +114,11 @@ def worker_extraction(spec: dict[str, Any]) -> dict[str, Any]:
     extractor(images[:2], layers=[layer])  # warm-up: thread pools, convolution kernels
     result: dict[str, Any] = {"side": side, "images": count}
     if side == "bare":
-        batches = [extractor.preprocess(images[i : i + batch_size]) for i in range(0, count, batch_size)]
+        layout = torch.channels_last if extractor.channels_last else torch.contiguous_format
+        batches = [
+            extractor.preprocess(images[i : i + batch_size]).contiguous(memory_format=layout)
+            for i in range(0, count, batch_size)
+        ]
 
         def forward() -> None:
             with torch.inference_mode():
@@ -198,7 +202,9 @@ def worker_evaluation(spec: dict[str, Any]) -> dict[str, Any]:
     device = torch.device(spec["device"])
     side, real_dir, fake_dir, batch_size = spec["side"], spec["real"], spec["fake"], spec["batch_size"]
     count = int(spec["count"])
-    extractor = get_extractor(EXTRACTOR).to(device)
+    # Every side gets ganprobe's extractor (same backbone, channels-last layout) except "torchmetrics-contiguous",
+    # which gets the same network in the standard layout, as a user passing their own nn.Module would.
+    extractor = get_extractor(EXTRACTOR, channels_last=side != "torchmetrics-contiguous").to(device)
     extractor(_load_folder(real_dir)[:2], layers=["pool", "logits"])  # warm-up
     kid_size, kid_subsets = count, int(spec["kid_subsets"])
     values: dict[str, float] = {}
@@ -227,7 +233,7 @@ def worker_evaluation(spec: dict[str, Any]) -> dict[str, Any]:
             values["kid_mean"] = float(result["kid"][0])
             values["is_mean"] = float(result["is"][0])
             values["metrics"] = len(result)
-        elif side == "torchmetrics":
+        elif side.startswith("torchmetrics"):
             from torchmetrics.image.fid import FrechetInceptionDistance
             from torchmetrics.image.inception import InceptionScore
             from torchmetrics.image.kid import KernelInceptionDistance
@@ -365,6 +371,7 @@ def section_evaluation(args: Any, folders: tuple[Path, Path]) -> list[dict[str, 
         "evaluator": ("ganprobe", "ganprobe Evaluator, all metrics"),
         "evaluator-fid-kid-is": ("ganprobe", "ganprobe Evaluator, FID+KID+IS only"),
         "torchmetrics": ("torchmetrics", "torchmetrics FID, KID, IS separately (5 passes)"),
+        "torchmetrics-contiguous": ("torchmetrics", "same, backbone in the standard memory layout"),
         "torch-fidelity": ("torch_fidelity", "torch-fidelity calculate_metrics (custom extractor)"),
     }
     base = {

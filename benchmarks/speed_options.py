@@ -50,7 +50,7 @@ def worker_speed(spec: dict[str, Any]) -> dict[str, Any]:
 
     device = torch.device(spec["device"])
     option, batch_size = spec["option"], spec["batch_size"]
-    extractor = get_extractor(EXTRACTOR).to(device)
+    extractor = get_extractor(EXTRACTOR, channels_last=False).to(device)  # each option sets its own layout
     net: nn.Module = PoolAndLogits(extractor.model).eval()
     memory_format = torch.channels_last if "channels_last" in option else torch.contiguous_format
     net = net.to(memory_format=memory_format)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ganprobe import defaults
+from ganprobe.errors import GanprobeError, UsageError
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
@@ -156,7 +157,7 @@ def _check_counts(args: argparse.Namespace) -> None:
         value = getattr(args, option, None)
         if value is not None and value < (0 if option in zero_ok else 1):
             least = "non-negative" if option in zero_ok else "positive"
-            raise ValueError(f"--{option.replace('_', '-')}: must be {least}, got {value}")
+            raise UsageError(f"--{option.replace('_', '-')}: must be {least}, got {value}")
 
 
 def _check_output(path: str | None, option: str) -> None:
@@ -165,14 +166,14 @@ def _check_output(path: str | None, option: str) -> None:
         return
     target = Path(path)
     if target.is_dir():
-        raise ValueError(f"{option}: {target} is a folder; give a file path")
+        raise UsageError(f"{option}: {target} is a folder; give a file path")
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise ValueError(f"{option}: cannot create {target}: {ancestor} is not a folder")
+        raise UsageError(f"{option}: cannot create {target}: {ancestor} is not a folder")
     if not os.access(ancestor, os.W_OK):
-        raise ValueError(f"{option}: cannot create {target}: {ancestor} is not writable")
+        raise UsageError(f"{option}: cannot create {target}: {ancestor} is not writable")
 
 
 def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureExtractor (lazy import)
@@ -183,9 +184,9 @@ def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a Feat
     try:
         device = torch.device(args.device)
     except RuntimeError:
-        raise ValueError(f"--device: unknown device {args.device!r}") from None
+        raise UsageError(f"--device: unknown device {args.device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device: {args.device} requested but CUDA is not available here")
+        raise UsageError(f"--device: {args.device} requested but CUDA is not available here")
     kwargs = {"weights_path": args.weights} if args.weights else {}
     return get_extractor(args.extractor, **kwargs).to(device)
 
@@ -203,7 +204,7 @@ def _check_gate_options(args: argparse.Namespace) -> None:
     parse_gates(args.fail_if)
     if args.max_regression is not None:
         if args.baseline is None:
-            raise ValueError("--max-regression: needs --baseline PREVIOUS.json")
+            raise UsageError("--max-regression: needs --baseline PREVIOUS.json")
         check_max_regression(args.max_regression)
 
 
@@ -288,7 +289,7 @@ def run_stats(args: argparse.Namespace) -> int:
     _check_counts(args)
     _check_output(args.output, "--output")
     if not str(args.output).endswith(".npz"):
-        raise ValueError(f"--output: {args.output} must end in .npz")
+        raise UsageError(f"--output: {args.output} must end in .npz")
     extractor = _build_extractor(args)
     layers = Evaluator(extractor).layers
     features = extract_features(
@@ -341,7 +342,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ganprobe`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     warnings.formatwarning = lambda message, category, *rest, **kw: f"ganprobe: warning: {message}\n"
-    from ganprobe.errors import GanprobeError
 
     try:
         if args.command == "evaluate":
@@ -349,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "stats":
             return run_stats(args)
         return run_extractors()
-    except (GanprobeError, ValueError) as exc:
+    except GanprobeError as exc:  # bad input or options; any other exception is a bug (exit 3)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"ganprobe {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE

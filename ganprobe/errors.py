@@ -16,6 +16,10 @@ class InputError(GanprobeError, ValueError):
     """Images or features that cannot be used: wrong shape, dtype, value range, width, or too few samples."""
 
 
+class UsageError(GanprobeError, ValueError):
+    """A command-line option or argument is invalid (the CLI's own checks; exit code 2)."""
+
+
 class ImageFolderError(GanprobeError, ValueError):
     """An image folder is missing, holds no images, or holds a file that cannot be decoded."""
 

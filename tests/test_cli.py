@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ganprobe.errors import InputError
 from ganprobe.report.json_report import report_schema
 
 
@@ -271,3 +272,28 @@ def test_extractors_command_lists_layers_and_weights() -> None:
     assert "missing" in rows["resnet50"] and "layer4" in rows["resnet50"]  # layers read from the random variant
     assert "random (none needed)" in rows["random-resnet18"]
     assert "inception-fid: weights file 'pt_inception-2015-12-05-6726825d.pth' not found" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "text"),
+    [
+        (ValueError("a library bug"), 3, "internal error: ValueError: a library bug"),
+        (RuntimeError("another bug"), 3, "internal error: RuntimeError: another bug"),
+        (InputError("real: 3 images, need 10"), 2, "error: real: 3 images"),
+    ],
+)
+def test_bugs_are_exit_3_and_input_errors_exit_2(
+    folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error, code, text
+) -> None:
+    # A plain ValueError from inside the library is a bug, not a usage error: it must not read as "bad input".
+    from ganprobe import cli
+
+    def broken(_args: object) -> int:
+        raise error
+
+    monkeypatch.setattr(cli, "run_evaluate", broken)
+    monkeypatch.delenv("GANPROBE_DEBUG", raising=False)
+    fake, real = folders
+    assert cli.main(["evaluate", str(fake), str(real)]) == code
+    stderr = capsys.readouterr().err
+    assert text in stderr and len(stderr.strip().splitlines()) == 1

@@ -81,7 +81,9 @@ def compute_all(shards: list[tuple[tuple[int, int], tuple[int, int]]], data: dic
     PHASE[0] = "other"
     memorized = scores["memorization"].compute_details()
     exact["memorization_details"] = (memorized.real_index.tolist(), memorized.ratio.tolist())
+    PHASE[0] = "separability"
     exact["separability"] = {layer: {p: float(v) for p, v in s.items()} for layer, s in sep.compute().items()}
+    PHASE[0] = "other"
     # Sums in a different order (per-rank partial sums) may differ in the last bits.
     close = {name: torch.as_tensor(scores[name].compute()).tolist() for name in ("fid", "kid", "cmmd")}
     close["is"] = torch.stack(inception.compute()).tolist()
@@ -164,6 +166,7 @@ def test_two_process_results_equal_single_process_with_sharded_work(one_torch_th
             "knn": [("search", pooled)] * 2,  # compute() and compute_details()
             "pr": [("search", NUM_REAL), ("search", NUM_FAKE), ("balls", NUM_FAKE)] * 2,
             "dc": [("search", NUM_REAL), ("balls", NUM_FAKE)] * 2,
+            "separability": [("search", pooled)] * 2,  # the knn_loo protocol at layers "a" and "b"
         }
         for name, work in expected_work.items():
             done = [entry[1:] for entry in log if entry[0] == name]

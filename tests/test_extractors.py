@@ -143,3 +143,37 @@ def test_generator_callable_source_with_a_user_discriminator_as_extractor() -> N
     assert first == second  # seeded sampling, independent of batch sizes
     metric.update_from(sample, real=False, num_samples=20, seed=2)  # more data: no stale cached result
     assert metric.compute() != second
+
+
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "random-resnet18", "random-inception-fid", "lenet-mnist"])
+def test_channels_last_layout_matches_standard_layout(name: str) -> None:
+    fast = get_extractor(name)
+    plain = get_extractor(name, channels_last=False)
+    assert fast.channels_last and fast.memory_layout == "channels_last"
+    assert plain.memory_layout == "contiguous"
+    conv_weights = [p for p in fast.model.parameters() if p.ndim == 4]
+    assert conv_weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights)
+    assert all(p.is_contiguous() for p in plain.model.parameters())
+    images = (torch.rand(5, 3, 48, 48, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    layers = list(fast.block_layers) + [fast.default_layer]
+    ours, reference = fast(images, layers=layers), plain(images, layers=layers)
+    for layer in layers:
+        # Same network, other summation order: equal to float32 round-off.
+        torch.testing.assert_close(ours[layer], reference[layer], rtol=1e-4, atol=1e-5)
+    # Independent of the batch size in the channels-last layout too (convolutions bit-identical here; a Linear
+    # layer's GEMM may pick a batch-dependent kernel in either layout, one float32 ulp).
+    whole = extract_features(fast, images, layers, batch_size=5)
+    pieces = extract_features(fast, images, layers, batch_size=2)
+    for layer in layers:
+        torch.testing.assert_close(whole[layer], pieces[layer], rtol=1e-6, atol=1e-6)
+    # Raw maps come back in the standard layout.
+    raw = fast(images, layers=fast.block_layers[0], pool=False)[fast.block_layers[0]]
+    assert raw.ndim == 4 and raw.is_contiguous()
+    assert "layout=channels_last" in fast.describe()
+
+
+def test_module_extractor_leaves_the_users_layout_alone() -> None:
+    disc = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    extractor = ModuleExtractor(disc, layers=["1"], input_size=(16, 16))
+    assert extractor.memory_layout == "contiguous"
+    assert disc[0].weight.is_contiguous()

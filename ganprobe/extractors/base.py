@@ -32,6 +32,11 @@ class FeatureExtractor(nn.Module):
         block_layers: the layers a per-block analysis walks through, in network order.
         logits_layer: the layer holding class logits, if any (Inception Score needs it).
         weights_sha256: SHA-256 of the loaded weights file (or a description of random weights), for cache keys.
+        channels_last: run the backbone in the channels-last memory layout (NHWC strides). Convolutions run
+            1.1-1.7x faster on CPU (``benchmarks/``: EfficientNet-Lite0 1.1-1.4x, ResNet-18 1.4x, FID Inception 1.3x,
+            LeNet 1.7x) and the features change only at float32 round-off (about 1e-7 relative); results stay
+            independent of the batch size. The built-in extractors turn it on; the base class and
+            :class:`~ganprobe.extractors.module.ModuleExtractor` leave it off (a user's module is not converted).
 
     Attributes:
         layers: every layer name this extractor can tap, in network order.
@@ -47,6 +52,7 @@ class FeatureExtractor(nn.Module):
         block_layers: Sequence[str],
         logits_layer: str | None = None,
         weights_sha256: str | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         modules = dict(model.named_modules())
@@ -64,6 +70,9 @@ class FeatureExtractor(nn.Module):
         self.block_layers = tuple(block_layers)
         self.logits_layer = logits_layer
         self.weights_sha256 = weights_sha256
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self._freeze()
 
     def _freeze(self) -> None:
@@ -74,6 +83,11 @@ class FeatureExtractor(nn.Module):
     def layers(self) -> tuple[str, ...]:
         """Every tappable layer name, in network order."""
         return tuple(self.taps)
+
+    @property
+    def memory_layout(self) -> str:
+        """``"channels_last"`` or ``"contiguous"``: the layout the backbone runs in (part of feature-cache keys)."""
+        return "channels_last" if self.channels_last else "contiguous"
 
     @property
     def device(self) -> torch.device:
@@ -133,6 +147,8 @@ class FeatureExtractor(nn.Module):
         captured: dict[str, Tensor] = {}
         modules = dict(self.model.named_modules())
         handles = []
+        if self.channels_last and batch.ndim == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
 
         def make_hook(layer: str):  # noqa: ANN202 - a forward-hook closure
             def hook(_module: nn.Module, _inputs: object, output: object) -> None:
@@ -162,7 +178,7 @@ class FeatureExtractor(nn.Module):
 
     def describe(self) -> str:
         """One line naming the extractor, its weights and its preprocessing (for reports and cache keys)."""
-        return f"{self.name} weights={self.weights_sha256} {self.preprocessing.describe()}"
+        return f"{self.name} weights={self.weights_sha256} layout={self.memory_layout} {self.preprocessing.describe()}"
 
 
 def _finish(output: Tensor, pool: bool) -> Tensor:
@@ -170,4 +186,5 @@ def _finish(output: Tensor, pool: bool) -> Tensor:
         raise InputError(f"a tapped layer returned {type(output).__name__}, not a tensor")
     if pool and output.ndim > 2:
         output = output.flatten(2).mean(dim=2)
-    return output.float()
+    # Raw maps come back in the standard layout whatever layout the backbone ran in.
+    return output.float().contiguous()

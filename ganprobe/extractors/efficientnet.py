@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ganprobe.errors import WeightsFormatError, WeightsNotFoundError
+from ganprobe.errors import InputError, WeightsFormatError, WeightsNotFoundError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.nets.efficientnet_lite import (
     EFFICIENTNET_LITE_CONFIGS,
@@ -67,6 +67,8 @@ class EfficientNetLiteExtractor(FeatureExtractor):
             8-hex-digit prefix in the file name otherwise).
         pretrained: ``False`` gives seeded random weights (``random-efficientnet-lite0``).
         seed: the random initialisation's seed when ``pretrained=False``.
+        channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
+            to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
 
     Layers: ``stem``, ``stage1``..``stage7`` (16, 24, 40, 80, 112, 192, 320 channels for lite0), ``head`` (1280),
     ``pool`` (1280, the default embedding) and ``logits`` (1000 ImageNet classes).
@@ -79,9 +81,10 @@ class EfficientNetLiteExtractor(FeatureExtractor):
         verify_checksum: bool = True,
         pretrained: bool = True,
         seed: int = 0,
+        channels_last: bool = True,
     ) -> None:
         if variant not in EFFICIENTNET_LITE_CONFIGS:
-            raise ValueError(f"variant: expected one of {list(EFFICIENTNET_LITE_CONFIGS)}, got {variant!r}")
+            raise InputError(f"variant: expected one of {list(EFFICIENTNET_LITE_CONFIGS)}, got {variant!r}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = efficientnet_lite(variant)
@@ -111,4 +114,5 @@ class EfficientNetLiteExtractor(FeatureExtractor):
             block_layers=STAGE_LAYERS,
             logits_layer="logits",
             weights_sha256=weights,
+            channels_last=channels_last,
         )

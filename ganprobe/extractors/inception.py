@@ -42,6 +42,8 @@ class InceptionFIDExtractor(FeatureExtractor):
         verify_checksum: check the file's SHA-256 against the published prefix ``6726825d``.
         pretrained: ``False`` gives seeded random weights (``random-inception-fid``).
         seed: the random initialisation's seed when ``pretrained=False``.
+        channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
+            to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
 
     Layers: ``mixed_5d`` (288), ``mixed_6e`` (768), ``mixed_7c`` (2048 maps), ``pool`` (2048), ``logits`` (1008).
     """
@@ -52,6 +54,7 @@ class InceptionFIDExtractor(FeatureExtractor):
         verify_checksum: bool = True,
         pretrained: bool = True,
         seed: int = 0,
+        channels_last: bool = True,
     ) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -71,4 +74,5 @@ class InceptionFIDExtractor(FeatureExtractor):
             block_layers=("mixed_5d", "mixed_6e", "mixed_7c"),
             logits_layer="logits",
             weights_sha256=weights,
+            channels_last=channels_last,
         )

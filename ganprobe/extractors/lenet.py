@@ -98,6 +98,8 @@ class LeNetMNISTExtractor(FeatureExtractor):
         verify_checksum: check the file's SHA-256 against :data:`LENET_MNIST_SHA256`.
         pretrained: ``False`` gives seeded random weights (``random-lenet-mnist``).
         seed: the random initialisation's seed when ``pretrained=False``.
+        channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
+            to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
 
     Layers: ``conv1`` (32 channels, 12x12), ``conv2`` (64, 4x4), ``fc1`` (128, the default embedding) and
     ``logits`` (10 digit classes, so Inception Score runs in the classifier's label space).
@@ -113,6 +115,7 @@ class LeNetMNISTExtractor(FeatureExtractor):
         verify_checksum: bool = True,
         pretrained: bool = True,
         seed: int = 0,
+        channels_last: bool = True,
     ) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -142,4 +145,5 @@ class LeNetMNISTExtractor(FeatureExtractor):
             block_layers=("conv1", "conv2", "fc1"),
             logits_layer="logits",
             weights_sha256=weights,
+            channels_last=channels_last,
         )

@@ -71,6 +71,7 @@ class ModuleExtractor(FeatureExtractor):
         self.block_layers = tuple(layers)
         self.logits_layer = None
         self.weights_sha256 = None
+        self.channels_last = False  # the user's module keeps its own memory layout
         self.channels = channels
 
     def train(self, mode: bool = True) -> ModuleExtractor:

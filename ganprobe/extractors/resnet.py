@@ -8,6 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
+from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ganprobe.extractors.weights import WeightsFile, load_state_dict, load_weights_into, resolve_weights
@@ -44,6 +45,8 @@ class ResNetExtractor(FeatureExtractor):
         verify_checksum: check the file against torchvision's published SHA-256 prefix.
         pretrained: ``False`` gives seeded random weights (the ``random-<arch>`` extractors).
         seed: the seed of the random initialisation when ``pretrained=False``.
+        channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
+            to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
 
     Layers: ``layer1``..``layer4`` (64/128/256/512 channels for resnet18/34, 4x that for resnet50), ``pool``
     (512 or 2048) and ``logits`` (1000).
@@ -56,9 +59,10 @@ class ResNetExtractor(FeatureExtractor):
         verify_checksum: bool = True,
         pretrained: bool = True,
         seed: int = 0,
+        channels_last: bool = True,
     ) -> None:
         if arch not in _WEIGHTS_ENUMS:
-            raise ValueError(f"arch: expected one of {list(_WEIGHTS_ENUMS)}, got {arch!r}")
+            raise InputError(f"arch: expected one of {list(_WEIGHTS_ENUMS)}, got {arch!r}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model: nn.Module = getattr(torchvision.models, arch)(weights=None)
@@ -77,4 +81,5 @@ class ResNetExtractor(FeatureExtractor):
             block_layers=("layer1", "layer2", "layer3", "layer4"),
             logits_layer="logits",
             weights_sha256=weights,
+            channels_last=channels_last,
         )

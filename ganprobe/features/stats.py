@@ -41,6 +41,8 @@ def save_reference_stats(
         "extractor": extractor.name,
         "weights_sha256": extractor.weights_sha256,
         "preprocessing": extractor.preprocessing.describe(),
+        # Provenance only: the layouts' features differ at float32 round-off, so either may be compared.
+        "layout": extractor.memory_layout,
         "source": dict(source or {}),
         "count": int(next(iter(features.values())).shape[0]),
     }

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from torch import Tensor
 
+from ganprobe.distributed import ProcessGroup
 from ganprobe.errors import InputError
 from ganprobe.functional.knn_loo import knn_loo_accuracy
 from ganprobe.functional.neighbours import check_features
@@ -108,14 +109,20 @@ def separability(
     folds: int = 5,
     seed: int = 0,
     k: int = 1,
+    process_group: ProcessGroup | None = None,
 ) -> dict[str, float]:
-    """All requested protocols on one layer's features: ``{protocol: accuracy}``."""
+    """All requested protocols on one layer's features: ``{protocol: accuracy}``.
+
+    ``process_group`` (every rank passing the same features) shards the ``knn_loo`` protocol's neighbour search over
+    the ranks (see :func:`~ganprobe.functional.knn_loo.knn_loo_accuracy`); the scikit-learn protocols run on every
+    rank. The result is the same either way.
+    """
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
         raise InputError(f"protocols: unknown {unknown}; choose from {list(PROTOCOLS)}")
     runners = {
         "linear_probe": lambda: linear_probe_accuracy(real, fake, folds=folds, seed=seed),
-        "knn_loo": lambda: float(knn_loo_accuracy(real, fake, k=k)),
+        "knn_loo": lambda: float(knn_loo_accuracy(real, fake, k=k, process_group=process_group)),
         "pca2_svm": lambda: pca2_svm_accuracy(real, fake),
         "pca2_kmeans": lambda: pca2_kmeans_accuracy(real, fake, seed=seed),
     }
@@ -129,6 +136,7 @@ def layer_separability(
     folds: int = 5,
     seed: int = 0,
     k: int = 1,
+    process_group: ProcessGroup | None = None,
 ) -> dict[str, dict[str, float]]:
     """Separability of every layer: ``{layer: {protocol: accuracy}}`` in the order of ``real``'s layers.
 
@@ -137,13 +145,14 @@ def layer_separability(
         protocols: any of :data:`PROTOCOLS`.
         folds, seed: cross-validation folds and the seed of folds and k-means.
         k: neighbours of the ``knn_loo`` protocol.
+        process_group: shard the ``knn_loo`` searches over a ``torch.distributed`` group (see :func:`separability`).
     """
     if set(real) != set(fake):
         raise InputError(f"real and fake features have different layers: {sorted(real)} vs {sorted(fake)}")
     results = {}
     for layer in real:
         try:
-            results[layer] = separability(real[layer], fake[layer], protocols, folds, seed, k)
+            results[layer] = separability(real[layer], fake[layer], protocols, folds, seed, k, process_group)
         except InputError as exc:
             raise InputError(f"layer {layer!r}: {exc}") from None
     return results

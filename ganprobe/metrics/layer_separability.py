@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganprobe.distributed import metric_process_group
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
@@ -30,7 +31,8 @@ class LayerSeparability(FeatureMetric):
 
     ``update(x, real)``: images when the metric has an extractor (every layer comes from one forward pass), else a
     ``{layer: (N, D)}`` dict of precomputed features. The protocols run on the CPU (scikit-learn) except
-    ``knn_loo``, which runs on the metric's device.
+    ``knn_loo``, which runs on the metric's device. Under DDP the states sync and every rank returns the
+    single-process result; the ``knn_loo`` neighbour search is sharded over the ranks (each searches its rows).
 
     Args:
         extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None``.
@@ -88,7 +90,8 @@ class LayerSeparability(FeatureMetric):
     def compute(self) -> dict[str, dict[str, Tensor]]:
         """``{layer: {protocol: accuracy}}`` with scalar float64 tensors, layers in network order."""
         real, fake = self.stored_features()
-        results = layer_separability(real, fake, self.protocols, self.folds, self.seed, self.k)
+        group = metric_process_group(self)  # under DDP: each rank searches its share of the knn_loo rows
+        results = layer_separability(real, fake, self.protocols, self.folds, self.seed, self.k, group)
         return {
             layer: {name: torch.tensor(value, dtype=torch.float64) for name, value in scores.items()}
             for layer, scores in results.items()
