@@ -330,7 +330,7 @@ def evaluate(
             "name": model.name,
             "weights_sha256": model.weights_sha256,
             "preprocessing": model.preprocessing.describe(),
-            "layout": model.memory_layout,
+            "execution": model.execution,
             "device": str(model.device),
         },
         seed=seed,

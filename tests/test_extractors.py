@@ -169,7 +169,8 @@ def test_channels_last_layout_matches_standard_layout(name: str) -> None:
     # Raw maps come back in the standard layout.
     raw = fast(images, layers=fast.block_layers[0], pool=False)[fast.block_layers[0]]
     assert raw.ndim == 4 and raw.is_contiguous()
-    assert "layout=channels_last" in fast.describe()
+    assert "execution='channels_last float32'" in fast.describe()
+    assert plain.execution == "contiguous float32"
 
 
 def test_module_extractor_leaves_the_users_layout_alone() -> None:

@@ -270,3 +270,32 @@ def test_label_and_comparability() -> None:
     other_weights.weights_sha256 = "ab" * 32  # e.g. loaded with verify_checksum=False from another file
     assert not FID(extractor=other_weights).comparable_with_published
     assert FID.higher_is_better is False and FID.plot_lower_bound == 0.0
+
+
+@pytest.mark.parametrize(("n_real", "n_fake"), [(120, 90), (40, 30), (40, 120), (120, 40)])
+def test_sample_counts_pick_the_factorisation_without_changing_the_value(
+    n_real: int, n_fake: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # D = 64: N <= D makes that covariance singular. With the counts, no Cholesky attempt is made on a covariance
+    # that must fail, and the real covariance's role is taken by the fake one when only the fake is full rank.
+    real, fake = _features(n_real, 64, seed=3), _features(n_fake, 64, seed=4, shift=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = _pytorch_fid(real, fake)
+        (mu_r, s_r), (mu_f, s_f) = feature_statistics(real), feature_statistics(fake)
+        plain = float(frechet_distance(mu_r, s_r, mu_f, s_f))
+        attempts: list[int] = []
+        original = torch.linalg.cholesky_ex
+
+        def counted(matrix: Tensor, *args, **kwargs):
+            attempts.append(int(original(matrix, *args, **kwargs).info))
+            return original(matrix, *args, **kwargs)
+
+        monkeypatch.setattr(torch.linalg, "cholesky_ex", counted)
+        informed = float(frechet_distance(mu_r, s_r, mu_f, s_f, counts=(n_real, n_fake)))
+        from_features = float(fid_from_features(real, fake))
+    assert _relative(informed, plain) < 1e-9 and _relative(from_features, informed) < 1e-12
+    assert _relative(informed, reference) < 1e-5
+    full_rank = n_real > 64 or n_fake > 64
+    # One successful factorisation when either covariance is full rank; no failed attempt ever.
+    assert attempts == ([0, 0] if full_rank else [])  # frechet_distance, then fid_from_features

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ganprobe.errors import InputError
 from ganprobe.extractors.preprocessing import ImageBatch, Preprocessing
+from ganprobe.extractors.speed import autocast_context, check_autocast, compile_outside_taps, describe_execution
 
 
 class _TapsComplete(Exception):
@@ -37,6 +38,14 @@ class FeatureExtractor(nn.Module):
             LeNet 1.7x) and the features change only at float32 round-off (about 1e-7 relative); results stay
             independent of the batch size. The built-in extractors turn it on; the base class and
             :class:`~ganprobe.extractors.module.ModuleExtractor` leave it off (a user's module is not converted).
+        autocast: ``None`` (float32, the default) or ``"bfloat16"`` / ``"float16"``: run the backbone under
+            ``torch.autocast`` (features are returned as float32). bf16 is 1.2-1.7x faster on CPU but moves FID by
+            about 1 %: opt-in only; feature-cache entries and stats files record it.
+        compile: compile the backbone piecewise with ``torch.compile`` (see
+            :func:`~ganprobe.extractors.speed.compile_outside_taps`): 1.8x faster than eager on EfficientNet-Lite0
+            on CPU, features equal to about 1e-6, but the first batch of each input shape compiles (about a minute
+            on 2 cores). Opt-in; worth it from a few thousand images. Compiled kernels may differ from eager ones at
+            round-off between batch sizes.
 
     Attributes:
         layers: every layer name this extractor can tap, in network order.
@@ -53,6 +62,8 @@ class FeatureExtractor(nn.Module):
         logits_layer: str | None = None,
         weights_sha256: str | None = None,
         channels_last: bool = False,
+        autocast: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         modules = dict(model.named_modules())
@@ -73,6 +84,10 @@ class FeatureExtractor(nn.Module):
         self.channels_last = bool(channels_last)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.autocast = check_autocast(autocast)
+        self.compiled = bool(compile)
+        if self.compiled:
+            compile_outside_taps(self.model, self.taps.values())
         self._freeze()
 
     def _freeze(self) -> None:
@@ -88,6 +103,16 @@ class FeatureExtractor(nn.Module):
     def memory_layout(self) -> str:
         """``"channels_last"`` or ``"contiguous"``: the layout the backbone runs in (part of feature-cache keys)."""
         return "channels_last" if self.channels_last else "contiguous"
+
+    @property
+    def execution(self) -> str:
+        """How the backbone runs: layout, precision, compiled or not (see ``describe_execution``; in cache keys)."""
+        return describe_execution(self.channels_last, self.autocast, self.compiled)
+
+    @property
+    def precision(self) -> str:
+        """``"float32"`` or ``"<dtype>-autocast"``: the arithmetic the features were computed in."""
+        return f"{self.autocast}-autocast" if self.autocast else "float32"
 
     @property
     def device(self) -> torch.device:
@@ -161,7 +186,7 @@ class FeatureExtractor(nn.Module):
         for layer in wanted:
             handles.append(modules[self.taps[layer]].register_forward_hook(make_hook(layer)))
         try:
-            with torch.no_grad():
+            with torch.no_grad(), autocast_context(self.autocast, batch.device):
                 self._run_model(batch)
         except _TapsComplete:
             pass
@@ -178,7 +203,7 @@ class FeatureExtractor(nn.Module):
 
     def describe(self) -> str:
         """One line naming the extractor, its weights and its preprocessing (for reports and cache keys)."""
-        return f"{self.name} weights={self.weights_sha256} layout={self.memory_layout} {self.preprocessing.describe()}"
+        return f"{self.name} weights={self.weights_sha256} execution={self.execution!r} {self.preprocessing.describe()}"
 
 
 def _finish(output: Tensor, pool: bool) -> Tensor:

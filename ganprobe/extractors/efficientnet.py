@@ -69,6 +69,7 @@ class EfficientNetLiteExtractor(FeatureExtractor):
         seed: the random initialisation's seed when ``pretrained=False``.
         channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
             to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
+        autocast, compile: opt-in speed options (off by default); see the base class.
 
     Layers: ``stem``, ``stage1``..``stage7`` (16, 24, 40, 80, 112, 192, 320 channels for lite0), ``head`` (1280),
     ``pool`` (1280, the default embedding) and ``logits`` (1000 ImageNet classes).
@@ -82,6 +83,8 @@ class EfficientNetLiteExtractor(FeatureExtractor):
         pretrained: bool = True,
         seed: int = 0,
         channels_last: bool = True,
+        autocast: str | None = None,
+        compile: bool = False,
     ) -> None:
         if variant not in EFFICIENTNET_LITE_CONFIGS:
             raise InputError(f"variant: expected one of {list(EFFICIENTNET_LITE_CONFIGS)}, got {variant!r}")
@@ -115,4 +118,6 @@ class EfficientNetLiteExtractor(FeatureExtractor):
             logits_layer="logits",
             weights_sha256=weights,
             channels_last=channels_last,
+            autocast=autocast,
+            compile=compile,
         )

@@ -44,6 +44,7 @@ class InceptionFIDExtractor(FeatureExtractor):
         seed: the random initialisation's seed when ``pretrained=False``.
         channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
             to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
+        autocast, compile: opt-in speed options (off by default); see the base class.
 
     Layers: ``mixed_5d`` (288), ``mixed_6e`` (768), ``mixed_7c`` (2048 maps), ``pool`` (2048), ``logits`` (1008).
     """
@@ -55,6 +56,8 @@ class InceptionFIDExtractor(FeatureExtractor):
         pretrained: bool = True,
         seed: int = 0,
         channels_last: bool = True,
+        autocast: str | None = None,
+        compile: bool = False,
     ) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -75,4 +78,6 @@ class InceptionFIDExtractor(FeatureExtractor):
             logits_layer="logits",
             weights_sha256=weights,
             channels_last=channels_last,
+            autocast=autocast,
+            compile=compile,
         )

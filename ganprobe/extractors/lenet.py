@@ -100,6 +100,7 @@ class LeNetMNISTExtractor(FeatureExtractor):
         seed: the random initialisation's seed when ``pretrained=False``.
         channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
             to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
+        autocast, compile: opt-in speed options (off by default); see the base class.
 
     Layers: ``conv1`` (32 channels, 12x12), ``conv2`` (64, 4x4), ``fc1`` (128, the default embedding) and
     ``logits`` (10 digit classes, so Inception Score runs in the classifier's label space).
@@ -116,6 +117,8 @@ class LeNetMNISTExtractor(FeatureExtractor):
         pretrained: bool = True,
         seed: int = 0,
         channels_last: bool = True,
+        autocast: str | None = None,
+        compile: bool = False,
     ) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -146,4 +149,6 @@ class LeNetMNISTExtractor(FeatureExtractor):
             logits_layer="logits",
             weights_sha256=weights,
             channels_last=channels_last,
+            autocast=autocast,
+            compile=compile,
         )

@@ -71,7 +71,9 @@ class ModuleExtractor(FeatureExtractor):
         self.block_layers = tuple(layers)
         self.logits_layer = None
         self.weights_sha256 = None
-        self.channels_last = False  # the user's module keeps its own memory layout
+        self.channels_last = False  # the user's module keeps its own memory layout, precision and code
+        self.autocast = None
+        self.compiled = False
         self.channels = channels
 
     def train(self, mode: bool = True) -> ModuleExtractor:

@@ -47,6 +47,7 @@ class ResNetExtractor(FeatureExtractor):
         seed: the seed of the random initialisation when ``pretrained=False``.
         channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
             to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
+        autocast, compile: opt-in speed options (off by default); see the base class.
 
     Layers: ``layer1``..``layer4`` (64/128/256/512 channels for resnet18/34, 4x that for resnet50), ``pool``
     (512 or 2048) and ``logits`` (1000).
@@ -60,6 +61,8 @@ class ResNetExtractor(FeatureExtractor):
         pretrained: bool = True,
         seed: int = 0,
         channels_last: bool = True,
+        autocast: str | None = None,
+        compile: bool = False,
     ) -> None:
         if arch not in _WEIGHTS_ENUMS:
             raise InputError(f"arch: expected one of {list(_WEIGHTS_ENUMS)}, got {arch!r}")
@@ -82,4 +85,6 @@ class ResNetExtractor(FeatureExtractor):
             logits_layer="logits",
             weights_sha256=weights,
             channels_last=channels_last,
+            autocast=autocast,
+            compile=compile,
         )

@@ -89,7 +89,7 @@ def cache_key(
         "extractor": extractor.name,
         "weights_sha256": extractor.weights_sha256,
         "preprocessing": extractor.preprocessing.describe(),
-        "layout": extractor.memory_layout,
+        "execution": extractor.execution,
         "layers": sorted(layers),
         "num_samples": num_samples,
     }

@@ -41,8 +41,9 @@ def save_reference_stats(
         "extractor": extractor.name,
         "weights_sha256": extractor.weights_sha256,
         "preprocessing": extractor.preprocessing.describe(),
-        # Provenance only: the layouts' features differ at float32 round-off, so either may be compared.
-        "layout": extractor.memory_layout,
+        # Layout and compilation change features at float32 round-off only (provenance); the precision is checked.
+        "execution": extractor.execution,
+        "precision": extractor.precision,
         "source": dict(source or {}),
         "count": int(next(iter(features.values())).shape[0]),
     }
@@ -89,9 +90,11 @@ def check_compatible(meta: Mapping[str, Any], extractor: FeatureExtractor, path:
         ("extractor", extractor.name),
         ("weights_sha256", extractor.weights_sha256),
         ("preprocessing", extractor.preprocessing.describe()),
+        ("precision", extractor.precision),
     ):
-        if meta.get(field) != mine:
+        theirs = meta.get(field, "float32" if field == "precision" else None)  # older files: float32
+        if theirs != mine:
             raise InputError(
-                f"{path}: made with {field} {meta.get(field)!r}, but this run uses {mine!r}; recompute it with "
+                f"{path}: made with {field} {theirs!r}, but this run uses {mine!r}; recompute it with "
                 f"`ganprobe stats REAL -o {Path(path).name} --extractor {extractor.name}`"
             )

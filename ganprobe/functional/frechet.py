@@ -52,7 +52,9 @@ def _trace_sqrt_product(eigenvalues1: Tensor, eigenvectors1: Tensor, sigma2: Ten
     return torch.linalg.eigvalsh(_symmetrize(inner)).clamp_min(0).sqrt().sum()
 
 
-def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> Tensor:
+def frechet_distance(
+    mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor, counts: tuple[int, int] | None = None
+) -> Tensor:
     r"""Squared Fréchet (2-Wasserstein) distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``.
 
     .. math:: \lVert\mu_1 - \mu_2\rVert^2 + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
@@ -72,6 +74,10 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
         sigma1: ``(D, D)`` covariance of the first set (symmetric PSD; may be singular).
         mu2: ``(D,)`` mean of the second set.
         sigma2: ``(D, D)`` covariance of the second set.
+        counts: the sample counts behind ``sigma1`` and ``sigma2``, when known. A covariance of ``N <= D`` samples
+            has rank below ``D``, so its Cholesky attempt would fail after ``O(D^3)`` work: it is skipped, and when
+            only ``sigma2`` can be positive definite the fast path factors ``sigma2`` instead (the trace term is
+            symmetric in the two covariances). ``None``: try ``sigma1``'s factorisation.
 
     Returns:
         A float64 scalar tensor ``>= 0`` on ``mu1``'s device, in squared feature units.
@@ -86,9 +92,13 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
     mu2, sigma2 = mu2.to(mu1.device), sigma2.to(mu1.device)
     # Fast path for the usual regime (N > D, positive-definite covariance): with S1 = L L^T, L^T S2 L is similar
     # to S1 S2, so one Cholesky factorisation and one symmetric eigvalsh give the trace term (no eigenvectors).
-    factor, info = torch.linalg.cholesky_ex(sigma1)
+    dim = sigma1.shape[0]
+    first, second = sigma1, sigma2
+    if counts is not None and counts[0] <= dim:
+        first, second = (sigma2, sigma1) if counts[1] > dim else (None, None)
+    factor, info = torch.linalg.cholesky_ex(first) if first is not None else (None, 1)
     if int(info) == 0:
-        inner = factor.T @ sigma2 @ factor
+        inner = factor.T @ second @ factor
         difference = mu1 - mu2
         trace_sqrt = torch.linalg.eigvalsh(inner).clamp_min(0).sqrt().sum()
         return (difference.dot(difference) + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt).clamp_min(0)
@@ -187,7 +197,7 @@ def fid_from_features(real: Tensor, fake: Tensor) -> Tensor:
     warn_if_rank_deficient(real.shape[0], fake.shape[0], real.shape[1])
     mu_real, sigma_real = feature_statistics(real)
     mu_fake, sigma_fake = feature_statistics(fake.to(real.device))
-    return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake)
+    return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake, counts=(real.shape[0], fake.shape[0]))
 
 
 def _fit_intercept(sizes: Tensor, values: Tensor) -> Tensor:

@@ -173,7 +173,7 @@ class FID(SingleLayerMetric):
         warn_if_rank_deficient(n_real, n_fake, self.real_sum.shape[0])
         mu_real, sigma_real = statistics_from_sums(self.real_sum, self.real_outer_sum, n_real)
         mu_fake, sigma_fake = statistics_from_sums(self.fake_sum, self.fake_outer_sum, n_fake)
-        return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake)
+        return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake, counts=(n_real, n_fake))
 
     def _kept_features(self, method: str) -> tuple[Tensor, Tensor]:
         if not self.keep_features:
