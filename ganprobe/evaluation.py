@@ -41,6 +41,22 @@ REPORT_SCHEMA_VERSION = 2
 THUMBNAILS = 64  # images kept per set for the HTML report's grids
 
 
+def _check_same_precision(baseline: Mapping[str, Any], extractor: Mapping[str, Any]) -> None:
+    """Refuse a baseline computed in another precision (bf16 autocast moves FID by about 1 %: not a regression).
+
+    Layout and compilation change features only at float32 round-off, so they may differ; reports written before
+    ``execution`` was recorded count as float32.
+    """
+    theirs = baseline.get("extractor") if isinstance(baseline.get("extractor"), Mapping) else {}
+    before = str(theirs.get("execution") or "contiguous float32").split()
+    now = str(extractor.get("execution") or "contiguous float32").split()
+    if len(before) > 1 and len(now) > 1 and before[1] != now[1]:
+        raise InputError(
+            f"--baseline: computed in {before[1]}, this run in {now[1]} (--autocast); "
+            "compare runs of the same precision"
+        )
+
+
 @dataclass
 class EvaluationResult:
     """Everything one evaluation measured.
@@ -102,6 +118,7 @@ class EvaluationResult:
         if baseline is not None:
             if not isinstance(baseline, Mapping):
                 baseline = load_baseline(baseline)
+            _check_same_precision(baseline, self.extractor)
             results += check_regressions(self.records, baseline, max_regression)
         return results
 

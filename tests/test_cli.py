@@ -274,6 +274,17 @@ def test_extractors_command_lists_layers_and_weights() -> None:
     assert "inception-fid: weights file 'pt_inception-2015-12-05-6726825d.pth' not found" in result.stdout
 
 
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_out_of_range_seed_is_a_usage_error_before_any_work(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str], seed: str
+) -> None:
+    from ganprobe import cli
+
+    fake, real = folders
+    assert cli.main(["evaluate", str(fake), str(real), "--seed", seed]) == 2
+    assert "--seed: must be between 0 and 2**32 - 1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("error", "code", "text"),
     [

@@ -208,7 +208,7 @@ def _fid(fake: Path, real: Path) -> float:
 def _stats_file(root: Path, corrupt: str) -> Setup:
     fake = image_folder(root / "fake", 5, 1)
     stats = root / "real.npz"
-    meta = {"format": 1, "extractor": "random-resnet18"}
+    meta: object = 5 if corrupt == "meta" else {"format": 1, "extractor": "random-resnet18"}
     features = np.random.default_rng(0).standard_normal((6, 512)).astype(np.float32)
     if corrupt == "nan":
         features[2, 5] = np.nan
@@ -324,6 +324,9 @@ CASES = [
     Case("bad_stats_file", "a text file given as the real `.npz`", lambda root: _stats_file(root, "text"), 2,
          "exit 2 `not a readable ganprobe stats file`", "`InputError`", "not a readable ganprobe stats file",
          api_error=InputError),
+    Case("stats_meta_not_object", "a stats file whose metadata is JSON but not an object",
+         lambda root: _stats_file(root, "meta"), 2, "exit 2 `not a readable ganprobe stats file`", "`InputError`",
+         "not a readable ganprobe stats file", api_error=InputError),
     Case("width_mismatch", "features of width 512 then 511 in one metric", _width_mismatch, 0,
          "not reachable from the CLI (one extractor); exit 0", "`InputError` naming the layer and widths",
          api_error=InputError),

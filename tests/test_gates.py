@@ -135,6 +135,22 @@ def test_bad_baseline_and_percentage_are_typed_errors() -> None:
         check_regressions([], {"schema_version": 2}, 10.0)
     with pytest.raises(InputError, match="non-negative percentage"):
         check_regressions([], {"metrics": []}, -1.0)
+    # Hand-edited baselines: non-string keys are ignored, an integer too large for a float is not finite.
+    odd = {"metrics": [{"key": ["fid"], "value": 1.0}, {"key": {"a": 1}}, {"key": "fid", "value": 10**400}]}
+    (fid,) = check_regressions([record("fid", 1.0, False)], odd, 10.0)
+    assert not fid.passed and "no finite value in the baseline" in fid.message
+
+
+def test_baseline_of_another_precision_is_refused() -> None:
+    from ganprobe.evaluation import _check_same_precision
+
+    bf16 = {"extractor": {"execution": "channels_last bfloat16-autocast"}}
+    with pytest.raises(InputError, match="computed in bfloat16-autocast, this run in float32"):
+        _check_same_precision(bf16, {"execution": "channels_last float32"})
+    _check_same_precision(bf16, {"execution": "contiguous bfloat16-autocast compiled"})  # round-off only: fine
+    _check_same_precision({"extractor": {}}, {"execution": "channels_last float32"})  # older report: float32
+    with pytest.raises(InputError, match="computed in float32, this run in bfloat16-autocast"):
+        _check_same_precision({}, {"execution": "channels_last bfloat16-autocast"})
 
 
 def test_junit_has_one_case_per_gate_with_failures_named() -> None:

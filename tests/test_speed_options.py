@@ -36,6 +36,12 @@ def test_compile_wraps_the_largest_untapped_modules_only() -> None:
     assert {"stem", "stages.0", "stages.6", "head", "classifier"} <= compiled
     assert "" not in compiled and "stages" not in compiled
     assert not any(a != b and b.startswith(a + ".") for a in compiled for b in compiled)
+    # A container without taps inside (no forward of its own) has its children compiled.
+    holder = nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU())
+    holder.extra = nn.ModuleList([nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)])
+    from ganprobe.extractors.speed import compile_outside_taps
+
+    assert compile_outside_taps(holder, ["1"]) == 3 and _compiled_paths(holder) == {"0", "extra.0", "extra.1"}
     resnet = get_extractor("random-resnet18", compile=True)
     assert {"conv1", "bn1", "layer1", "layer4", "fc"} <= _compiled_paths(resnet.model)
     assert not _compiled_paths(get_extractor("random-resnet18").model)
@@ -57,7 +63,20 @@ def test_compiled_extractor_gives_the_eager_features_and_stops_early() -> None:
     reference = eager(IMAGES, layers=["a", "b", "out"])
     for layer in reference:
         torch.testing.assert_close(ours[layer], reference[layer], rtol=1e-5, atol=1e-6)
+    # Early stop still works: asking for "a" alone never runs the later (compiled) layers.
+    later_calls = []
+    handle = compiled.model[2].register_forward_pre_hook(lambda *_: later_calls.append(1))
     torch.testing.assert_close(compiled(IMAGES, layers="a")["a"], reference["a"], rtol=1e-5, atol=1e-6)
+    assert later_calls == []
+    compiled(IMAGES, layers="b")
+    assert later_calls == [1]
+    handle.remove()
+    # A copy (torchmetrics' clone() deep-copies) runs its own parameters, not the original's.
+    twin = copy.deepcopy(compiled)
+    assert twin.model[0].forward.__self__ is twin.model[0]
+    with torch.no_grad():
+        twin.model[4].bias.add_(1.0)
+    torch.testing.assert_close(twin(IMAGES, layers="out")["out"], reference["out"] + 1.0, rtol=1e-5, atol=1e-5)
 
 
 def test_bf16_autocast_is_opt_in_and_recorded(tmp_path: Path) -> None:

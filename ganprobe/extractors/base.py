@@ -51,6 +51,11 @@ class FeatureExtractor(nn.Module):
         layers: every layer name this extractor can tap, in network order.
     """
 
+    # Class-level defaults, for subclasses that set up the instance themselves (as ModuleExtractor does).
+    channels_last: bool = False
+    autocast: str | None = None
+    compiled: bool = False
+
     def __init__(
         self,
         name: str,
@@ -209,7 +214,8 @@ class FeatureExtractor(nn.Module):
 def _finish(output: Tensor, pool: bool) -> Tensor:
     if not isinstance(output, Tensor):
         raise InputError(f"a tapped layer returned {type(output).__name__}, not a tensor")
+    output = output.float()  # pool in float32 even when the backbone ran under autocast
     if pool and output.ndim > 2:
         output = output.flatten(2).mean(dim=2)
     # Raw maps come back in the standard layout whatever layout the backbone ran in.
-    return output.float().contiguous()
+    return output.contiguous()

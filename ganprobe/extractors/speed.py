@@ -9,6 +9,7 @@ the third option, is on by default (see :class:`~ganprobe.extractors.base.Featur
 
 from __future__ import annotations
 
+import types
 from collections.abc import Collection
 from contextlib import AbstractContextManager, nullcontext
 
@@ -40,8 +41,10 @@ def compile_outside_taps(model: nn.Module, tap_paths: Collection[str]) -> int:
     A tap is a forward hook on a submodule, and the hook stops the pass early by raising, which a compiled graph
     cannot contain. So the modules compiled are the largest ones with parameters that hold no tap *inside* them: a
     tapped module's own ``forward`` is compiled (its hooks run outside, in ``nn.Module.__call__``), and a module with
-    taps inside it keeps its eager glue while its children are compiled in turn. The instance's ``forward`` is
-    replaced (``module.forward = torch.compile(module.forward)``); parameters are shared, not copied.
+    taps inside it keeps its eager glue while its children are compiled in turn (so are the children of a container
+    such as ``nn.ModuleList``, which has no forward of its own). The instance's ``forward`` becomes the compiled
+    class ``forward`` bound to the instance, so a ``copy.deepcopy`` (torchmetrics' ``clone()``) rebinds it to the
+    copy; parameters are shared, not copied.
     """
     taps = set(tap_paths)
     count = 0
@@ -49,10 +52,11 @@ def compile_outside_taps(model: nn.Module, tap_paths: Collection[str]) -> int:
     def visit(module: nn.Module, path: str) -> None:
         nonlocal count
         prefix = f"{path}." if path else ""
-        if not any(tap.startswith(prefix) for tap in taps if tap != path):
-            defines_forward = type(module).forward is not nn.Module.forward  # containers have no forward
-            if defines_forward and any(True for _ in module.parameters()):
-                module.forward = torch.compile(module.forward)  # type: ignore[method-assign]
+        defines_forward = type(module).forward is not nn.Module.forward  # containers have no forward
+        if defines_forward and not any(tap.startswith(prefix) for tap in taps if tap != path):
+            if any(True for _ in module.parameters()):
+                compiled = torch.compile(type(module).forward)
+                module.forward = types.MethodType(compiled, module)  # type: ignore[method-assign]
                 count += 1
             return
         for name, child in module.named_children():

@@ -66,6 +66,8 @@ def load_reference_stats(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor
     try:
         with np.load(source, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
+            if not isinstance(meta, dict):
+                raise ValueError("meta is not a JSON object")
             features = {
                 name[len(_PREFIX) :]: torch.from_numpy(np.array(archive[name]))
                 for name in archive.files
@@ -96,5 +98,6 @@ def check_compatible(meta: Mapping[str, Any], extractor: FeatureExtractor, path:
         if theirs != mine:
             raise InputError(
                 f"{path}: made with {field} {theirs!r}, but this run uses {mine!r}; recompute it with "
-                f"`ganprobe stats REAL -o {Path(path).name} --extractor {extractor.name}`"
+                f"`ganprobe stats REAL -o {Path(path).name} --extractor {extractor.name}"
+                + (f" --autocast {extractor.autocast}`" if extractor.autocast else "`")
             )

@@ -252,6 +252,14 @@ def _badness(key: str, value: float, higher_is_better: bool | None) -> float | N
     return -value if higher_is_better else value
 
 
+def _finite(value: float) -> bool:
+    """``math.isfinite`` that also accepts integers too large for a float (JSON allows them): those are not finite."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_regressions(
     records: Sequence[MetricRecord], baseline: Mapping[str, Any], max_regression_percent: float
 ) -> list[GateResult]:
@@ -278,7 +286,9 @@ def check_regressions(
     entries = baseline.get("metrics") if isinstance(baseline, Mapping) else None
     if not isinstance(entries, list):
         raise InputError("--baseline: not a ganprobe JSON report (no 'metrics' list)")
-    previous = {entry["key"]: entry for entry in entries if isinstance(entry, Mapping) and "key" in entry}
+    previous = {
+        entry["key"]: entry for entry in entries if isinstance(entry, Mapping) and isinstance(entry.get("key"), str)
+    }
     current = {record.key: record for record in records}
     results = []
     for key, entry in previous.items():
@@ -294,7 +304,7 @@ def check_regressions(
                 f"{record.feature_space!r}; compare runs of the same extractor and layer"
             )
         now_value = float(record.value) if record is not None else math.nan
-        if not isinstance(before_value, (int, float)) or not math.isfinite(before_value):
+        if not isinstance(before_value, (int, float)) or not _finite(before_value):
             passed, detail, threshold = False, f"{key} has no finite value in the baseline", math.nan
         elif not math.isfinite(now_value):
             state = "was not computed" if record is None else f"is {now_value} (not a finite number)"
