@@ -23,18 +23,35 @@ EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
-EVALUATE_EPILOG = """examples:
+EVALUATE_EXAMPLES = """examples:
   ganprobe evaluate samples/ data/real/
   ganprobe evaluate samples/ real_stats.npz --json report.json --html report.html
   ganprobe evaluate samples/ data/real/ --extractor resnet18 --layers layer1 layer2 layer4 --num-samples 2000
+  ganprobe evaluate samples/ data/real/ --set kid.subset_size=500 --set precision_recall.k=5
   ganprobe evaluate samples/ data/real/ --fail-if "fid>40" --fail-if "knn_loo>0.8" --junit gates.xml
   ganprobe evaluate samples/ data/real/ --baseline last_week.json --max-regression 5 --device cuda
-
-gates: --fail-if "METRIC OP NUMBER" fails the run (exit 1) when the expression holds. METRIC is a key of the
-JSON report (fid, fid_infinity, kid, is, precision, recall, density, coverage, cmmd, memorization, knn_loo,
-knn_loo_real, knn_loo_fake, knn_loo_p_value) or separability.LAYER.PROTOCOL; OP is one of > >= < <= == !=.
-A metric that was not computed or is not finite fails its gate.
 """
+
+
+def evaluate_epilog() -> str:
+    """The ``evaluate --help`` epilog: examples, then the gate keys and settings read from the declarations."""
+    from ganprobe.metrics.registry import output_keys_help
+
+    return (
+        EVALUATE_EXAMPLES
+        + """
+gates: --fail-if "METRIC OP NUMBER" fails the run (exit 1) when the expression holds. METRIC is a key of the
+JSON report: """
+        + output_keys_help()
+        + """; OP is one of > >= < <= == !=. A metric that was not computed or is not finite fails its gate.
+--baseline: an output fails when it got worse than in the baseline report by more than the larger of
+--max-regression percent of the baseline value and --regression-sigmas combined standard errors.
+
+metric settings (--set METRIC.SETTING=VALUE, repeatable; defaults shown):
+"""
+        + defaults.settings_help()
+        + "\n"
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,8 +99,9 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ganprobe`` command."""
-    from ganprobe.evaluator import METRICS
+    from ganprobe.metrics.registry import metric_classes
 
+    names = list(metric_classes())
     parser = _Parser(prog="ganprobe", description="Evaluate generated images against real ones, layer by layer.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     evaluate = commands.add_parser(
@@ -91,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare a folder of generated images with real images (a folder or a stats file)",
         description="Every score (FID, KID, IS, precision/recall, density/coverage, CMMD, memorisation, 1-NN LOO) "
         "and per-layer real-vs-fake separability, from one extraction pass per image set.",
-        epilog=EVALUATE_EPILOG,
+        epilog=evaluate_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     evaluate.add_argument("fake", help="folder of generated images (searched recursively)")
@@ -101,13 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics",
         nargs="+",
         default=None,
-        choices=list(METRICS),
+        choices=names,
         metavar="METRIC",
-        help=f"metrics to compute (default: all the extractor supports): {', '.join(METRICS)}",
+        help=f"metrics to compute (default: all the extractor supports): {', '.join(names)}",
+    )
+    evaluate.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="METRIC.SETTING=VALUE",
+        help="a metric setting, e.g. kid.subset_size=500 (repeatable; every setting and default below)",
     )
     evaluate.add_argument("--layers", nargs="+", default=None, help="layers for separability (default: all blocks)")
     evaluate.add_argument("--seed", type=int, default=defaults.SEED, help="seed of subsets, folds, bootstrap")
-    evaluate.add_argument("--permutations", type=int, default=defaults.PERMUTATIONS, help="for the 1-NN p-value")
+    evaluate.add_argument(
+        "--permutations", type=int, default=defaults.PERMUTATIONS, help="for the 1-NN p-value (0: no p-value)"
+    )
+    evaluate.add_argument(
+        "--noise-resamples",
+        type=int,
+        default=defaults.NOISE_RESAMPLES,
+        help="random halves behind each output's standard error, used by --baseline (default: %(default)s; 0: off)",
+    )
     evaluate.add_argument(
         "--bootstrap",
         type=int,
@@ -146,7 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="PERCENT",
-        help=f"with --baseline: allowed worsening per metric in percent (default {defaults.MAX_REGRESSION_PERCENT:g})",
+        help="with --baseline: allowed worsening per output in percent of the baseline value "
+        f"(default {defaults.MAX_REGRESSION_PERCENT:g})",
+    )
+    evaluate.add_argument(
+        "--regression-sigmas",
+        type=float,
+        default=None,
+        metavar="SIGMAS",
+        help="with --baseline: allowed worsening in combined standard errors of the two runs "
+        f"(default {defaults.REGRESSION_SIGMAS:g}); the larger allowance wins",
     )
     stats = commands.add_parser(
         "stats",
@@ -170,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_counts(args: argparse.Namespace) -> None:
-    zero_ok = ("workers", "permutations", "bootstrap", "fid_bootstrap")
+    zero_ok = ("workers", "permutations", "bootstrap", "fid_bootstrap", "noise_resamples")
     for option in ("num_samples", "batch_size", "tsne_points", *zero_ok):
         value = getattr(args, option, None)
         if value is not None and value < (0 if option in zero_ok else 1):
@@ -198,38 +241,22 @@ def _check_output(path: str | None, option: str) -> None:
 
 
 def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureExtractor (lazy import)
-    import torch
+    from ganprobe.runtime import build_extractor
 
-    from ganprobe.extractors import get_extractor
-
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise UsageError(f"--device: unknown device {args.device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device: {args.device} requested but CUDA is not available here")
-    kwargs: dict[str, object] = {"weights_path": args.weights} if args.weights else {}
-    # Only options that differ from the defaults, so a user-registered factory without them still works.
-    if args.no_channels_last:
-        kwargs["channels_last"] = False
-    if args.autocast:
-        kwargs["autocast"] = args.autocast
-    if args.compile:
-        kwargs["compile"] = True
-    try:
-        extractor = get_extractor(args.extractor, **kwargs)
-    except TypeError as exc:
-        if "unexpected keyword argument" not in str(exc):
-            raise
-        option = str(exc).split(" ")[-1]
-        raise UsageError(f"--extractor {args.extractor}: its factory does not accept {option}") from None
-    return extractor.to(device)
+    return build_extractor(
+        args.extractor,
+        args.device,
+        weights=args.weights,
+        channels_last=not args.no_channels_last,
+        autocast=args.autocast,
+        compile=args.compile,
+    )
 
 
 def _cache(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureCache (lazy import)
-    from ganprobe.features import FeatureCache
+    from ganprobe.runtime import build_cache
 
-    return FeatureCache(args.cache_dir, enabled=not args.no_cache)
+    return build_cache(args.cache_dir, enabled=not args.no_cache)
 
 
 def _check_gate_options(args: argparse.Namespace) -> None:
@@ -237,10 +264,11 @@ def _check_gate_options(args: argparse.Namespace) -> None:
     from ganprobe.report.gates import check_max_regression, parse_gates
 
     parse_gates(args.fail_if)
-    if args.max_regression is not None:
-        if args.baseline is None:
-            raise UsageError("--max-regression: needs --baseline PREVIOUS.json")
-        check_max_regression(args.max_regression)
+    for option, value in (("--max-regression", args.max_regression), ("--regression-sigmas", args.regression_sigmas)):
+        if value is not None:
+            if args.baseline is None:
+                raise UsageError(f"{option}: needs --baseline PREVIOUS.json")
+            check_max_regression(value, option)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -252,6 +280,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     _check_gate_options(args)
+    settings = defaults.parse_settings(args.settings)
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
     for path, option in ((args.json_path, "--json"), (args.html_path, "--html"), (args.junit_path, "--junit")):
         _check_output(path, option)
@@ -270,7 +299,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         num_samples=args.num_samples,
         batch_size=args.batch_size,
         seed=args.seed,
+        settings=settings,
         permutations=args.permutations,
+        noise_resamples=args.noise_resamples,
         bootstrap=args.bootstrap,
         fid_bootstrap=args.fid_bootstrap,
         fid_infinity=args.fid_infinity,
@@ -281,11 +312,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         fail_if=args.fail_if,
     )
     max_regression = defaults.MAX_REGRESSION_PERCENT if args.max_regression is None else args.max_regression
-    checked = result.check(args.fail_if, baseline, max_regression)
+    sigmas = defaults.REGRESSION_SIGMAS if args.regression_sigmas is None else args.regression_sigmas
+    checked = result.check(args.fail_if, baseline, max_regression, sigmas)
     print_results(
         result.extractor["name"],
         result.records,
-        result.separability,
         result.first_separable_layer,
         result.suspicious,
         checked,

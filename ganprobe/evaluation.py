@@ -9,7 +9,6 @@ the provenance of the inputs, timings, and the features (for the HTML report). G
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -25,8 +24,9 @@ from ganprobe import defaults
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.features.cache import FeatureCache, source_fingerprint
+from ganprobe.features.cache import FeatureCache
 from ganprobe.functional.memorization import SuspectedCopy
+from ganprobe.metrics.outputs import MetricRecord, ReportOptions
 from ganprobe.report.gates import (
     GateResult,
     check_gate_sources,
@@ -35,10 +35,8 @@ from ganprobe.report.gates import (
     metric_values,
     parse_gates,
 )
-from ganprobe.report.records import MetricRecord
 
-REPORT_SCHEMA_VERSION = 2
-THUMBNAILS = 64  # images kept per set for the HTML report's grids
+REPORT_SCHEMA_VERSION = 3
 
 
 def _check_same_precision(baseline: Mapping[str, Any], extractor: Mapping[str, Any]) -> None:
@@ -62,8 +60,8 @@ class EvaluationResult:
     """Everything one evaluation measured.
 
     Attributes:
-        records: one :class:`MetricRecord` per reported number (keys from :data:`ganprobe.report.records.KEYS`).
-        separability: ``{layer: {protocol: accuracy}}`` (empty when ``layer_separability`` was not run).
+        records: one :class:`MetricRecord` per reported number, keys and directions from each metric's declared
+            outputs (separability cells included, with their ``layer`` and ``protocol``).
         first_separable_layer: the first layer whose linear probe reaches :data:`defaults.SEPARABLE_THRESHOLD`.
         suspicious: the fakes closest to a real image (memorisation check), most suspicious first.
         inputs: ``{"fake": {...}, "real": {...}}`` with path/kind, count and a SHA-256 of what was read.
@@ -76,7 +74,6 @@ class EvaluationResult:
     """
 
     records: list[MetricRecord]
-    separability: dict[str, dict[str, float]]
     first_separable_layer: str | None
     suspicious: list[SuspectedCopy]
     inputs: dict[str, dict[str, Any]]
@@ -88,9 +85,18 @@ class EvaluationResult:
     fake_images: Sequence[str | None] | Tensor = field(repr=False, default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
+    @property
+    def separability(self) -> dict[str, dict[str, float]]:
+        """``{layer: {protocol: accuracy}}`` from the per-layer records (empty when not run)."""
+        table: dict[str, dict[str, float]] = {}
+        for record in self.records:
+            if record.layer is not None and record.protocol is not None:
+                table.setdefault(record.layer, {})[record.protocol] = record.value
+        return table
+
     def values(self) -> dict[str, float]:
-        """``{metric key: value}``, including ``separability.<layer>.<protocol>`` cells (what gates can name)."""
-        return metric_values(self.records, self.separability)
+        """``{output key: value}``, including ``separability.<layer>.<protocol>`` cells (what gates can name)."""
+        return metric_values(self.records)
 
     def __getitem__(self, key: str) -> float:
         values = self.values()
@@ -103,13 +109,16 @@ class EvaluationResult:
         fail_if: Sequence[str] = (),
         baseline: Mapping[str, Any] | str | os.PathLike[str] | None = None,
         max_regression: float = defaults.MAX_REGRESSION_PERCENT,
+        sigmas: float = defaults.REGRESSION_SIGMAS,
     ) -> list[GateResult]:
         """Check ``--fail-if`` expressions and, with a ``baseline`` report, regressions against it.
 
         Args:
             fail_if: expressions such as ``"fid>40"`` (the gate fails when the expression holds).
             baseline: a previous JSON report (dict or file path) to compare with.
-            max_regression: allowed worsening against the baseline, in percent.
+            max_regression: allowed worsening against the baseline, in percent of its value.
+            sigmas: allowed worsening in combined standard errors (sampling noise of the two runs); the larger
+                allowance wins (see :func:`ganprobe.report.gates.check_regressions`).
 
         Returns:
             One :class:`GateResult` per threshold gate, then one per metric compared with the baseline.
@@ -119,7 +128,7 @@ class EvaluationResult:
             if not isinstance(baseline, Mapping):
                 baseline = load_baseline(baseline)
             _check_same_precision(baseline, self.extractor)
-            results += check_regressions(self.records, baseline, max_regression)
+            results += check_regressions(self.records, baseline, max_regression, sigmas)
         return results
 
     def to_json(self, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
@@ -166,42 +175,6 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
     return payload
 
 
-def _digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _describe_source(source: ImageSource | str, count: int) -> dict[str, Any]:
-    """Provenance of one input: its path or kind, how many images were used, and a SHA-256 of what was read."""
-    if isinstance(source, (str, os.PathLike)):
-        fingerprint = source_fingerprint(source)
-        return {
-            "path": str(source),
-            "kind": "folder",
-            "count": count,
-            "sha256": _digest(fingerprint),
-            "stats_file": False,
-        }
-    if isinstance(source, Tensor):
-        fingerprint = source_fingerprint(source)
-        digest = fingerprint["sha256"] if fingerprint else None
-        return {"path": None, "kind": "tensor", "count": count, "sha256": digest, "stats_file": False}
-    kind = "generator" if callable(source) else "iterable"
-    return {"path": None, "kind": kind, "count": count, "sha256": None, "stats_file": False}
-
-
-def _thumbnails(source: ImageSource, paths: Sequence[str | None]) -> Sequence[str | None] | Tensor:
-    if isinstance(source, Tensor) and source.ndim == 4:
-        images = source[:THUMBNAILS].detach().cpu()
-        if images.dtype != torch.uint8:
-            images = (images.float().clamp(0, 1) * 255).round().to(torch.uint8)
-        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-    return list(paths[:THUMBNAILS])
-
-
-def _is_stats_file(source: ImageSource) -> bool:
-    return isinstance(source, (str, os.PathLike)) and Path(source).is_file()
-
-
 def evaluate(
     fake: ImageSource,
     real: ImageSource,
@@ -212,10 +185,12 @@ def evaluate(
     batch_size: int = defaults.BATCH_SIZE,
     device: str | torch.device | None = None,
     seed: int = defaults.SEED,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
     permutations: int = defaults.PERMUTATIONS,
     bootstrap: int = defaults.BOOTSTRAP,
     fid_bootstrap: int = 0,
     fid_infinity: bool = False,
+    noise_resamples: int = defaults.NOISE_RESAMPLES,
     num_workers: int | None = None,
     cache: FeatureCache | None = None,
     progress: bool = False,
@@ -230,16 +205,20 @@ def evaluate(
             ``fn(n) -> images``, called under ``torch.manual_seed(seed)`` (then ``num_samples`` is required).
         real: real images: a folder, a tensor, an iterable, or a ``.npz`` file from ``ganprobe stats``.
         extractor: registry name or :class:`FeatureExtractor` (default ``efficientnet-lite0``).
-        metrics: names from :data:`ganprobe.evaluator.METRICS` (default: all that the extractor supports).
+        metrics: metric names (default: all that the extractor supports).
         layers: layers of the per-layer separability (default: the extractor's blocks).
         num_samples: use at most this many images of each set.
         batch_size: images per forward pass (results do not depend on it).
         device: where the extractor and metrics run (``None``: where the extractor is).
-        seed: seed of subsets, folds, bootstrap and generator sampling.
-        permutations: label shuffles of the 1-NN p-value.
+        seed: seed of subsets, folds, bootstrap, half-samples and generator sampling.
+        settings: metric settings such as ``{"kid": {"subset_size": 500}}`` (the table and defaults:
+            :data:`ganprobe.defaults.METRIC_SETTINGS`; the CLI's ``--set kid.subset_size=500``).
+        permutations: label shuffles of the 1-NN p-value (0: no p-value).
         bootstrap: resamples of the precision/recall/density/coverage intervals (0: none).
         fid_bootstrap: resamples of FID's interval (0: none; each costs one FID).
         fid_infinity: also report FID extrapolated to infinitely many samples (15 extra FIDs).
+        noise_resamples: random halves behind each output's standard error, which regression gates allow for
+            (0: none; then a baseline comparison allows only its percentage).
         num_workers: image-decoding processes for folders.
         cache: a :class:`FeatureCache` (``None``: no cache).
         progress: show rich progress bars per set.
@@ -257,12 +236,12 @@ def evaluate(
     Raises:
         InputError, ImageFolderError: unusable inputs, named.
     """
-    from ganprobe.evaluator import Evaluator
-    from ganprobe.features.stats import check_compatible, load_reference_stats
+    from ganprobe.evaluator import Evaluator, is_stats_file
     from ganprobe.functional import first_separable_layer
-    from ganprobe.report.records import collect_records
+    from ganprobe.provenance import describe_source, thumbnails
 
     started = time.perf_counter()
+    options = ReportOptions(seed, bootstrap, fid_bootstrap, fid_infinity, permutations, noise_resamples)
     evaluator = Evaluator(
         extractor,
         metrics=metrics,
@@ -270,99 +249,54 @@ def evaluate(
         seed=seed,
         device=str(device) if device is not None else None,
         cache=cache,
+        settings=settings,
         extractor_kwargs=extractor_kwargs,
     )
-    model = evaluator.extractor
-    separability_metric = evaluator.metrics.get("layer_separability")
-    check_gate_sources(
-        parse_gates(fail_if),
-        list(evaluator.metrics),
-        separability_metric.layers if separability_metric is not None else (),
-        separability_metric.protocols if separability_metric is not None else (),
-        fid_infinity,
-    )
+    check_gate_sources(parse_gates(fail_if), evaluator.output_keys(options))
     skipped: list[str] = []
-    common = {
-        "batch_size": batch_size,
-        "num_samples": num_samples,
-        "num_workers": num_workers,
-        "progress": progress,
-        "strict": strict,
-        "skipped": skipped,
-    }
+    common = {"batch_size": batch_size, "num_samples": num_samples, "num_workers": num_workers}
+    common.update(progress=progress, strict=strict, skipped=skipped)
     timings: dict[str, float] = {}
+    features, inputs = {}, {}
+    for label, source in (("real", real), ("fake", fake)):
+        mark = time.perf_counter()
+        features[label] = evaluator.add(source, label == "real", **common)
+        count = next(iter(features[label].values())).shape[0]
+        meta = getattr(evaluator, "stats_meta", None) if is_stats_file(source) else None
+        inputs[label] = describe_source(source, count, meta)
+        timings[f"extract_{label}"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    if _is_stats_file(real):
-        stored, meta = load_reference_stats(real)
-        check_compatible(meta, model, real)
-        missing = [layer for layer in evaluator.layers if layer not in stored]
-        if missing:
-            raise InputError(f"{real}: lacks layers {missing}; recompute it with `ganprobe stats`")
-        real_features = {layer: stored[layer][:num_samples].to(model.device) for layer in evaluator.layers}
-        evaluator.add_features(real_features, True)
-        real_info = {
-            "path": str(real),
-            "kind": "stats_file",
-            "stats_file": True,
-            "count": next(iter(real_features.values())).shape[0],
-            "sha256": _file_sha256(Path(real)),
-            "source": meta.get("source", {}),
-        }
-    else:
-        real_features = evaluator.add(real, True, **common)
-        real_info = _describe_source(real, next(iter(real_features.values())).shape[0])
-    timings["extract_real"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    fake_features = evaluator.add(fake, False, **common)
-    fake_info = _describe_source(fake, next(iter(fake_features.values())).shape[0])
-    timings["extract_fake"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    results = evaluator.compute()
-    records = collect_records(evaluator, results, bootstrap, fid_bootstrap, permutations)
-    if fid_infinity and "fid" in evaluator.metrics:
-        value = float(evaluator.metrics["fid"].compute_infinity(seed=seed))
-        space = next(record.feature_space for record in records if record.key == "fid")
-        record = MetricRecord("fid_infinity", "FID-infinity", value, higher_is_better=False, feature_space=space)
-        records.insert(1, record)
-    separability = {
-        layer: {protocol: float(value) for protocol, value in scores.items()}
-        for layer, scores in results.get("layer_separability", {}).items()
-    }
-    first = first_separable_layer(separability, defaults.SEPARABLE_THRESHOLD) if separability else None
-    suspicious = evaluator.metrics["memorization"].most_suspicious(5) if "memorization" in results else []
-    timings["compute"] = time.perf_counter() - mark
-    timings["total"] = time.perf_counter() - started
-
-    paths = evaluator.paths
-    return EvaluationResult(
+    records = evaluator.records(options)
+    result = EvaluationResult(
         records=records,
-        separability=separability,
-        first_separable_layer=first,
-        suspicious=suspicious,
-        inputs={"fake": fake_info, "real": real_info},
-        extractor={
-            "name": model.name,
-            "weights_sha256": model.weights_sha256,
-            "preprocessing": model.preprocessing.describe(),
-            "execution": model.execution,
-            "device": str(model.device),
-        },
+        first_separable_layer=None,
+        suspicious=evaluator.metrics["memorization"].most_suspicious(5) if "memorization" in evaluator.metrics else [],
+        inputs={"fake": inputs["fake"], "real": inputs["real"]},
+        extractor=_describe_extractor(evaluator.extractor),
         seed=seed,
         timings=timings,
         features={
-            layer: (real_features[layer].detach().cpu(), fake_features[layer].detach().cpu())
+            layer: (features["real"][layer].detach().cpu(), features["fake"][layer].detach().cpu())
             for layer in evaluator.layers
         },
-        real_images=[] if _is_stats_file(real) else _thumbnails(real, paths["real"]),
-        fake_images=_thumbnails(fake, paths["fake"]),
+        real_images=[] if is_stats_file(real) else thumbnails(real, evaluator.paths["real"]),
+        fake_images=thumbnails(fake, evaluator.paths["fake"]),
         skipped=skipped,
     )
+    table = result.separability
+    if table and all("linear_probe" in scores for scores in table.values()):
+        result.first_separable_layer = first_separable_layer(table, defaults.SEPARABLE_THRESHOLD)
+    timings["compute"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    return result
 
 
-def _file_sha256(path: Path) -> str:
-    from ganprobe.extractors.weights import sha256_file
-
-    return sha256_file(path)
+def _describe_extractor(model: FeatureExtractor) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "weights_sha256": model.weights_sha256,
+        "preprocessing": model.preprocessing.describe(),
+        "execution": model.execution,
+        "device": str(model.device),
+    }

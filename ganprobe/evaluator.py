@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor
@@ -20,46 +18,20 @@ from ganprobe.extractors.registry import get_extractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.features.extract import extract_features
 from ganprobe.metrics.base import FeatureMetric
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A metric the evaluator can run: its short name (CLI ``--metrics``), class, and what it needs."""
-
-    name: str
-    module: str
-    cls: str
-    needs_logits: bool = False
-    uses_real: bool = True
-    seeded: bool = False
-
-    def build(self, extractor: FeatureExtractor, options: Mapping[str, Any]) -> FeatureMetric:
-        """Construct the metric on ``extractor`` with ``options`` as keyword arguments."""
-        metric_class = getattr(importlib.import_module(self.module), self.cls)
-        return metric_class(extractor=extractor, **dict(options))
-
-
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("fid", "ganprobe.metrics.fid", "FID"),
-        MetricSpec("kid", "ganprobe.metrics.kid", "KID", seeded=True),
-        MetricSpec(
-            "is", "ganprobe.metrics.inception_score", "InceptionScore", needs_logits=True, uses_real=False, seeded=True
-        ),
-        MetricSpec("precision_recall", "ganprobe.metrics.prdc", "PrecisionRecall"),
-        MetricSpec("density_coverage", "ganprobe.metrics.prdc", "DensityCoverage"),
-        MetricSpec("cmmd", "ganprobe.metrics.cmmd", "CMMD"),
-        MetricSpec("memorization", "ganprobe.metrics.memorization", "Memorization"),
-        MetricSpec("knn_loo", "ganprobe.metrics.knn_loo", "KNNLOOAccuracy"),
-        MetricSpec("layer_separability", "ganprobe.metrics.layer_separability", "LayerSeparability", seeded=True),
-    )
-}
+from ganprobe.metrics.outputs import MetricRecord, ReportOptions
+from ganprobe.metrics.registry import metric_classes
 
 
 def supported_metrics(extractor: FeatureExtractor) -> list[str]:
     """The metric names that ``extractor`` can feed (Inception Score needs class logits)."""
-    return [name for name, spec in METRICS.items() if not spec.needs_logits or extractor.logits_layer is not None]
+    return [
+        name for name, cls in metric_classes().items() if not cls.needs_logits or extractor.logits_layer is not None
+    ]
+
+
+def is_stats_file(source: ImageSource) -> bool:
+    """Whether ``source`` names a file (a ``ganprobe stats`` ``.npz``) rather than a folder of images."""
+    return isinstance(source, (str, os.PathLike)) and Path(source).is_file()
 
 
 class Evaluator:
@@ -67,12 +39,14 @@ class Evaluator:
 
     Args:
         extractor: a registry name or a :class:`FeatureExtractor` (default ``efficientnet-lite0``).
-        metrics: names from :data:`METRICS` (default: every metric the extractor supports).
+        metrics: metric names (default: every metric the extractor supports; see
+            :func:`ganprobe.metrics.registry.metric_classes`).
         layers: the layers of ``layer_separability`` (default: the extractor's blocks).
-        seed: seed of every seeded metric (KID subsets, separability folds and k-means).
+        seed: seed of every seeded metric (KID subsets, IS shuffles, separability folds and k-means).
         device: move the extractor (and metrics) there, e.g. ``"cuda"``.
         cache: a :class:`FeatureCache` for folder/tensor sources (``None``: no cache).
-        metric_options: per-metric keyword arguments, e.g. ``{"kid": {"subset_size": 100}}``.
+        settings: metric settings, ``{"kid": {"subset_size": 100}}``; names and defaults in
+            :data:`ganprobe.defaults.METRIC_SETTINGS` (the same table as the CLI's ``--set``).
         extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
 
     Example:
@@ -92,33 +66,34 @@ class Evaluator:
         seed: int = defaults.SEED,
         device: str | None = None,
         cache: FeatureCache | None = None,
-        metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.extractor = get_extractor(extractor, **dict(extractor_kwargs or {}))
         if device is not None:
             self.extractor = self.extractor.to(device)
+        classes = metric_classes()
         supported = supported_metrics(self.extractor)
         names = list(dict.fromkeys(metrics)) if metrics is not None else supported
-        unknown = [name for name in names if name not in METRICS]
+        unknown = [name for name in names if name not in classes]
         if unknown:
-            raise InputError(f"metrics: unknown {unknown}; choose from {list(METRICS)}")
+            raise InputError(f"metrics: unknown {unknown}; choose from {list(classes)}")
         unsupported = [name for name in names if name not in supported]
         if unsupported:
             raise InputError(f"metrics: {unsupported} need class logits, which extractor {self.extractor.name!r} lacks")
-        options = {name: dict(value) for name, value in (metric_options or {}).items()}
+        options = defaults.check_settings(settings or {})
         stray = [name for name in options if name not in names]
         if stray:
-            raise InputError(f"metric_options: given for metrics not evaluated: {stray}")
+            raise InputError(f"settings: given for metrics not evaluated: {stray}")
         if layers is not None and "layer_separability" in names:
             options.setdefault("layer_separability", {}).setdefault("layers", list(layers))
-        if "fid" in names:  # the evaluator holds every row anyway: keep them for FID's interval and FID-infinity
+        if "fid" in names:  # the evaluator holds every row anyway: keep them for FID's interval, noise, FID-infinity
             options.setdefault("fid", {}).setdefault("keep_features", True)
         for name in names:
-            if METRICS[name].seeded:
+            if classes[name].seeded:
                 options.setdefault(name, {}).setdefault("seed", seed)
         self.metrics: dict[str, FeatureMetric] = {
-            name: METRICS[name].build(self.extractor, options.get(name, {})) for name in names
+            name: classes[name](extractor=self.extractor, **options.get(name, {})) for name in names
         }
         for metric in self.metrics.values():
             metric.to(self.extractor.device)
@@ -137,6 +112,16 @@ class Evaluator:
         """``{"real": [...], "fake": [...]}``: the file of every row added so far (``None`` for non-folder rows)."""
         return {label: list(paths) for label, paths in self._paths.items()}
 
+    def output_keys(self, options: ReportOptions | None = None) -> dict[str, str]:
+        """``{output key: metric name}`` of every output a report with ``options`` holds (what gates can name)."""
+        options = options or ReportOptions()
+        keys = {}
+        for name, metric in self.metrics.items():
+            for output in metric.declared_outputs():
+                if output.reported(options):
+                    keys[output.key] = name
+        return keys
+
     def add(
         self,
         source: ImageSource,
@@ -148,10 +133,11 @@ class Evaluator:
         strict: bool = True,
         skipped: list[str] | None = None,
     ) -> dict[str, Tensor]:
-        """Extract ``source`` once (or load it from the cache) and feed every metric; returns the features.
+        """Extract ``source`` once (or load it from the cache or a stats file) and feed every metric.
 
         Args:
-            source: a folder, tensor, DataLoader/iterable or generator callable.
+            source: a folder, tensor, DataLoader/iterable or generator callable; for the real set also a ``.npz``
+                file from ``ganprobe stats`` (its metadata must match this evaluator's extractor).
             real: ``True`` for the real set, ``False`` for generated images.
             batch_size, num_samples, num_workers, progress: as in :func:`ganprobe.extract_features`; a generator
                 callable is seeded with the evaluator's ``seed``.
@@ -159,8 +145,16 @@ class Evaluator:
                 undecodable file (default); ``False`` skips such files with one
                 :class:`~ganprobe.errors.SkippedImagesWarning` listing them.
             skipped: a list that receives the path of every skipped file.
+
+        Returns:
+            The features ``{layer: (N, D)}`` that were fed.
         """
         label = "real" if real else "fake"
+        if is_stats_file(source):
+            features = self._stats_features(source, num_samples)
+            self.add_features(features, real)
+            self._record_paths(label, [None] * next(iter(features.values())).shape[0])
+            return features
         bad: list[str] = [] if skipped is None else skipped
         already = len(bad)
         features = extract_features(
@@ -184,44 +178,42 @@ class Evaluator:
         if isinstance(source, (str, os.PathLike)):
             unreadable = set(bad[already:])
             readable = [str(path) for path in list_images(source) if str(path) not in unreadable]
-            paths: list[str | None] = list(readable[:num_samples])
+            self._record_paths(label, list(readable[:num_samples]))
         else:
-            paths = [None] * count
+            self._record_paths(label, [None] * count)
+        return features
+
+    def _stats_features(self, path: str | os.PathLike[str], num_samples: int | None) -> dict[str, Tensor]:
+        from ganprobe.features.stats import check_compatible, load_reference_stats
+
+        stored, meta = load_reference_stats(path)
+        check_compatible(meta, self.extractor, path)
+        missing = [layer for layer in self.layers if layer not in stored]
+        if missing:
+            raise InputError(f"{path}: lacks layers {missing}; recompute it with `ganprobe stats`")
+        self.stats_meta = meta
+        return {layer: stored[layer][:num_samples].to(self.extractor.device) for layer in self.layers}
+
+    def _record_paths(self, label: str, paths: list[str | None]) -> None:
         self._paths[label].extend(paths)
         for metric in self.metrics.values():
             if hasattr(metric, "set_paths"):
                 metric.set_paths(**{label: self._paths[label]})
-        return features
 
     def add_features(self, features: Mapping[str, Tensor], real: bool) -> None:
         """Feed precomputed ``{layer: (N, D)}`` features (from this evaluator's extractor) to every metric."""
-        for name, metric in self.metrics.items():
-            if real and not METRICS[name].uses_real:
+        for metric in self.metrics.values():
+            if real and not metric.uses_real:
                 continue
             metric.update_features(features, real)
 
     def compute(self) -> dict[str, Any]:
-        """``{metric name: metric.compute()}`` for every metric.
+        """``{metric name: metric.compute()}`` for every metric (each exactly what the metric alone returns)."""
+        return {name: metric.compute() for name, metric in self.metrics.items()}
 
-        KID's ``subset_size`` (default 1000, as published) is lowered to the smaller set's size, with a warning,
-        when the sets are smaller: a demanding user still gets a KID from a small run, and is told it changed.
-        """
-        kid = self.metrics.get("kid")
-        requested = kid.subset_size if kid is not None else 0
-        if kid is not None:
-            with kid.sync_context(should_sync=kid.sync_on_compute, should_unsync=True):
-                real, fake = kid.stored_features()
-                smallest = min(real[kid.layer].shape[0], fake[kid.layer].shape[0])
-            if requested > smallest:
-                warnings.warn(
-                    f"KID: subset_size {requested} lowered to {smallest}, the smaller set's size", stacklevel=2
-                )
-                kid.subset_size = smallest
-        try:
-            return {name: metric.compute() for name, metric in self.metrics.items()}
-        finally:
-            if kid is not None:
-                kid.subset_size = requested  # for this compute only: the user's setting stands for later runs
+    def records(self, options: ReportOptions | None = None) -> list[MetricRecord]:
+        """Every metric's :meth:`~ganprobe.metrics.base.FeatureMetric.records`, in report order."""
+        return [record for metric in self.metrics.values() for record in metric.records(options)]
 
     def reset(self) -> None:
         """Forget every metric's samples (the extractor and cache stay)."""

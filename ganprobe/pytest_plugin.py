@@ -11,7 +11,8 @@ Installing ganprobe registers this plugin (``pytest11`` entry point ``ganprobe``
   relative folder paths in the marker are relative to the project's root (pytest's ``rootdir``);
 * command-line options for the whole session: ``--ganprobe-device``, ``--ganprobe-num-samples`` (overrides every
   evaluation's sample count, e.g. small on laptops and large in nightly CI), ``--ganprobe-extractor``,
-  ``--ganprobe-batch-size``, ``--ganprobe-no-cache``.
+  ``--ganprobe-batch-size``, ``--ganprobe-no-cache``, and the repeatable ``--ganprobe-set METRIC.SETTING=VALUE``
+  (the CLI's ``--set``: metric settings for every evaluation; a test's own ``settings=`` wins per setting).
 
 Importing this module stays cheap (torch is imported on the first evaluation), since pytest loads it in every
 session of an environment where ganprobe is installed.
@@ -52,6 +53,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ganprobe-extractor", default=None, help="extractor for evaluations that do not name one")
     group.addoption("--ganprobe-batch-size", type=int, default=None, help="images per forward pass")
     group.addoption("--ganprobe-no-cache", action="store_true", help="do not read or write ganprobe's feature cache")
+    group.addoption(
+        "--ganprobe-set",
+        action="append",
+        default=[],
+        metavar="METRIC.SETTING=VALUE",
+        help="a metric setting for every ganprobe evaluation, e.g. kid.subset_size=500 (repeatable)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,6 +80,7 @@ class GanprobeSession:
         extractor: default extractor name (``None``: ganprobe's default, ``efficientnet-lite0``).
         batch_size: images per forward pass (``None``: ganprobe's default).
         use_cache: read/write ganprobe's feature cache (real folders are then extracted once across runs).
+        settings: ``METRIC.SETTING=VALUE`` texts applied to every evaluation (``--ganprobe-set``).
     """
 
     def __init__(
@@ -81,8 +90,10 @@ class GanprobeSession:
         extractor: str | None = None,
         batch_size: int | None = None,
         use_cache: bool = True,
+        settings: Sequence[str] = (),
     ) -> None:
         from ganprobe import defaults
+        from ganprobe.errors import GanprobeError
 
         if num_samples is not None and num_samples < 1:
             raise pytest.UsageError(f"--ganprobe-num-samples: must be positive, got {num_samples}")
@@ -94,15 +105,19 @@ class GanprobeSession:
         self.extractor = extractor or defaults.EXTRACTOR
         self.batch_size = batch_size or defaults.BATCH_SIZE
         self.use_cache = use_cache
+        try:
+            self.settings = defaults.parse_settings(settings, "--ganprobe-set")
+        except GanprobeError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self._extractors: dict[str, FeatureExtractor] = {}
         self.last_failures: list[GateResult] = []
 
     def _extractor(self, name: str, device: str) -> FeatureExtractor:
         key = f"{name}@{device}"
         if key not in self._extractors:
-            from ganprobe.extractors import get_extractor
+            from ganprobe.runtime import build_extractor
 
-            self._extractors[key] = get_extractor(name).to(device)
+            self._extractors[key] = build_extractor(name, device, option="extractor")
         return self._extractors[key]
 
     def evaluate(
@@ -112,6 +127,7 @@ class GanprobeSession:
         fail_if: Sequence[str] = (),
         baseline: Mapping[str, Any] | str | None = None,
         max_regression: float | None = None,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
         extractor: str | FeatureExtractor | None = None,
         num_samples: int | None = None,
         fail_now: bool = True,
@@ -125,7 +141,9 @@ class GanprobeSession:
             real: a folder, a tensor, or a ``.npz`` file from ``ganprobe stats``.
             fail_if: gate expressions such as ``"fid>40"`` (the test fails when one holds).
             baseline: a previous JSON report (dict or path) for regression gates.
-            max_regression: allowed worsening against ``baseline`` in percent (default 10).
+            max_regression: allowed worsening against ``baseline`` in percent (default 10); noise is allowed for
+                as in the CLI (``sigmas=`` in ``options`` is not taken: see :meth:`EvaluationResult.check`).
+            settings: metric settings ``{"kid": {"subset_size": 500}}`` (over ``--ganprobe-set``).
             extractor: registry name or extractor (default: ``--ganprobe-extractor``, else ganprobe's default).
             num_samples: images per set (``--ganprobe-num-samples`` overrides it).
             fail_now: fail the calling test at once when a gate fails (``False``: only record the failures in
@@ -137,24 +155,32 @@ class GanprobeSession:
         """
         from ganprobe import defaults
         from ganprobe.evaluation import evaluate
-        from ganprobe.features.cache import FeatureCache
+        from ganprobe.runtime import build_cache, build_extractor
 
         device = str(self.device_option or options.pop("device", None) or self.device)
         options.pop("device", None)
-        model = extractor if extractor is not None and not isinstance(extractor, str) else None
-        if model is None:
-            model = self._extractor(extractor or self.extractor, device)
+        if extractor is not None and not isinstance(extractor, str):
+            model = build_extractor(extractor, device)
         else:
-            model = model.to(device)
+            model = self._extractor(extractor or self.extractor, device)
+        merged = {metric: dict(values) for metric, values in self.settings.items()}
+        for metric, values in (settings or {}).items():
+            merged.setdefault(metric, {}).update(values)
         options.setdefault("batch_size", self.batch_size)
-        options.setdefault("cache", FeatureCache(enabled=self.use_cache))
+        options.setdefault("cache", build_cache(enabled=self.use_cache))
         from ganprobe.report.gates import check_max_regression
 
         limit = defaults.MAX_REGRESSION_PERCENT if max_regression is None else max_regression
         check_max_regression(limit)
         # Gates are validated before the (slow) evaluation, so a typo or a left-out metric fails at once.
         result = evaluate(
-            fake, real, extractor=model, num_samples=self.num_samples or num_samples, fail_if=fail_if, **options
+            fake,
+            real,
+            extractor=model,
+            num_samples=self.num_samples or num_samples,
+            fail_if=fail_if,
+            settings=merged,
+            **options,
         )
         failed = [gate for gate in result.check(fail_if, baseline, limit) if not gate.passed]
         if failed and fail_now:
@@ -173,6 +199,7 @@ def ganprobe(request: pytest.FixtureRequest) -> GanprobeSession:
         extractor=option("--ganprobe-extractor"),
         batch_size=option("--ganprobe-batch-size"),
         use_cache=not option("--ganprobe-no-cache"),
+        settings=option("--ganprobe-set"),
     )
 
 

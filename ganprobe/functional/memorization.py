@@ -21,10 +21,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, check_features, knn
 
-DEFAULT_COPY_THRESHOLD = 0.5
+DEFAULT_COPY_THRESHOLD = setting("memorization", "threshold")
 
 
 @dataclass(frozen=True)

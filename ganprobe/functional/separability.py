@@ -22,12 +22,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from torch import Tensor
 
+from ganprobe.defaults import SEPARABILITY_PROTOCOLS
 from ganprobe.distributed import ProcessGroup
 from ganprobe.errors import InputError
 from ganprobe.functional.knn_loo import knn_loo_accuracy
 from ganprobe.functional.neighbours import check_features
 
-PROTOCOLS = ("linear_probe", "knn_loo", "pca2_svm", "pca2_kmeans")
+PROTOCOLS = SEPARABILITY_PROTOCOLS
 
 
 def _pooled(real: Tensor, fake: Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,14 @@
-"""Shared machinery of ganprobe's metrics: an optional extractor, per-layer real/fake feature states, DDP sync."""
+"""Shared machinery of ganprobe's metrics: an optional extractor, per-layer real/fake feature states, DDP sync,
+the declared outputs and the reports built from them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -11,28 +16,65 @@ from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
 from ganprobe.data.sources import ImageSource
-from ganprobe.errors import InputError
+from ganprobe.distributed import metric_process_group
+from ganprobe.errors import GanprobeError, InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
 from ganprobe.features.extract import iter_features
+from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions, binomial_stderr, make_record
+
+MetricValue = Tensor | dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class Features:
+    """Features already extracted by a metric's own extractor: ``metric.update(Features({layer: (N, D)}), real)``.
+
+    Wrapping them tells :meth:`FeatureMetric.update` to store them as they are instead of running the extractor
+    (one extraction pass feeding many metrics); extra layers are ignored.
+    """
+
+    layers: Mapping[str, Tensor]
 
 
 class FeatureMetric(Metric):
-    """Base class: keeps real and fake features per layer as ``cat``-reduced list states.
+    """Base class: keeps real and fake features per layer as ``cat``-reduced list states, and reports its outputs.
 
-    ``update(x, real)`` takes images (when the metric has an extractor) or precomputed features (when constructed
-    with ``extractor=None``): a ``(N, D)`` tensor for a one-layer metric, a ``{layer: (N, D)}`` dict otherwise.
-    Under DDP, torchmetrics gathers every rank's features before ``compute()``.
+    ``update(x, real)`` takes images (when the metric has an extractor), :class:`Features` already extracted by that
+    extractor, or precomputed features (when constructed with ``extractor=None``): a ``(N, D)`` tensor for a
+    one-layer metric, a ``{layer: (N, D)}`` dict otherwise. Under DDP, torchmetrics gathers every rank's features
+    before ``compute()``; every other public compute method syncs the same way (custom ``dist_sync_fn`` included).
+
+    ``compute()`` returns a scalar tensor for a metric with one output and a flat ``{key: 0-d tensor}`` dict for one
+    with several, keyed like the JSON report and the gates. Calling the metric (``forward``) adds the batch and
+    returns ``None``: these scores are defined over whole real and fake sets, never over one batch of one class.
+
+    Subclasses declare ``name`` (the evaluator's and CLI's metric name), ``outputs`` (one :class:`Output` each) and
+    implement :meth:`_values` (the functional twin applied to given features).
 
     Args:
         extractor: a registry name, a :class:`FeatureExtractor`, or ``None`` for precomputed features.
         layers: layer names; ``None`` means the extractor's default layer.
         extractor_kwargs: passed to the registry factory when ``extractor`` is a name (e.g. ``weights_path``).
-        kwargs: torchmetrics ``Metric`` options (``sync_on_compute``, ``process_group``, ...).
+        kwargs: torchmetrics ``Metric`` options (``sync_on_compute``, ``process_group``, ``compute_on_cpu``...).
     """
 
+    name: ClassVar[str] = ""
+    outputs: ClassVar[tuple[Output, ...]] = ()
+    needs_logits: ClassVar[bool] = False  # fed from the extractor's class logits (Inception Score)
+    uses_real: ClassVar[bool] = True  # the evaluator feeds it the real set too
+    seeded: ClassVar[bool] = False  # takes a ``seed`` (the evaluator passes its own)
     is_differentiable = False
     full_state_update = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Derive torchmetrics' class metadata (direction, plot bounds) from the first declared output."""
+        super().__init_subclass__(**kwargs)
+        if "outputs" in cls.__dict__ and cls.outputs:
+            primary = cls.outputs[0]
+            cls.higher_is_better = {"lower": False, "higher": True}.get(primary.direction.kind)
+            cls.plot_lower_bound = primary.lower
+            cls.plot_upper_bound = primary.upper
 
     def __init__(
         self,
@@ -65,61 +107,92 @@ class FeatureMetric(Metric):
             self.add_state(f"fake_{index}", default=[], dist_reduce_fx="cat")
 
     def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
-        """Fold one validated batch ``{layer: (N, D)}`` (on the metric's device) into the states."""
+        """Fold one validated batch ``{layer: (N, D)}`` (on the metric's device) into the states.
+
+        Appends to a copy of each list, never in place: inside a ``MetricCollection`` compute group the lists are
+        shared between members, and each member's ``forward`` must add the batch once, to its own state.
+        """
         prefix = "real" if real else "fake"
         for index, layer in enumerate(self.layers):
-            getattr(self, f"{prefix}_{index}").append(features[layer])
+            name = f"{prefix}_{index}"
+            setattr(self, name, [*getattr(self, name), features[layer]])
 
+    # ----------------------------------------------------------------------------------------------- declarations
     @property
     def feature_space(self) -> str:
         """Which features the metric measures, e.g. ``"efficientnet-lite0"`` or ``"precomputed"``."""
         return self.extractor.name if self.extractor is not None else "precomputed"
 
-    def update(self, x: Tensor | Sequence[Tensor] | Mapping[str, Tensor], real: bool) -> None:
+    @property
+    def comparable_with_published(self) -> bool:
+        """Whether the numbers compare with published values (only the published scores on their setting)."""
+        return False
+
+    def declared_outputs(self) -> list[Output]:
+        """This instance's outputs, per-layer templates filled in (every key a report of it can hold)."""
+        return list(self.outputs)
+
+    def output_space(self, output: Output) -> str:
+        """The feature space an output was measured in, e.g. ``"resnet18:pool"``."""
+        layer = self.layers[0] if len(self.layers) == 1 else None
+        return f"{self.feature_space}:{layer}" if layer else self.feature_space
+
+    # ------------------------------------------------------------------------------------------------------ update
+    def update(self, x: Tensor | Sequence[Tensor] | Mapping[str, Tensor] | Features, real: bool) -> None:
         """Add a batch of real or fake samples.
 
         Args:
             x: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``, or a list of CHW images) when the metric has
-                an extractor; otherwise precomputed features ``(N, D)`` (one layer) or ``{layer: (N, D)}``.
+                an extractor; :class:`Features` from that extractor; otherwise precomputed features ``(N, D)``
+                (one layer) or ``{layer: (N, D)}``.
             real: ``True`` for real samples, ``False`` for generated ones.
         """
         if not isinstance(real, bool):
             raise InputError(f"real: expected True or False, got {real!r}")
+        if isinstance(x, Features):
+            self._store(self._select_layers(x.layers), real)
+            return
         if self.extractor is not None:
             if isinstance(x, Mapping):
                 raise InputError("x: this metric has an extractor and takes images; pass extractor=None for features")
+            if not isinstance(x, Tensor) and not (
+                isinstance(x, Sequence) and x and all(isinstance(image, Tensor) for image in x)
+            ):
+                raise InputError(
+                    f"x: expected images as a torch.Tensor (NCHW) or a list of CHW tensors, got {type(x).__name__}"
+                    + (" (convert with torch.from_numpy)" if type(x).__module__ == "numpy" else "")
+                )
             features = self.extractor(x, layers=self.layers)
         else:
             features = self._as_feature_dict(x)
         self._store(features, real)
 
     def forward(self, *args: Any, **kwargs: Any) -> None:
-        """Calling the metric adds the batch (like :meth:`update`) and returns ``None``.
+        """Calling the metric adds the batch exactly like :meth:`update` and returns ``None``.
 
-        torchmetrics' default ``forward`` would compute the metric on the batch alone, which needs both real and fake
-        samples and, when that fails, loses the accumulated state; these metrics are only defined over whole sets.
+        torchmetrics' default ``forward`` would compute the metric on the batch alone, which for a two-sample score
+        needs both real and fake samples in one batch; these metrics are only defined over whole sets. Log the
+        metric object (``self.log(name, metric)``) or ``compute()`` at the end of an epoch instead.
         """
         self.update(*args, **kwargs)
+        self._forward_cache = None
 
     def update_features(self, features: Tensor | Mapping[str, Tensor], real: bool) -> None:
         """Add precomputed features even when the metric has an extractor (one extraction pass feeding many metrics).
+
+        The same as ``update(Features(features), real)``: it runs torchmetrics' update wrapper (``compute_on_cpu``,
+        the compute cache and the update count behave as for images).
 
         Args:
             features: ``(N, D)`` for a one-layer metric, or ``{layer: (N, D)}`` holding at least this metric's layers
                 (extra layers are ignored), computed by this metric's extractor.
             real: ``True`` for real samples, ``False`` for generated ones.
         """
-        if not isinstance(real, bool):
-            raise InputError(f"real: expected True or False, got {real!r}")
-        if isinstance(features, Mapping):
-            missing = [layer for layer in self.layers if layer not in features]
-            if missing:
-                raise InputError(f"features: missing layers {missing} needed by {type(self).__name__}")
-            features = {layer: features[layer] for layer in self.layers}
-        self._store(self._as_feature_dict(features), real)
-        # What torchmetrics' update() wrapper does, so compute() neither warns nor returns a stale cache.
-        self._update_count += 1
-        self._computed = None
+        if isinstance(features, Tensor):
+            features = self._as_feature_dict(features)
+        if not isinstance(features, Mapping):
+            raise InputError(f"features: expected a tensor or a dict of tensors, got {type(features).__name__}")
+        self.update(Features(features), real)
 
     def update_from(
         self,
@@ -151,7 +224,13 @@ class FeatureMetric(Metric):
             progress=progress,
             description=f"{label} images",
         ):
-            self.update_features(features, real)
+            self.update(Features(features), real)
+
+    def _select_layers(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        missing = [layer for layer in self.layers if layer not in features]
+        if missing:
+            raise InputError(f"features: missing layers {missing} needed by {type(self).__name__}")
+        return {layer: features[layer] for layer in self.layers}
 
     def _as_feature_dict(self, x: Any) -> dict[str, Tensor]:
         if isinstance(x, Tensor):
@@ -168,7 +247,7 @@ class FeatureMetric(Metric):
         checked = {}
         for layer in self.layers:
             value = features[layer]
-            if not isinstance(value, Tensor) or value.ndim != 2 or value.shape[0] == 0:
+            if not isinstance(value, Tensor) or value.ndim != 2 or value.shape[0] == 0 or value.shape[1] == 0:
                 shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
                 raise InputError(f"features of layer {layer!r}: expected a non-empty (N, D) tensor, got {shape}")
             if not value.is_floating_point():
@@ -187,6 +266,17 @@ class FeatureMetric(Metric):
             checked[layer] = value.detach().to(self.device)
         self._accumulate(checked, real)
 
+    # ----------------------------------------------------------------------------------------------------- compute
+    @contextmanager
+    def synced(self) -> Iterator[None]:
+        """Sync the states over processes for the duration (as ``compute()`` does, with the metric's own
+        ``dist_sync_fn`` and ``process_group``); a no-op when already synced or not distributed."""
+        if self._is_synced:
+            yield
+            return
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=True):
+            yield
+
     def stored_features(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The accumulated ``(real, fake)`` features per layer (after DDP sync when called inside compute)."""
         real, fake = {}, {}
@@ -199,6 +289,121 @@ class FeatureMetric(Metric):
                 )
             real[layer], fake[layer] = dim_zero_cat(real_parts), dim_zero_cat(fake_parts)
         return real, fake
+
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        """The ``compute()`` outputs on the given features (the functional twin); ``group`` shards k-NN work."""
+        raise NotImplementedError
+
+    def _current_values(self) -> dict[str, Tensor]:
+        real, fake = self.stored_features()
+        return self._values(real, fake, metric_process_group(self))
+
+    def compute(self) -> MetricValue:
+        """A scalar tensor for a one-output metric, else ``{key: 0-d tensor}`` keyed like the report and gates."""
+        values = self._current_values()
+        return next(iter(values.values())) if len(values) == 1 else values
+
+    # ------------------------------------------------------------------------------------------------------ report
+    def report(self, options: ReportOptions | None = None) -> dict[str, Estimate]:
+        """Every declared output that this run computes, with its uncertainty (synced under DDP).
+
+        The values equal :meth:`compute`'s; richer views add intervals, p-values and the per-class outputs; each
+        output's standard error comes from its declared method (see :class:`~ganprobe.metrics.outputs.Output`).
+        """
+        options = options or ReportOptions()
+        with self.synced():
+            estimates = {key: Estimate(float(value)) for key, value in self._current_values().items()}
+            self._add_details(estimates, options)
+            self._add_noise(estimates, options)
+        for output in self.declared_outputs():
+            if output.spread_of and output.key in estimates and output.spread_of in estimates:
+                estimates[output.spread_of].std = estimates[output.key].value
+        return estimates
+
+    def records(self, options: ReportOptions | None = None) -> list[MetricRecord]:
+        """:meth:`report` labelled by the declarations, in declaration order: what reports and gates read."""
+        estimates = self.report(options)
+        return [
+            make_record(
+                output, estimates[output.key], self.output_space(output), self.comparable_with_published, self.name
+            )
+            for output in self.declared_outputs()
+            if output.key in estimates
+        ]
+
+    def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
+        """Hook: add richer-view outputs (p-values, intervals) to ``estimates``; called while synced."""
+
+    def _noise_rows(self) -> tuple[dict[str, Tensor], dict[str, Tensor]] | None:
+        """The rows the half-sample noise is computed from (``None``: not kept, no half-sample noise)."""
+        return self.stored_features()
+
+    def _add_noise(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
+        outputs = {output.key: output for output in self.declared_outputs()}
+        counts = self._sample_counts()
+        halves = [key for key in estimates if key in outputs and outputs[key].uncertainty == "half_sample"]
+        spread = self._half_sample_spread(halves, options) if halves else {}
+        for key, estimate in estimates.items():
+            output = outputs.get(key)
+            if output is None or output.uncertainty == "none":
+                continue
+            if output.uncertainty == "half_sample":
+                estimate.stderr = spread.get(key)
+            else:
+                which = output.uncertainty.removeprefix("binomial_")
+                count = counts[0] + counts[1] if which == "both" else counts[0 if which == "real" else 1]
+                estimate.stderr = binomial_stderr(estimate.value, count)
+
+    def _sample_counts(self) -> tuple[int, int]:
+        rows = self._noise_rows()
+        if rows is None:
+            return 0, 0
+        real, fake = rows
+        return next(iter(real.values())).shape[0], next(iter(fake.values())).shape[0]
+
+    def _half_sample_spread(self, keys: Sequence[str], options: ReportOptions) -> dict[str, float]:
+        """Standard deviation of each output over ``noise_resamples`` random halves of both sets (drawn without
+        replacement): a delete-d jackknife with d = N/2, which estimates the full-sample standard error directly."""
+        rows = self._noise_rows() if options.noise_resamples >= 2 else None
+        if rows is None:
+            return {}
+        real, fake = rows
+        generator = torch.Generator().manual_seed(options.seed)
+        samples: dict[str, list[float]] = {key: [] for key in keys}
+        with warnings.catch_warnings():  # small halves warn (rank-deficient FID, shrunk KID subsets): expected here
+            warnings.simplefilter("ignore")
+            for _ in range(options.noise_resamples):
+                picks = []
+                for rows_of_class in (real, fake):
+                    count = next(iter(rows_of_class.values())).shape[0]
+                    picks.append(torch.randperm(count, generator=generator)[: max(count // 2, 1)])
+                half_real = {layer: value[picks[0].to(value.device)] for layer, value in real.items()}
+                half_fake = {layer: value[picks[1].to(value.device)] for layer, value in fake.items()}
+                try:
+                    values = self._values(half_real, half_fake, None)
+                except GanprobeError:  # a half too small for the metric: no noise estimate
+                    return {}
+                for key in keys:
+                    samples[key].append(float(values[key]))
+        spread = {}
+        for key, values in samples.items():
+            finite = [value for value in values if math.isfinite(value)]
+            if len(finite) >= 2:
+                spread[key] = float(torch.tensor(finite, dtype=torch.float64).std(unbiased=True))
+        return spread
+
+    # ------------------------------------------------------------------------------------------------------ plot
+    def plot(self, val: MetricValue | Sequence[MetricValue] | None = None, ax: Any = None) -> Any:
+        """Plot a value of :meth:`compute` (or a list of them, e.g. one per epoch) with torchmetrics' plot helper.
+
+        Args:
+            val: a result of :meth:`compute` or a sequence of them; ``None`` computes the current value.
+            ax: a matplotlib axis to draw on (``None``: a new figure).
+
+        Returns:
+            ``(figure, axis)``.
+        """
+        return self._plot(val, ax)
 
     def reset(self) -> None:
         """Clear the stored features (and the remembered feature widths)."""

@@ -7,13 +7,14 @@ from typing import Any
 
 from torch import Tensor
 
+from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import cmmd
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.fid import features_label
+from ganprobe.metrics.outputs import LOWER, Output
 
 
 class CMMD(SingleLayerMetric):
@@ -60,14 +61,22 @@ class CMMD(SingleLayerMetric):
         0.0
     """
 
-    higher_is_better = False
-    plot_lower_bound = 0.0
+    name = "cmmd"
+    outputs = (
+        Output(
+            "cmmd",
+            "MMD on {space} features",
+            LOWER,
+            "RBF-kernel MMD x 1000 (sigma 10) of L2-normalised embeddings, as the CMMD reference computes it",
+            lower=0.0,
+        ),
+    )
 
     def __init__(
         self,
-        sigma: float = 10.0,
-        scale: float = 1000.0,
-        normalize: bool = True,
+        sigma: float = setting("cmmd", "sigma"),
+        scale: float = setting("cmmd", "scale"),
+        normalize: bool = setting("cmmd", "normalize"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
@@ -90,12 +99,10 @@ class CMMD(SingleLayerMetric):
         """Always ``False``: published CMMD uses CLIP embeddings, which no ganprobe extractor provides."""
         return False
 
-    @property
-    def label(self) -> str:
-        """E.g. ``"MMD on resnet18 features"``: the CMMD formula, but not on CLIP features."""
-        return f"MMD on {features_label(self, self.layer)} features"
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        value = cmmd(real[self.layer], fake[self.layer], self.sigma, self.scale, self.normalize, self.block_bytes)
+        return {"cmmd": value}
 
     def compute(self) -> Tensor:
         """The scaled RBF MMD² between all stored real and fake features (scalar float64 tensor)."""
-        real, fake = self.stored_features()
-        return cmmd(real[self.layer], fake[self.layer], self.sigma, self.scale, self.normalize, self.block_bytes)
+        return self._current_values()["cmmd"]

@@ -21,6 +21,7 @@ from ganprobe.functional.frechet import (
     warn_if_rank_deficient,
 )
 from ganprobe.metrics.base import FeatureMetric, SingleLayerMetric
+from ganprobe.metrics.outputs import LOWER, Estimate, Output, ReportOptions
 
 # Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).
 PUBLISHED_EXTRACTOR = "inception-fid"
@@ -37,14 +38,6 @@ def official_inception(metric: FeatureMetric) -> bool:
         and extractor.name == PUBLISHED_EXTRACTOR
         and str(extractor.weights_sha256 or "").startswith(PUBLISHED_WEIGHTS_PREFIX)
     )
-
-
-def features_label(metric: FeatureMetric, layer: str) -> str:
-    """``"resnet18"`` for an extractor's default layer, ``"resnet18 layer3"`` otherwise, ``"precomputed"``."""
-    extractor = metric.extractor
-    if extractor is None or layer == extractor.default_layer:
-        return metric.feature_space
-    return f"{metric.feature_space} {layer}"
 
 
 class FID(SingleLayerMetric):
@@ -98,8 +91,27 @@ class FID(SingleLayerMetric):
         8.0
     """
 
-    higher_is_better = False
-    plot_lower_bound = 0.0
+    name = "fid"
+    outputs = (
+        Output(
+            "fid",
+            "FD on {space} features",
+            LOWER,
+            "Frechet distance between Gaussian fits of real and fake features (FID only on inception-fid pool)",
+            lower=0.0,
+            published_label="FID",
+        ),
+        Output(
+            "fid_infinity",
+            "FD-infinity on {space} features",
+            LOWER,
+            "FID extrapolated to infinitely many fakes (Chong & Forsyth 2020); with fid_infinity=True",
+            uncertainty="none",
+            published_label="FID-infinity",
+            in_compute=False,
+            requires="fid_infinity",
+        ),
+    )
 
     def __init__(
         self,
@@ -140,19 +152,11 @@ class FID(SingleLayerMetric):
         """``True`` only on ``inception-fid`` ``pool`` features: the setting of published FID numbers."""
         return official_inception(self) and self.layer == PUBLISHED_LAYER
 
-    @property
-    def label(self) -> str:
-        """``"FID"`` when comparable with published numbers, else e.g. ``"FD on resnet18 features"``."""
-        return "FID" if self.comparable_with_published else f"FD on {features_label(self, self.layer)} features"
-
     def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
         x = features[self.layer].double()
         width = self.real_sum.shape[0]
         if width == 0:  # lazily sized: the first batch fixes D for both classes
-            width = x.shape[1]
-            for prefix in ("real", "fake"):
-                setattr(self, f"{prefix}_sum", torch.zeros(width, dtype=torch.float64, device=x.device))
-                setattr(self, f"{prefix}_outer_sum", torch.zeros(width, width, dtype=torch.float64, device=x.device))
+            self._resize_sums(x.shape[1], x.device)
         elif x.shape[1] != width:
             self._widths[self.layer] = width  # the base class recorded the rejected width; restore the real one
             raise InputError(f"features: width {x.shape[1]} differs from this FID's feature_dim={width}")
@@ -163,8 +167,38 @@ class FID(SingleLayerMetric):
         if self.keep_features:
             super()._accumulate(features, real)
 
-    def compute(self) -> Tensor:
-        """The Fréchet distance between the real and fake Gaussian fits (scalar float64 tensor, ``>= 0``)."""
+    def merge_state(self, incoming_state: dict[str, Any] | FeatureMetric) -> None:
+        """Add another FID's states (or a state dict) to this one; a fresh metric takes the incoming width."""
+        incoming = incoming_state.metric_state if isinstance(incoming_state, FeatureMetric) else incoming_state
+        width = incoming.get("real_sum", torch.zeros(0)).shape[0] if isinstance(incoming, Mapping) else 0
+        if self.real_sum.shape[0] == 0 and width:
+            self._resize_sums(width, incoming["real_sum"].device)
+        super().merge_state(incoming_state)
+
+    def _resize_sums(self, width: int, device: torch.device) -> None:
+        for prefix in ("real", "fake"):
+            setattr(self, f"{prefix}_sum", torch.zeros(width, dtype=torch.float64, device=device))
+            setattr(self, f"{prefix}_outer_sum", torch.zeros(width, width, dtype=torch.float64, device=device))
+
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        """FID of the given rows (the half-sample noise path; ``compute()`` uses the running sums)."""
+        return {"fid": fid_from_features(real[self.layer], fake[self.layer])}
+
+    def _noise_rows(self) -> tuple[dict[str, Tensor], dict[str, Tensor]] | None:
+        return self.stored_features() if self.keep_features else None
+
+    def _sample_counts(self) -> tuple[int, int]:
+        return int(self.real_count), int(self.fake_count)
+
+    def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
+        if options.fid_bootstrap > 0 and self.keep_features:
+            interval = self.compute_interval(num_resamples=options.fid_bootstrap, seed=options.seed)
+            estimates["fid"].low, estimates["fid"].high = interval.low, interval.high
+        if options.fid_infinity:
+            estimates["fid_infinity"] = Estimate(float(self.compute_infinity(seed=options.seed)))
+
+    def _current_values(self) -> dict[str, Tensor]:
+        """The Fréchet distance between the real and fake Gaussian fits of the running sums."""
         n_real, n_fake = int(self.real_count), int(self.fake_count)
         if n_real < 2 or n_fake < 2:
             raise InputError(
@@ -173,7 +207,11 @@ class FID(SingleLayerMetric):
         warn_if_rank_deficient(n_real, n_fake, self.real_sum.shape[0])
         mu_real, sigma_real = statistics_from_sums(self.real_sum, self.real_outer_sum, n_real)
         mu_fake, sigma_fake = statistics_from_sums(self.fake_sum, self.fake_outer_sum, n_fake)
-        return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake, counts=(n_real, n_fake))
+        return {"fid": frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake, counts=(n_real, n_fake))}
+
+    def compute(self) -> Tensor:
+        """The Fréchet distance between the real and fake Gaussian fits (scalar float64 tensor, ``>= 0``)."""
+        return self._current_values()["fid"]
 
     def _kept_features(self, method: str) -> tuple[Tensor, Tensor]:
         if not self.keep_features:
@@ -197,7 +235,7 @@ class FID(SingleLayerMetric):
         Raises:
             InputError: the metric was built without ``keep_features=True``.
         """
-        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+        with self.synced():
             real, fake = self._kept_features("compute_interval")
             warn_if_rank_deficient(real.shape[0], fake.shape[0], real.shape[1])
             with warnings.catch_warnings():  # warned once above, not once per resample
@@ -213,6 +251,6 @@ class FID(SingleLayerMetric):
         Raises:
             InputError: the metric was built without ``keep_features=True``.
         """
-        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+        with self.synced():
             real, fake = self._kept_features("compute_infinity")
             return fid_infinity(real, fake, num_points, min_n, seed)

@@ -9,12 +9,14 @@ from torch import Tensor, nn
 from torchmetrics.utilities.data import dim_zero_cat
 
 from ganprobe.data.sources import ImageSource
+from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.metrics.base import SingleLayerMetric
 from ganprobe.metrics.fid import official_inception
+from ganprobe.metrics.outputs import HIGHER, NO_DIRECTION, Output
 
 # Extractors whose logits are scored without the classifier's bias by default, as the original IS code does.
 _FID_INCEPTIONS = ("inception-fid", "random-inception-fid")
@@ -25,9 +27,9 @@ class InceptionScore(SingleLayerMetric):
 
     .. math:: \mathrm{IS} = \exp\big(\mathbb{E}_x\, \mathrm{KL}(p(y \mid x) \,\|\, p(y))\big)
 
-    computed on ``splits`` parts of the (shuffled) generated samples; ``compute()`` returns the mean and the
-    unbiased standard deviation over the parts (see :func:`ganprobe.functional.inception_score`). Higher is
-    better: confident class predictions (sharp ``p(y|x)``) spread over many classes (flat ``p(y)``). The score
+    computed on ``splits`` parts of the (shuffled) generated samples; ``compute()`` returns the mean (``is``) and
+    the unbiased standard deviation over the parts (``is_std``) (see :func:`ganprobe.functional.inception_score`).
+    Higher is better: confident class predictions (sharp ``p(y|x)``) spread over many classes (flat ``p(y)``). The score
     ignores the real data entirely, so it cannot see memorisation or a mismatch with the training set.
 
     Which logits: the extractor's ``logits_layer``. For the FID Inception (``inception-fid``) that is the
@@ -63,17 +65,37 @@ class InceptionScore(SingleLayerMetric):
         >>> import torch
         >>> metric = InceptionScore(splits=2, seed=None, extractor=None)  # keep the order: each half has all classes
         >>> metric.update(torch.eye(10).repeat(10, 1) * 100)
-        >>> mean, std = metric.compute()
-        >>> round(float(mean), 4)
+        >>> round(float(metric.compute()["is"]), 4)
         10.0
     """
 
-    higher_is_better = True
-    plot_lower_bound = 1.0
+    name = "is"
+    needs_logits = True
+    uses_real = False
+    seeded = True
+    outputs = (
+        Output(
+            "is",
+            "IS on {space} logits",
+            HIGHER,
+            "Inception Score of the fakes: confident class predictions spread over many classes",
+            lower=1.0,
+            published_label="IS",
+        ),
+        Output(
+            "is_std",
+            "IS std over splits",
+            NO_DIRECTION,
+            "standard deviation of the Inception Score over the splits",
+            uncertainty="none",
+            lower=0.0,
+            spread_of="is",
+        ),
+    )
 
     def __init__(
         self,
-        splits: int = 10,
+        splits: int = setting("is", "splits"),
         seed: int | None = 0,
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         unbiased_logits: bool | None = None,
@@ -116,13 +138,6 @@ class InceptionScore(SingleLayerMetric):
         self.unbiased_logits = unbiased_logits
 
     @property
-    def label(self) -> str:
-        """``"IS"`` on the FID Inception, otherwise ``"IS on <extractor> logits"``."""
-        if self.extractor is not None and self.extractor.name == "inception-fid":
-            return "IS"
-        return f"IS on {self.feature_space} logits"
-
-    @property
     def comparable_with_published(self) -> bool:
         """Whether the protocol matches published IS (official FID Inception, unbiased logits, 10 splits).
 
@@ -158,21 +173,37 @@ class InceptionScore(SingleLayerMetric):
         """Add every image of a folder, tensor, DataLoader or generator callable (generated unless ``real=True``)."""
         super().update_from(source, real, batch_size, num_samples, seed, num_workers, progress)
 
-    def _score(self, parts: Tensor | list[Tensor], which: str) -> tuple[Tensor, Tensor]:
+    def _logits(self, parts: Tensor | list[Tensor], which: str) -> Tensor:
         if isinstance(parts, list) and not parts:
             flag = "True" if which == "real" else "False"
             raise InputError(f"InceptionScore: no {which} samples yet; call update(x, real={flag}) first")
-        logits = dim_zero_cat(parts)
+        return dim_zero_cat(parts)
+
+    def _score(self, logits: Tensor, which: str) -> dict[str, Tensor]:
         if logits.shape[0] < self.splits:
             count = logits.shape[0]
-            raise InputError(f"splits={self.splits}: needs at least {self.splits} {which} samples, got {count}")
-        return inception_score(logits, self.splits, self.seed)
+            raise InputError(
+                f"InceptionScore: splits={self.splits} needs at least {self.splits} {which} samples, got {count}; "
+                "use more samples or fewer splits (--set is.splits=N)"
+            )
+        mean, std = inception_score(logits, self.splits, self.seed)
+        return {"is": mean, "is_std": std}
 
-    def compute(self) -> tuple[Tensor, Tensor]:
-        """``(mean, std)`` of the IS of the generated samples over the splits (scalar float64 tensors)."""
-        return self._score(self.fake_0, "fake")
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        return self._score(fake[self.layer], "fake")
 
-    def compute_real(self) -> tuple[Tensor, Tensor]:
-        """``(mean, std)`` of the IS of the real samples: the score a perfect generator would get (synced)."""
-        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
-            return self._score(self.real_0, "real")
+    def _noise_rows(self) -> tuple[dict[str, Tensor], dict[str, Tensor]] | None:
+        logits = {self.layer: self._logits(self.fake_0, "fake")}
+        return logits, logits  # the real set plays no part in the score
+
+    def _current_values(self) -> dict[str, Tensor]:
+        return self._score(self._logits(self.fake_0, "fake"), "fake")
+
+    def compute(self) -> dict[str, Tensor]:
+        """``{"is": mean, "is_std": std}`` of the generated samples' IS over the splits (float64 0-d tensors)."""
+        return self._current_values()
+
+    def compute_real(self) -> dict[str, Tensor]:
+        """``{"is": mean, "is_std": std}`` of the real samples: the score a perfect generator would get (synced)."""
+        with self.synced():
+            return self._score(self._logits(self.real_0, "real"), "real")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
 
+from ganprobe.defaults import setting
+from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.fid import PUBLISHED_LAYER, features_label, official_inception
+from ganprobe.metrics.fid import PUBLISHED_LAYER, official_inception
+from ganprobe.metrics.outputs import LOWER, NO_DIRECTION, Output
 
 
 class KID(SingleLayerMetric):
@@ -23,8 +27,11 @@ class KID(SingleLayerMetric):
 
     with ``gamma = 1 / D``, ``c = 1``, ``d = 3`` (Bińkowski et al. 2018, "Demystifying MMD GANs", ICLR). Each of
     ``num_subsets`` subsets draws ``subset_size`` real and fake rows without replacement; ``compute()`` returns the
-    mean and the population standard deviation over subsets, like torchmetrics' ``KernelInceptionDistance`` (see
-    :func:`ganprobe.functional.mmd.kid`, which computes the full kernel matrices once when that is cheaper).
+    mean (``kid``) and the population standard deviation over subsets (``kid_std``), like torchmetrics'
+    ``KernelInceptionDistance`` (see :func:`ganprobe.functional.mmd.kid`, which computes the full kernel matrices
+    once when that is cheaper). When a set has fewer rows than ``subset_size``, the subsets shrink to the smaller
+    set's size with a ``UserWarning`` (``shrink_subsets=True``, the default) or ``compute()`` raises
+    (``shrink_subsets=False``, torchmetrics' behaviour); every path (standalone, collection, evaluator) does the same.
     0 means indistinguishable, lower is better; the estimator is unbiased, so the mean can be slightly negative.
     Only ``extractor="inception-fid"`` with the ``pool`` layer gives numbers comparable with published KIDs
     (:attr:`comparable_with_published`).
@@ -34,7 +41,7 @@ class KID(SingleLayerMetric):
 
     Args:
         num_subsets: number of random subsets (>= 1).
-        subset_size: rows drawn per subset from each class; must not exceed either class's sample count.
+        subset_size: rows drawn per subset from each class (see ``shrink_subsets``).
         degree: polynomial degree ``d``.
         gamma: dot-product scale; ``None`` means ``1 / D``.
         coef: additive constant ``c`` (>= 0).
@@ -45,10 +52,12 @@ class KID(SingleLayerMetric):
         layer: the extractor layer to compare (default: the extractor's pooled features).
         extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
         max_kernel_bytes: memory cap of one full kernel matrix on the fast path (0: kernels per subset).
+        shrink_subsets: lower ``subset_size`` to the smaller set's size, with a warning, instead of raising.
         kwargs: torchmetrics ``Metric`` options.
 
     Raises:
-        InputError: bad arguments; at ``compute``: a missing class, or ``subset_size`` above a class's count.
+        InputError: bad arguments; at ``compute``: a missing class, or (``shrink_subsets=False``) ``subset_size``
+            above a class's count.
 
     Example:
         >>> import torch
@@ -56,27 +65,51 @@ class KID(SingleLayerMetric):
         >>> metric = KID(subset_size=50, num_subsets=10, extractor=None)
         >>> metric.update(torch.randn(100, 8, generator=generator), real=True)
         >>> metric.update(torch.randn(100, 8, generator=generator) + 2, real=False)
-        >>> mean, std = metric.compute()
-        >>> bool(mean > 5 * std)
+        >>> result = metric.compute()
+        >>> sorted(result)
+        ['kid', 'kid_std']
+        >>> bool(result["kid"] > 5 * result["kid_std"])
         True
     """
 
-    higher_is_better = False
+    name = "kid"
+    seeded = True
+    outputs = (
+        Output(
+            "kid",
+            "KD on {space} features",
+            LOWER,
+            "kernel distance (unbiased MMD^2, cubic polynomial kernel), mean over random subsets",
+            published_label="KID",
+        ),
+        Output(
+            "kid_std",
+            "KD std over subsets",
+            NO_DIRECTION,
+            "standard deviation of the kernel distance over the random subsets",
+            uncertainty="none",
+            lower=0.0,
+            spread_of="kid",
+        ),
+    )
 
     def __init__(
         self,
-        num_subsets: int = 100,
-        subset_size: int = 1000,
-        degree: int = 3,
-        gamma: float | None = None,
-        coef: float = 1.0,
+        num_subsets: int = setting("kid", "num_subsets"),
+        subset_size: int = setting("kid", "subset_size"),
+        degree: int = setting("kid", "degree"),
+        gamma: float | None = setting("kid", "gamma"),
+        coef: float = setting("kid", "coef"),
         seed: int = 0,
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
         max_kernel_bytes: int = DEFAULT_KERNEL_BYTES,
+        shrink_subsets: bool = True,
         **kwargs: Any,
     ) -> None:
+        if not isinstance(shrink_subsets, bool):
+            raise InputError(f"shrink_subsets: expected True or False, got {shrink_subsets!r}")
         check_kid_arguments(num_subsets, subset_size, degree, gamma, coef)
         super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.num_subsets = num_subsets
@@ -86,28 +119,38 @@ class KID(SingleLayerMetric):
         self.coef = coef
         self.seed = seed
         self.max_kernel_bytes = max_kernel_bytes
+        self.shrink_subsets = shrink_subsets
 
     @property
     def comparable_with_published(self) -> bool:
         """``True`` only on ``inception-fid`` ``pool`` features: the setting of published KID numbers."""
         return official_inception(self) and self.layer == PUBLISHED_LAYER
 
-    @property
-    def label(self) -> str:
-        """``"KID"`` when comparable with published numbers, else e.g. ``"KD on resnet18 features"``."""
-        return "KID" if self.comparable_with_published else f"KD on {features_label(self, self.layer)} features"
-
-    def compute(self) -> tuple[Tensor, Tensor]:
-        """``(mean, std)`` of the unbiased MMD² over the subsets (float64 scalar tensors)."""
-        real, fake = self.stored_features()
-        return kid(
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""
+        smallest = min(real[self.layer].shape[0], fake[self.layer].shape[0])
+        size = self.subset_size
+        if self.shrink_subsets and size > smallest >= 2:
+            warnings.warn(
+                f"KID: subset_size {size} lowered to {smallest}, the smaller set's size (set shrink_subsets=False "
+                "to get an error instead)",
+                UserWarning,
+                stacklevel=2,
+            )
+            size = smallest
+        mean, std = kid(
             real[self.layer],
             fake[self.layer],
             self.num_subsets,
-            self.subset_size,
+            size,
             self.degree,
             self.gamma,
             self.coef,
             self.seed,
             self.max_kernel_bytes,
         )
+        return {"kid": mean, "kid_std": std}
+
+    def compute(self) -> dict[str, Tensor]:
+        """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""
+        return self._current_values()

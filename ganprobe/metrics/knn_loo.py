@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ganprobe.defaults import setting
 from ganprobe.distributed import metric_process_group
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
@@ -14,6 +15,7 @@ from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.knn_loo import KNNLOOResult, knn_loo_accuracy, knn_loo_details
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
+from ganprobe.metrics.outputs import NO_DIRECTION, Estimate, Output, ReportOptions, closest_to
 
 
 class KNNLOOAccuracy(SingleLayerMetric):
@@ -57,13 +59,53 @@ class KNNLOOAccuracy(SingleLayerMetric):
         1.0
     """
 
-    higher_is_better = False
-    plot_lower_bound = 0.0
-    plot_upper_bound = 1.0
+    name = "knn_loo"
+    outputs = (
+        Output(
+            "knn_loo",
+            "1-NN LOO accuracy",
+            closest_to(0.5),
+            "1-NN leave-one-out accuracy of telling real from fake (0.5 = indistinguishable, 1.0 = separated)",
+            "binomial_both",
+            0.0,
+            1.0,
+        ),
+        Output(
+            "knn_loo_real",
+            "1-NN LOO accuracy (real)",
+            closest_to(0.5),
+            "1-NN LOO accuracy on the real samples (high: the fakes miss parts of the real data, mode dropping)",
+            "binomial_real",
+            0.0,
+            1.0,
+            in_compute=False,
+        ),
+        Output(
+            "knn_loo_fake",
+            "1-NN LOO accuracy (fake)",
+            closest_to(0.5),
+            "1-NN LOO accuracy on the fake samples (high: fakes lie off the real data, poor fidelity)",
+            "binomial_fake",
+            0.0,
+            1.0,
+            in_compute=False,
+        ),
+        Output(
+            "knn_loo_p_value",
+            "1-NN LOO p-value",
+            NO_DIRECTION,
+            "permutation p-value of 'real and fake come from one distribution' (small: they differ)",
+            "none",
+            0.0,
+            1.0,
+            in_compute=False,
+            requires="permutations",
+        ),
+    )
 
     def __init__(
         self,
-        k: int = 1,
+        k: int = setting("knn_loo", "k"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
@@ -76,11 +118,19 @@ class KNNLOOAccuracy(SingleLayerMetric):
         self.k = k
         self.block_bytes = block_bytes
 
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        return {"knn_loo": knn_loo_accuracy(real[self.layer], fake[self.layer], self.k, self.block_bytes, group)}
+
     def compute(self) -> Tensor:
         """The k-NN leave-one-out accuracy over all stored real and fake samples (scalar float64 tensor)."""
-        real, fake = self.stored_features()
-        group = metric_process_group(self)
-        return knn_loo_accuracy(real[self.layer], fake[self.layer], self.k, self.block_bytes, group)
+        return self._current_values()["knn_loo"]
+
+    def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
+        details = self.compute_details(options.permutations, options.seed)
+        estimates["knn_loo_real"] = Estimate(details.real_accuracy)
+        estimates["knn_loo_fake"] = Estimate(details.fake_accuracy)
+        if options.permutations > 0:
+            estimates["knn_loo_p_value"] = Estimate(details.p_value)
 
     def compute_details(self, num_permutations: int = 1000, seed: int = 0) -> KNNLOOResult:
         """Accuracy, real/fake accuracies, balanced accuracy and a permutation-test p-value (synced under DDP).
@@ -89,7 +139,7 @@ class KNNLOOAccuracy(SingleLayerMetric):
             num_permutations: label shuffles for the p-value (cheap: the neighbours are found once).
             seed: seed of the shuffles.
         """
-        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+        with self.synced():
             real, fake = self.stored_features()
             return knn_loo_details(
                 real[self.layer],

@@ -8,16 +8,19 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganprobe.distributed import metric_process_group
+from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.separability import PROTOCOLS, first_separable_layer, layer_separability
 from ganprobe.metrics.base import FeatureMetric
+from ganprobe.metrics.outputs import Output, closest_to
+
+SEPARABILITY_PREFIX = "separability."
 
 
 class LayerSeparability(FeatureMetric):
-    """Per-layer real-vs-fake separability: ``{layer: {protocol: accuracy}}``, 0.5 = indistinguishable, 1 = separable.
+    """Per-layer real-vs-fake separability: one accuracy per layer and protocol, 0.5 = indistinguishable, 1 = separable.
 
     A fake that fools the last layer may already be obvious at block 1: this metric walks the extractor's blocks
     and measures, at each, how well real and fake features can be told apart. Protocols (see
@@ -30,8 +33,11 @@ class LayerSeparability(FeatureMetric):
     * ``pca2_kmeans``: PCA-2, 2-means (seeded), accuracy under the better label assignment.
 
     ``update(x, real)``: images when the metric has an extractor (every layer comes from one forward pass), else a
-    ``{layer: (N, D)}`` dict of precomputed features. The protocols run on the CPU (scikit-learn) except
-    ``knn_loo``, which runs on the metric's device. Under DDP the states sync and every rank returns the
+    ``{layer: (N, D)}`` dict of precomputed features. ``compute()`` returns a flat dict keyed
+    ``separability.<layer>.<protocol>`` (the JSON report's and the gates' names); :meth:`compute_table` gives the
+    same numbers as ``{layer: {protocol: accuracy}}``; :meth:`plot` draws accuracy per layer, one line per protocol.
+    The protocols run on the CPU (scikit-learn) except ``knn_loo``, which runs on the metric's device. Under DDP
+    the states sync and every rank returns the
     single-process result; the ``knn_loo`` neighbour search is sharded over the ranks (each searches its rows).
 
     Args:
@@ -51,22 +57,34 @@ class LayerSeparability(FeatureMetric):
         >>> same = torch.randn(40, 8)
         >>> metric.update({"a": same[:20], "b": torch.randn(20, 4)}, real=True)
         >>> metric.update({"a": same[20:], "b": torch.randn(20, 4) + 9}, real=False)
-        >>> {layer: round(float(s["knn_loo"]), 1) > 0.9 for layer, s in metric.compute().items()}
+        >>> {layer: float(s["knn_loo"]) > 0.9 for layer, s in metric.compute_table().items()}
         {'a': False, 'b': True}
+        >>> sorted(metric.compute())
+        ['separability.a.knn_loo', 'separability.b.knn_loo']
     """
 
-    higher_is_better = False
-    plot_lower_bound = 0.0
-    plot_upper_bound = 1.0
+    name = "layer_separability"
+    seeded = True
+    outputs = (
+        Output(
+            SEPARABILITY_PREFIX + "{layer}.{protocol}",
+            "{protocol} accuracy at {layer}",
+            closest_to(0.5),
+            "real-vs-fake accuracy of the {protocol} protocol at layer {layer} (0.5 = indistinguishable)",
+            "binomial_both",
+            0.0,
+            1.0,
+        ),
+    )
 
     def __init__(
         self,
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layers: Sequence[str] | None = None,
-        protocols: Sequence[str] = PROTOCOLS,
-        folds: int = 5,
+        protocols: Sequence[str] = setting("layer_separability", "protocols"),
+        folds: int = setting("layer_separability", "folds"),
         seed: int = 0,
-        k: int = 1,
+        k: int = setting("layer_separability", "k"),
         extractor_kwargs: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -87,18 +105,63 @@ class LayerSeparability(FeatureMetric):
         self.seed = seed
         self.k = k
 
-    def compute(self) -> dict[str, dict[str, Tensor]]:
-        """``{layer: {protocol: accuracy}}`` with scalar float64 tensors, layers in network order."""
-        real, fake = self.stored_features()
-        group = metric_process_group(self)  # under DDP: each rank searches its share of the knn_loo rows
+    def declared_outputs(self) -> list[Output]:
+        """One output per layer and protocol, in network order."""
+        template = self.outputs[0]
+        return [template.concrete(layer=layer, protocol=p) for layer in self.layers for p in self.protocols]
+
+    def output_space(self, output: Output) -> str:
+        layer = output.key[len(SEPARABILITY_PREFIX) :].rsplit(".", 1)[0]
+        return f"{self.feature_space}:{layer}"
+
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         results = layer_separability(real, fake, self.protocols, self.folds, self.seed, self.k, group)
         return {
-            layer: {name: torch.tensor(value, dtype=torch.float64) for name, value in scores.items()}
+            f"{SEPARABILITY_PREFIX}{layer}.{name}": torch.tensor(value, dtype=torch.float64)
             for layer, scores in results.items()
+            for name, value in scores.items()
+        }
+
+    def compute(self) -> dict[str, Tensor]:
+        """``{"separability.<layer>.<protocol>": accuracy}`` (float64 0-d tensors), layers in network order."""
+        return self._current_values()
+
+    def compute_table(self) -> dict[str, dict[str, Tensor]]:
+        """The same accuracies as ``{layer: {protocol: accuracy}}`` (synced under DDP)."""
+        values = self.compute()
+        return {
+            layer: {p: values[f"{SEPARABILITY_PREFIX}{layer}.{p}"] for p in self.protocols} for layer in self.layers
         }
 
     def first_separable_layer(self, threshold: float = 0.75, protocol: str = "linear_probe") -> str | None:
         """The first layer whose ``protocol`` accuracy reaches ``threshold`` ("where do fakes become obvious?")."""
         if protocol not in self.protocols:
             raise InputError(f"protocol: {protocol!r} is not among this metric's protocols {list(self.protocols)}")
-        return first_separable_layer(self.compute(), threshold, protocol)
+        return first_separable_layer(self.compute_table(), threshold, protocol)
+
+    def plot(self, val: Mapping[str, Tensor] | None = None, ax: Any = None) -> Any:
+        """Accuracy per layer, one line per protocol, with 0.5 (indistinguishable) marked.
+
+        Args:
+            val: a result of :meth:`compute` (``None``: compute it now).
+            ax: a matplotlib axis to draw on (``None``: a new figure).
+
+        Returns:
+            ``(figure, axis)``.
+        """
+        import matplotlib.pyplot as plt
+
+        values = dict(val) if val is not None else self.compute()
+        figure, axis = (ax.get_figure(), ax) if ax is not None else plt.subplots()
+        positions = list(range(len(self.layers)))
+        for protocol in self.protocols:
+            points = [float(values[f"{SEPARABILITY_PREFIX}{layer}.{protocol}"]) for layer in self.layers]
+            axis.plot(positions, points, marker="o", label=protocol)
+        axis.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+        axis.set_xticks(positions, list(self.layers))
+        axis.set_ylim(0.0, 1.05)
+        axis.set_xlabel("layer")
+        axis.set_ylabel("real-vs-fake accuracy (0.5 = indistinguishable)")
+        axis.set_title(type(self).__name__)
+        axis.legend()
+        return figure, axis

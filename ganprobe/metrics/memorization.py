@@ -11,12 +11,12 @@ from torch import Tensor
 
 from ganprobe.data.folder import list_images
 from ganprobe.data.sources import ImageSource
+from ganprobe.defaults import setting
 from ganprobe.distributed import metric_process_group
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.memorization import (
-    DEFAULT_COPY_THRESHOLD,
     MemorizationResult,
     SuspectedCopy,
     memorization_details,
@@ -24,6 +24,7 @@ from ganprobe.functional.memorization import (
 )
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
+from ganprobe.metrics.outputs import LOWER, Output
 
 
 class Memorization(SingleLayerMetric):
@@ -72,13 +73,22 @@ class Memorization(SingleLayerMetric):
         [0, 1, 2]
     """
 
-    higher_is_better = False
-    plot_lower_bound = 0.0
-    plot_upper_bound = 1.0
+    name = "memorization"
+    outputs = (
+        Output(
+            "memorization",
+            "memorization",
+            LOWER,
+            "fraction of fakes much closer to a real image than reals are to each other (likely copies)",
+            "binomial_fake",
+            0.0,
+            1.0,
+        ),
+    )
 
     def __init__(
         self,
-        threshold: float = DEFAULT_COPY_THRESHOLD,
+        threshold: float = setting("memorization", "threshold"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
@@ -94,7 +104,9 @@ class Memorization(SingleLayerMetric):
         self._recorded_paths: dict[str, list[str | None]] = {"real": [], "fake": []}
         self._given_paths: dict[str, list[str] | None] = {"real": None, "fake": None}
         self._pending_paths: Iterator[str] | None = None
-        self._details: MemorizationResult | None = None
+        # compute() and most_suspicious() share one search: the details are cached with the exact state tensors
+        # they came from (compared by identity, so any update, merge, sync or reset invalidates them).
+        self._details: tuple[tuple[Tensor, ...], MemorizationResult] | None = None
 
     def set_paths(
         self,
@@ -138,7 +150,6 @@ class Memorization(SingleLayerMetric):
         count = features[self.layer].shape[0]
         paths: list[str | None] = list(islice(self._pending_paths, count)) if self._pending_paths is not None else []
         self._recorded_paths["real" if real else "fake"].extend(paths + [None] * (count - len(paths)))
-        self._details = None
         super()._accumulate(features, real)
 
     def reset(self) -> None:
@@ -147,21 +158,40 @@ class Memorization(SingleLayerMetric):
         self._recorded_paths = {"real": [], "fake": []}
         self._details = None
 
+    def _state_tensors(self) -> tuple[Tensor, ...]:
+        parts: list[Tensor] = []
+        for name in ("real_0", "fake_0"):
+            value = getattr(self, name)
+            parts.extend(value if isinstance(value, list) else [value])
+        return tuple(parts)
+
     def _current_details(self) -> MemorizationResult:
-        if self._details is None:
-            real, fake = self.stored_features()
-            self._details = memorization_details(
-                real[self.layer], fake[self.layer], self.block_bytes, process_group=metric_process_group(self)
-            )
-        return self._details
+        key = self._state_tensors()
+        cached = self._details
+        if cached is not None and len(cached[0]) == len(key):
+            if all(a is b for a, b in zip(cached[0], key, strict=True)):
+                return cached[1]
+        real, fake = self.stored_features()
+        details = memorization_details(
+            real[self.layer], fake[self.layer], self.block_bytes, process_group=metric_process_group(self)
+        )
+        self._details = (key, details)
+        return details
+
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        details = memorization_details(real[self.layer], fake[self.layer], self.block_bytes, process_group=group)
+        return {"memorization": (details.ratio < self.threshold).double().mean()}
+
+    def _current_values(self) -> dict[str, Tensor]:
+        return {"memorization": (self._current_details().ratio < self.threshold).double().mean()}
 
     def compute(self) -> Tensor:
         """Fraction of fakes whose copy ratio is below ``threshold`` (scalar float64 tensor)."""
-        return (self._current_details().ratio < self.threshold).double().mean()
+        return self._current_values()["memorization"]
 
     def compute_details(self) -> MemorizationResult:
         """Per-fake nearest real index, distance, spacing and copy ratio (synced under DDP)."""
-        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
+        with self.synced():
             return self._current_details()
 
     def _paths_for(self, label: str, count: int) -> list[str | None] | None:

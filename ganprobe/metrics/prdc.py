@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ganprobe.defaults import setting
 from ganprobe.distributed import metric_process_group
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
@@ -15,14 +16,12 @@ from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.functional.prdc import PRDCDetails, prdc_details, prdc_intervals
 from ganprobe.metrics.base import SingleLayerMetric
+from ganprobe.metrics.outputs import HIGHER, Estimate, Output, ReportOptions
 
 
 class _ManifoldMetric(SingleLayerMetric):
     """Shared state and arguments of the two k-NN manifold metrics."""
 
-    higher_is_better = True
-    plot_lower_bound = 0.0
-    _names: tuple[str, str]
     _needs_recall: bool
 
     def __init__(
@@ -42,23 +41,25 @@ class _ManifoldMetric(SingleLayerMetric):
 
     def compute_details(self) -> PRDCDetails:
         """Per-sample ball tests over all stored samples (synced under DDP); see ``prdc_details``."""
-        with self.sync_context(should_sync=self.sync_on_compute, should_unsync=True):
-            return self._details()
+        with self.synced():
+            real, fake = self.stored_features()
+            return self._details(real, fake, metric_process_group(self))
 
-    def _details(self) -> PRDCDetails:
-        real, fake = self.stored_features()
+    def _details(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any) -> PRDCDetails:
         # Under DDP (states synced) each rank computes a shard of the rows; the gathered result is the same.
-        group = metric_process_group(self)
         return prdc_details(real[self.layer], fake[self.layer], self.k, self._needs_recall, self.block_bytes, group)
 
-    def compute(self) -> tuple[Tensor, Tensor]:
-        """The two values over all stored real and fake samples (scalar float64 tensors)."""
-        values = self._details().values()
-        return values[self._names[0]], values[self._names[1]]
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        values = self._details(real, fake, group).values()
+        return {output.key: values[output.key] for output in self.outputs}
+
+    def compute(self) -> dict[str, Tensor]:
+        """Both values over all stored real and fake samples (``{key: float64 0-d tensor}``)."""
+        return self._current_values()
 
     def compute_interval(
         self, num_resamples: int = 100, confidence: float = 0.95, seed: int = 0
-    ) -> tuple[Interval, Interval]:
+    ) -> dict[str, Interval]:
         """Percentile bootstrap intervals of both values (synced under DDP), from the same resamples.
 
         The k-NN balls are held at their estimates from all samples and the per-sample outcomes are resampled
@@ -72,10 +73,15 @@ class _ManifoldMetric(SingleLayerMetric):
             seed: seed of the resampling.
 
         Returns:
-            Two :class:`~ganprobe.functional.bootstrap.Interval`, in the order of :meth:`compute`.
+            ``{key: Interval}`` with the keys of :meth:`compute`.
         """
         intervals = prdc_intervals(self.compute_details(), num_resamples, confidence, seed)
-        return intervals[self._names[0]], intervals[self._names[1]]
+        return {output.key: intervals[output.key] for output in self.outputs}
+
+    def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
+        if options.bootstrap > 0:
+            for key, interval in self.compute_interval(options.bootstrap, seed=options.seed).items():
+                estimates[key].low, estimates[key].high = interval.low, interval.high
 
 
 class PrecisionRecall(_ManifoldMetric):
@@ -94,9 +100,8 @@ class PrecisionRecall(_ManifoldMetric):
     open ones, which only differs on exact ties (see :mod:`ganprobe.functional.prdc`). Exact, in bounded memory.
 
     ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an
-    extractor, else precomputed ``(N, D)`` features. ``compute()`` returns the tuple ``(precision, recall)`` of
-    scalar float64 tensors (a tuple, like torchmetrics' multi-value image metrics); :meth:`compute_interval` adds
-    bootstrap intervals.
+    extractor, else precomputed ``(N, D)`` features. ``compute()`` returns ``{"precision": p, "recall": r}`` (float64
+    0-d tensors); :meth:`compute_interval` adds bootstrap intervals.
 
     Args:
         k: the neighbour that sets each ball's radius (the paper's default 3); both sets need more than ``k``.
@@ -116,16 +121,36 @@ class PrecisionRecall(_ManifoldMetric):
         >>> metric = PrecisionRecall(extractor=None)
         >>> metric.update(torch.randn(100, 16), real=True)
         >>> metric.update(torch.randn(100, 16) + 50, real=False)
-        >>> [float(value) for value in metric.compute()]
-        [0.0, 0.0]
+        >>> {key: float(value) for key, value in metric.compute().items()}
+        {'precision': 0.0, 'recall': 0.0}
     """
 
-    _names = ("precision", "recall")
+    name = "precision_recall"
+    outputs = (
+        Output(
+            "precision",
+            "precision",
+            HIGHER,
+            "fraction of fakes inside the real manifold (fidelity)",
+            "binomial_fake",
+            0.0,
+            1.0,
+        ),
+        Output(
+            "recall",
+            "recall",
+            HIGHER,
+            "fraction of reals inside the fake manifold (diversity)",
+            "binomial_real",
+            0.0,
+            1.0,
+        ),
+    )
     _needs_recall = True
 
     def __init__(
         self,
-        k: int = 3,
+        k: int = setting("precision_recall", "k"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
@@ -151,8 +176,8 @@ class DensityCoverage(_ManifoldMetric):
     fake outliers. Higher is better for both (density beyond about 1 is no longer an improvement). Balls are
     closed (``<=``): with ``fake == real`` density is ``(k + 1) / k`` (see :mod:`ganprobe.functional.prdc`).
 
-    ``update(x, real)``: as in :class:`PrecisionRecall`. ``compute()`` returns the tuple ``(density, coverage)``
-    of scalar float64 tensors; :meth:`compute_interval` adds bootstrap intervals.
+    ``update(x, real)``: as in :class:`PrecisionRecall`. ``compute()`` returns ``{"density": d, "coverage": c}``
+    (float64 0-d tensors); :meth:`compute_interval` adds bootstrap intervals.
 
     Args:
         k: the neighbour that sets each real ball's radius (the paper's default 5); needs more than ``k`` reals.
@@ -167,16 +192,34 @@ class DensityCoverage(_ManifoldMetric):
         >>> real = torch.randn(100, 16)
         >>> metric.update(real, real=True)
         >>> metric.update(real + 50, real=False)
-        >>> [float(value) for value in metric.compute()]
-        [0.0, 0.0]
+        >>> {key: float(value) for key, value in metric.compute().items()}
+        {'density': 0.0, 'coverage': 0.0}
     """
 
-    _names = ("density", "coverage")
+    name = "density_coverage"
+    outputs = (
+        Output(
+            "density",
+            "density",
+            HIGHER,
+            "real neighbourhoods holding each fake, on average (about 1 is ideal)",
+            lower=0.0,
+        ),
+        Output(
+            "coverage",
+            "coverage",
+            HIGHER,
+            "fraction of reals with a fake within their k-NN ball (diversity)",
+            "binomial_real",
+            0.0,
+            1.0,
+        ),
+    )
     _needs_recall = False
 
     def __init__(
         self,
-        k: int = 5,
+        k: int = setting("density_coverage", "k"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,

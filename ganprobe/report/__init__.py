@@ -1,5 +1,9 @@
-"""User-facing results: flat metric records (the JSON schema's core) and terminal tables."""
+"""The user-facing edges of an evaluation: terminal tables, the JSON report, the HTML page, JUnit, quality gates.
 
-from ganprobe.report.records import MetricRecord, collect_records
+Every key, label and direction shown here comes from the metrics' declared outputs
+(:class:`ganprobe.metrics.outputs.Output`); records are :class:`ganprobe.metrics.outputs.MetricRecord`.
+"""
 
-__all__ = ["MetricRecord", "collect_records"]
+from ganprobe.metrics.outputs import MetricRecord
+
+__all__ = ["MetricRecord"]

@@ -1,9 +1,9 @@
 """Quality gates: ``--fail-if "fid>40"`` thresholds and ``--baseline`` regressions, checked against a report.
 
-A gate names a metric key (a :data:`ganprobe.report.records.KEYS` entry, or ``separability.<layer>.<protocol>``
-for one cell of the per-layer separability table), an operator and a threshold. The gate *fails when the
-expression holds*: ``fid>40`` fails a run whose FID is above 40. A metric that was not computed, or whose value
-is not a finite number, fails its gate too (a CI gate must never pass by default).
+A gate names an output key declared by a metric (``fid``, ``kid``, ``knn_loo``, or ``separability.<layer>.<protocol>``
+for one cell of the per-layer separability table; see :mod:`ganprobe.metrics.registry`), an operator and a
+threshold. The gate *fails when the expression holds*: ``fid>40`` fails a run whose FID is above 40. A metric that
+was not computed, or whose value is not a finite number, fails its gate too (a CI gate must never pass by default).
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ganprobe import defaults
 from ganprobe.errors import InputError
-from ganprobe.report.records import KEYS, MetricRecord
+from ganprobe.metrics.outputs import Direction, MetricRecord
+from ganprobe.metrics.registry import find_output, output_keys_help
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -26,26 +28,8 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     "<": operator.lt,
 }
-SEPARABILITY_PREFIX = "separability."
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _EXPRESSION = re.compile(rf"^\s*([A-Za-z_][\w.\-]*)\s*(>=|<=|==|!=|>|<)\s*({_NUMBER})\s*$")
-# The metric (evaluator name) that produces each record key, so a gate can be checked before any work.
-KEY_SOURCES: dict[str, str] = {
-    "fid": "fid",
-    "fid_infinity": "fid",
-    "kid": "kid",
-    "is": "is",
-    "precision": "precision_recall",
-    "recall": "precision_recall",
-    "density": "density_coverage",
-    "coverage": "density_coverage",
-    "cmmd": "cmmd",
-    "memorization": "memorization",
-    "knn_loo": "knn_loo",
-    "knn_loo_real": "knn_loo",
-    "knn_loo_fake": "knn_loo",
-    "knn_loo_p_value": "knn_loo",
-}
 
 
 @dataclass(frozen=True)
@@ -54,22 +38,17 @@ class Gate:
 
     Attributes:
         expression: the text as given, e.g. ``"fid>40"``.
-        metric: the metric key, e.g. ``"fid"`` or ``"separability.stage2.linear_probe"``.
+        metric: the output key, e.g. ``"fid"`` or ``"separability.stage2.linear_probe"``.
         operator: one of ``> >= < <= == !=``.
         threshold: the number it is compared with.
+        source: the metric (evaluator name) that reports the key, from its declaration.
     """
 
     expression: str
     metric: str
     operator: str
     threshold: float
-
-    @property
-    def source(self) -> str:
-        """The evaluator metric that must run for this gate (``layer_separability`` for separability cells)."""
-        if self.metric.startswith(SEPARABILITY_PREFIX):
-            return "layer_separability"
-        return KEY_SOURCES[self.metric]
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +82,7 @@ def parse_gate(expression: str) -> Gate:
     """Parse one ``--fail-if`` expression such as ``"fid>40"``, ``"knn_loo >= 0.8"``.
 
     Raises:
-        InputError: the expression is not ``METRIC OP NUMBER``, or names an unknown metric.
+        InputError: the expression is not ``METRIC OP NUMBER``, or names a key no metric declares.
     """
     match = _EXPRESSION.match(expression)
     if not match:
@@ -114,19 +93,10 @@ def parse_gate(expression: str) -> Gate:
     threshold = float(number)
     if not math.isfinite(threshold):
         raise InputError(f"--fail-if {expression!r}: the threshold must be a finite number")
-    if metric.startswith(SEPARABILITY_PREFIX):
-        parts = metric.split(".")
-        if len(parts) != 3 or not all(parts):
-            raise InputError(
-                f"--fail-if {expression!r}: separability gates are 'separability.LAYER.PROTOCOL', "
-                "e.g. 'separability.stage2.linear_probe>0.9'"
-            )
-    elif metric not in KEYS:
-        raise InputError(
-            f"--fail-if {expression!r}: unknown metric {metric!r}; choose from {', '.join(KEYS)} "
-            "or separability.LAYER.PROTOCOL"
-        )
-    return Gate(expression.strip(), metric, op, threshold)
+    found = find_output(metric)
+    if found is None:
+        raise InputError(f"--fail-if {expression!r}: unknown metric {metric!r}; choose from {output_keys_help()}")
+    return Gate(expression.strip(), metric, op, threshold, found[0])
 
 
 def parse_gates(expressions: Iterable[str]) -> list[Gate]:
@@ -134,61 +104,48 @@ def parse_gates(expressions: Iterable[str]) -> list[Gate]:
     return [parse_gate(expression) for expression in expressions]
 
 
-def check_gate_sources(
-    gates: Sequence[Gate],
-    metrics: Sequence[str],
-    separability_layers: Sequence[str] = (),
-    protocols: Sequence[str] = (),
-    fid_infinity: bool = False,
-) -> None:
+def check_gate_sources(gates: Sequence[Gate], reported: Mapping[str, str]) -> None:
     """Raise before any work when a gate names something this run will not compute (a gate must never fail
     only because of a typo or a left-out metric).
 
     Args:
         gates: parsed gates.
-        metrics: the evaluator metric names that will run (e.g. ``Evaluator.metrics``).
-        separability_layers, protocols: the layers and protocols ``layer_separability`` will report.
-        fid_infinity: whether FID-infinity will be computed.
+        reported: ``{output key: metric name}`` of every output this run reports
+            (:meth:`ganprobe.evaluator.Evaluator.output_keys`).
 
     Raises:
         InputError: naming the gate and what is missing.
     """
+    metrics = list(dict.fromkeys(reported.values()))
     for gate in gates:
+        if gate.metric in reported:
+            continue
         if gate.source not in metrics:
             raise InputError(
                 f"--fail-if {gate.expression!r}: needs metric {gate.source!r}, which this run does not compute "
                 f"(computed: {', '.join(metrics)})"
             )
-        if gate.metric == "fid_infinity" and not fid_infinity:
-            raise InputError(f"--fail-if {gate.expression!r}: needs --fid-infinity (fid_infinity=True)")
-        if gate.source == "layer_separability":
-            _, layer, protocol = gate.metric.split(".")
-            if layer not in separability_layers:
-                raise InputError(
-                    f"--fail-if {gate.expression!r}: separability is measured at {', '.join(separability_layers)}, "
-                    f"not {layer!r} (choose layers with --layers)"
-                )
-            if protocol not in protocols:
-                raise InputError(
-                    f"--fail-if {gate.expression!r}: unknown protocol {protocol!r}; choose from {', '.join(protocols)}"
-                )
+        found = find_output(gate.metric)
+        requires = found[1].requires if found else None
+        if requires:
+            flag = "--" + requires.replace("_", "-")
+            raise InputError(f"--fail-if {gate.expression!r}: needs {flag} ({requires}=...) for {gate.metric}")
+        same = sorted(key for key, name in reported.items() if name == gate.source)
+        raise InputError(
+            f"--fail-if {gate.expression!r}: this run reports {gate.metric.rsplit('.', 1)[0]}... only as "
+            f"{', '.join(same)} (choose layers with --layers, protocols with --set)"
+        )
 
 
-def check_max_regression(max_regression_percent: float) -> None:
-    """Raise :class:`InputError` unless the allowed regression is a finite, non-negative percentage."""
-    if not math.isfinite(max_regression_percent) or max_regression_percent < 0:
-        raise InputError(f"--max-regression: must be a non-negative percentage, got {max_regression_percent}")
+def check_max_regression(allowance: float, option: str = "--max-regression") -> None:
+    """Raise :class:`InputError` unless an allowed regression (percent or sigmas) is finite and non-negative."""
+    if not math.isfinite(allowance) or allowance < 0:
+        raise InputError(f"{option}: must be a finite, non-negative number, got {allowance}")
 
 
-def metric_values(
-    records: Sequence[MetricRecord], separability: Mapping[str, Mapping[str, float]] | None = None
-) -> dict[str, float]:
-    """``{key: value}`` of every record plus ``separability.<layer>.<protocol>`` cells: what gates can name."""
-    values = {record.key: float(record.value) for record in records}
-    for layer, scores in (separability or {}).items():
-        for protocol, value in scores.items():
-            values[f"{SEPARABILITY_PREFIX}{layer}.{protocol}"] = float(value)
-    return values
+def metric_values(records: Sequence[MetricRecord]) -> dict[str, float]:
+    """``{key: value}`` of every record (separability cells included): what gates can name."""
+    return {record.key: float(record.value) for record in records}
 
 
 def _number(value: float) -> str:
@@ -235,54 +192,67 @@ def check_gates(gates: Sequence[Gate], values: Mapping[str, float]) -> list[Gate
     return results
 
 
-# Metrics bounded in [0, 1] (or near it): a percentage of a baseline at its ideal value (0, or 0.5 for knn_loo)
-# would allow no change at all, so for these the percentage applies to at least this magnitude.
-_BOUNDED_FLOOR = 0.1
-_BOUNDED = frozenset(
-    {"precision", "recall", "coverage", "memorization", "knn_loo", "knn_loo_real", "knn_loo_fake", "knn_loo_p_value"}
-)
-
-
-def _badness(key: str, value: float, higher_is_better: bool | None) -> float | None:
-    """A number that grows as the metric gets worse, or ``None`` when the metric has no direction."""
-    if key == "knn_loo":  # 0.5 is ideal: both directions away from it are worse
-        return abs(value - 0.5)
-    if higher_is_better is None:
-        return None
-    return -value if higher_is_better else value
-
-
-def _finite(value: float) -> bool:
-    """``math.isfinite`` that also accepts integers too large for a float (JSON allows them): those are not finite."""
+def _finite(value: Any) -> bool:
+    """A finite JSON number: not a bool, and integers too large for a float are not finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
     try:
         return math.isfinite(value)
     except OverflowError:
         return False
 
 
-def check_regressions(
-    records: Sequence[MetricRecord], baseline: Mapping[str, Any], max_regression_percent: float
-) -> list[GateResult]:
-    """Compare this run with a previous JSON report: a metric fails when it got worse by more than the percentage.
+def regression_allowance(
+    before: float,
+    direction: Direction,
+    stderr_before: float | None,
+    stderr_now: float | None,
+    percent: float,
+    sigmas: float = defaults.REGRESSION_SIGMAS,
+) -> float:
+    """How much worse (in the output's badness) a value may be than its baseline before the gate fails.
 
-    "Worse" follows each metric's direction (``higher_is_better``, p-values included: a falling p-value is a
-    regression); ``knn_loo`` is worse as it moves away from 0.5. The allowed change is ``max_regression_percent``
-    of the baseline's magnitude (for ``knn_loo``: of its distance from 0.5); for metrics bounded in [0, 1] of at
-    least 0.1, so a baseline at its ideal value still allows a small change. A metric with a direction that the
-    baseline holds fails when this run has no finite value for it, and one that the baseline holds as ``null``
-    (not finite) fails too: a regression gate never passes by default. Metrics without a direction
-    (``knn_loo_real``) are not compared.
+    The larger of ``percent`` of the baseline's badness and ``sigmas`` combined standard errors (the sampling noise
+    of two independent runs, ``sqrt(se_before^2 + se_now^2)``; a missing side counts as the other side's). So a
+    near-zero or negative baseline (KID, memorisation 0, 1-NN accuracy at 0.5) still allows its noise.
+    """
+    badness = direction.badness(before) or 0.0
+    allowed = abs(badness) * percent / 100.0
+    errors = [value for value in (stderr_before, stderr_now) if value is not None and _finite(value)]
+    if errors:
+        if len(errors) == 1:
+            errors = errors * 2
+        allowed = max(allowed, sigmas * math.sqrt(sum(error * error for error in errors)))
+    return max(allowed, 1e-12)
+
+
+def check_regressions(
+    records: Sequence[MetricRecord],
+    baseline: Mapping[str, Any],
+    max_regression_percent: float,
+    sigmas: float = defaults.REGRESSION_SIGMAS,
+) -> list[GateResult]:
+    """Compare this run with a previous JSON report: an output fails when it got worse beyond sampling noise.
+
+    "Worse" follows each output's declared direction (``lower``, ``higher``, or distance from a ``target`` such as
+    0.5 for 1-NN accuracies); outputs without a direction (p-values, spreads) are not compared. The allowance is
+    the larger of ``max_regression_percent`` of the baseline's value and ``sigmas`` combined standard errors of the
+    two runs (each record's ``stderr``, from its metric's declared method; see :func:`regression_allowance`). An
+    output that the baseline holds but this run does not, or that either side holds as not finite, fails: a
+    regression gate never passes by default.
 
     Args:
         records: this run's records.
         baseline: a previous ``ganprobe evaluate --json`` report (parsed).
-        max_regression_percent: the allowed worsening, in percent (e.g. ``10``).
+        max_regression_percent: the allowed worsening, in percent of the baseline value (e.g. ``10``).
+        sigmas: the allowed worsening in combined standard errors.
 
     Raises:
-        InputError: the baseline is not a ganprobe report, or measured a metric in another feature space
+        InputError: the baseline is not a ganprobe report, or measured an output in another feature space
             (another extractor or layer: the numbers are not comparable).
     """
     check_max_regression(max_regression_percent)
+    check_max_regression(sigmas, "--regression-sigmas")
     entries = baseline.get("metrics") if isinstance(baseline, Mapping) else None
     if not isinstance(entries, list):
         raise InputError("--baseline: not a ganprobe JSON report (no 'metrics' list)")
@@ -293,44 +263,54 @@ def check_regressions(
     results = []
     for key, entry in previous.items():
         record = current.get(key)
-        direction = record.higher_is_better if record is not None else entry.get("higher_is_better")
-        if _badness(key, 0.0, direction) is None:
+        found = find_output(key)
+        if found is None:
+            continue  # an output this version no longer declares
+        direction = found[1].direction
+        if direction.badness(0.0) is None:
             continue
-        expression = f"{key} regression <= {max_regression_percent:g}%"
-        before_value = entry.get("value")
         if record is not None and entry.get("feature_space") not in (None, record.feature_space):
             raise InputError(
                 f"--baseline: {key} was measured in {entry.get('feature_space')!r}, this run in "
                 f"{record.feature_space!r}; compare runs of the same extractor and layer"
             )
-        now_value = float(record.value) if record is not None else math.nan
-        if not isinstance(before_value, (int, float)) or not _finite(before_value):
-            passed, detail, threshold = False, f"{key} has no finite value in the baseline", math.nan
-        elif not math.isfinite(now_value):
-            state = "was not computed" if record is None else f"is {now_value} (not a finite number)"
-            passed, detail, threshold = False, f"{key} {state} in this run", float(before_value)
-        else:
-            now = _badness(key, now_value, direction) or 0.0
-            before = _badness(key, float(before_value), direction) or 0.0
-            scale = max(abs(before), _BOUNDED_FLOOR) if key in _BOUNDED else abs(before)
-            allowed = max(scale * max_regression_percent / 100.0, 1e-12)
-            passed = now - before <= allowed
-            change = (now - before) / scale * 100.0 if scale else (math.inf if now > before else 0.0)
-            worse = "worse" if now > before else "better"
-            detail = (
-                f"{key} = {_number(now_value)} vs baseline {_number(float(before_value))} "
-                f"({abs(change):.3g}% {worse}; allowed {max_regression_percent:g}% worse)"
-            )
-            threshold = float(before_value)
-        results.append(
-            GateResult(
-                expression,
-                key,
-                "regression",
-                threshold if math.isfinite(threshold) else 0.0,
-                now_value if math.isfinite(now_value) else None,
-                passed,
-                f"{'regression gate passed' if passed else 'regression gate FAILED'}: {detail}",
-            )
-        )
+        results.append(_regression(key, entry, record, direction, max_regression_percent, sigmas))
     return results
+
+
+def _regression(
+    key: str,
+    entry: Mapping[str, Any],
+    record: MetricRecord | None,
+    direction: Direction,
+    percent: float,
+    sigmas: float,
+) -> GateResult:
+    expression = f"{key} regression <= max({percent:g}%, {sigmas:g} sigma)"
+    before_value = entry.get("value")
+    now_value = float(record.value) if record is not None else math.nan
+    threshold = float(before_value) if _finite(before_value) else 0.0
+    if not _finite(before_value):
+        passed, detail = False, f"{key} has no finite value in the baseline"
+    elif not math.isfinite(now_value):
+        state = "was not computed" if record is None else f"is {now_value} (not a finite number)"
+        passed, detail = False, f"{key} {state} in this run"
+    else:
+        before_error = entry.get("stderr") if _finite(entry.get("stderr")) else None
+        allowed = regression_allowance(float(before_value), direction, before_error, record.stderr, percent, sigmas)
+        worsening = (direction.badness(now_value) or 0.0) - (direction.badness(float(before_value)) or 0.0)
+        passed = worsening <= allowed
+        verb = "worse" if worsening > 0 else "better"
+        detail = (
+            f"{key} = {_number(now_value)} vs baseline {_number(float(before_value))} "
+            f"({_number(abs(worsening))} {verb}; allowed {_number(allowed)} worse: {direction.describe() or 'n/a'})"
+        )
+    return GateResult(
+        expression,
+        key,
+        "regression",
+        threshold,
+        now_value if math.isfinite(now_value) else None,
+        passed,
+        f"{'regression gate passed' if passed else 'regression gate FAILED'}: {detail}",
+    )

@@ -39,7 +39,6 @@ img{max-width:100%;height:auto}img.thumb{image-rendering:pixelated;width:96px}
 code,.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;word-break:break-all}
 nav a{margin-right:1em}
 """
-_DIRECTIONS = {True: "higher is better", False: "lower is better"}
 
 
 def _e(value: Any) -> str:
@@ -112,10 +111,11 @@ def _summary_section(report: Mapping[str, Any]) -> str:
 
 
 def _direction(record: Mapping[str, Any]) -> str:
-    better = record.get("higher_is_better")
-    if better is None and str(record.get("key", "")).startswith("knn_loo"):
-        return "0.5 is best"
-    return _DIRECTIONS.get(better, "n/a")
+    """How to read a record, from its declared direction (the JSON report carries it)."""
+    kind, ideal = record.get("direction"), record.get("ideal")
+    if kind == "target" and isinstance(ideal, (int, float)):
+        return f"{ideal:g} is best"
+    return {"lower": "lower is better", "higher": "higher is better"}.get(str(kind), "n/a")
 
 
 def _uncertainty(record: Mapping[str, Any]) -> str:
@@ -136,7 +136,7 @@ def _metrics_section(report: Mapping[str, Any]) -> str:
     parts = []
     if metrics:
         rows = []
-        for record in metrics:
+        for record in (record for record in metrics if record.get("layer") is None):
             own = gates_by_metric.get(str(record.get("key")), [])
             status = "<td></td>" if not own else _status(all(gate.get("passed", False) for gate in own))
             comparable = "yes" if record.get("comparable_with_published") else "no"

@@ -1,7 +1,8 @@
 """The JSON report: strict JSON (NaN/inf become null), written atomically, validated by ``schema.json``.
 
-The schema (``ganprobe/report/schema.json``, JSON Schema 2020-12) is part of the API: its keys are the
-constants of :class:`ganprobe.evaluation.EvaluationResult.to_json` and :data:`ganprobe.report.records.KEYS`.
+The schema (``ganprobe/report/schema.json``, JSON Schema 2020-12) is part of the API. :func:`report_schema` fills
+in the allowed metric keys from the metrics' declared outputs (plain keys as an enum, per-layer templates as
+patterns), so the schema never lists a key of its own.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,5 +36,17 @@ def write_json(path: str | os.PathLike[str], payload: Any) -> Path:
 
 
 def report_schema() -> dict[str, Any]:
-    """The JSON Schema of the ``--json`` report (a dict, for ``jsonschema.validate``)."""
-    return json.loads(resources.files("ganprobe.report").joinpath("schema.json").read_text(encoding="utf-8"))
+    """The JSON Schema of the ``--json`` report (a dict, for ``jsonschema.validate``), keys from the declarations."""
+    from ganprobe.metrics.registry import declared_outputs
+
+    schema = json.loads(resources.files("ganprobe.report").joinpath("schema.json").read_text(encoding="utf-8"))
+    outputs = [output for _, output in declared_outputs()]
+    plain = [output.key for output in outputs if not output.is_template]
+    patterns = [
+        "^" + re.escape(output.key).replace(r"\{layer\}", ".+").replace(r"\{protocol\}", "[^.]+") + "$"
+        for output in outputs
+        if output.is_template
+    ]
+    key = schema["$defs"]["metric"]["properties"]["key"]
+    key["anyOf"] = [{"enum": plain}, *({"pattern": pattern} for pattern in patterns)]
+    return schema

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ganprobe.metrics.outputs import MetricRecord
 from ganprobe.report.gates import GateResult
-from ganprobe.report.records import MetricRecord
 
 
 def _number(value: float | None) -> str:
@@ -27,16 +27,15 @@ def _console() -> Console:
 
 
 def direction(record: MetricRecord) -> str:
-    """How to read the number: ``higher``/``lower`` is better, ``0.5 best`` (1-NN accuracy), or empty."""
-    if record.key == "knn_loo":
-        return "0.5 best"
-    return {True: "higher", False: "lower", None: ""}[record.higher_is_better]
+    """How to read the number, from its declaration: ``higher``/``lower`` (is better), ``0.5 best``, or empty."""
+    if record.direction == "target":
+        return f"{record.ideal:g} best"
+    return {"higher": "higher", "lower": "lower"}.get(record.direction, "")
 
 
 def print_results(
     extractor: str,
     records: Sequence[MetricRecord],
-    separability: Mapping[str, Mapping[str, float]],
     first_separable: str | None,
     suspicious: Sequence[Any] = (),
     gates: Sequence[GateResult] = (),
@@ -46,8 +45,7 @@ def print_results(
 
     Args:
         extractor: the extractor's name (table title).
-        records: the metric records (one row each).
-        separability: ``{layer: {protocol: accuracy}}``.
+        records: the metric records (one row each; per-layer records form the separability table).
         first_separable: the first layer whose linear probe separates fakes, or ``None``.
         suspicious: memorisation pairs (objects with ``fake_path``/``real_path``/``distance``/``ratio``).
         gates: checked gates; the metric table's "gate" column shows each metric's status, and every gate is
@@ -71,7 +69,7 @@ def print_results(
         ("gate", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for record in records:
+    for record in (record for record in records if record.layer is None):
         if record.low is not None and record.high is not None:
             uncertainty = f"[{_number(record.low)}, {_number(record.high)}]"
         elif record.std is not None:
@@ -79,16 +77,21 @@ def print_results(
         else:
             uncertainty = ""
         gate = {"FAIL": "[bold red]FAIL[/]", "pass": "[green]pass[/]"}.get(status.get(record.key, ""), "")
-        table.add_row(record.label, _number(record.value), uncertainty, direction(record), record.feature_space, gate)
+        table.add_row(
+            escape(record.label), _number(record.value), uncertainty, direction(record), record.feature_space, gate
+        )
     out.print(table)
-    if separability:
-        protocols = list(next(iter(separability.values())))
-        layers = Table(title="Per-layer separability (0.5 = indistinguishable, 1.0 = separable)")
+    per_layer = [record for record in records if record.layer is not None]
+    if per_layer:
+        protocols = list(dict.fromkeys(str(record.protocol) for record in per_layer))
+        cells = {(record.layer, record.protocol): record for record in per_layer}
+        layers = Table(title=f"Per-layer separability ({direction(per_layer[0])}; 1.0 = separable)")
         layers.add_column("layer")
         for protocol in protocols:
             layers.add_column(protocol, justify="right")
-        for layer, scores in separability.items():
-            layers.add_row(escape(layer), *(f"{scores[p]:.3f}" for p in protocols))
+        for layer in dict.fromkeys(record.layer for record in per_layer):
+            row = [cells.get((layer, p)) for p in protocols]
+            layers.add_row(escape(str(layer)), *(f"{cell.value:.3f}" if cell else "-" for cell in row))
         out.print(layers)
         out.print(
             f"first layer whose linear probe separates fakes (>= {SEPARABLE_THRESHOLD:g}): "

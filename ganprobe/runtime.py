@@ -1,0 +1,79 @@
+"""One way to build what an evaluation runs on (device, extractor, feature cache), shared by the CLI and the plugin."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ganprobe.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+    from ganprobe.extractors.base import FeatureExtractor
+    from ganprobe.features.cache import FeatureCache
+
+
+def resolve_device(device: str | torch.device | None, option: str = "--device") -> torch.device:
+    """``device`` as a ``torch.device`` (``None``: cpu), or a :class:`UsageError` naming ``option``.
+
+    Raises:
+        UsageError: an unknown device string, CUDA asked for where it is not available, or the ``meta`` device
+            (which holds no data: features cannot be computed on it).
+    """
+    import torch
+
+    from ganprobe import defaults
+
+    try:
+        resolved = torch.device(device if device is not None else defaults.DEVICE)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"{option}: unknown device {device!r}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"{option}: {device} requested but CUDA is not available here")
+    if resolved.type == "meta":
+        raise UsageError(f"{option}: the meta device holds no data; use cpu or cuda")
+    return resolved
+
+
+def build_extractor(
+    extractor: str | FeatureExtractor,
+    device: str | torch.device | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    channels_last: bool = True,
+    autocast: str | None = None,
+    compile: bool = False,
+    option: str = "--extractor",
+) -> FeatureExtractor:
+    """A registered extractor by name (or the given one), with the speed options, moved to ``device``.
+
+    Only options that differ from the defaults are passed to the factory, so a user-registered factory without
+    them still works; one that lacks a requested option is a :class:`UsageError` naming it.
+    """
+    from ganprobe.extractors import get_extractor
+
+    target = resolve_device(device)
+    if not isinstance(extractor, str):
+        return extractor.to(target)
+    kwargs: dict[str, Any] = {"weights_path": weights} if weights else {}
+    if not channels_last:
+        kwargs["channels_last"] = False
+    if autocast:
+        kwargs["autocast"] = autocast
+    if compile:
+        kwargs["compile"] = True
+    try:
+        model = get_extractor(extractor, **kwargs)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        unsupported = str(exc).split(" ")[-1]
+        raise UsageError(f"{option} {extractor}: its factory does not accept {unsupported}") from None
+    return model.to(target)
+
+
+def build_cache(cache_dir: str | os.PathLike[str] | None = None, enabled: bool = True) -> FeatureCache:
+    """The feature cache (``cache_dir`` ``None``: ``~/.cache/ganprobe``; ``enabled=False``: never read or written)."""
+    from ganprobe.features import FeatureCache
+
+    return FeatureCache(cache_dir, enabled=enabled)
