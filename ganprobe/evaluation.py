@@ -271,7 +271,7 @@ def evaluate(
     result = EvaluationResult(
         records=records,
         first_separable_layer=None,
-        suspicious=evaluator.metrics["memorization"].most_suspicious(5) if "memorization" in evaluator.metrics else [],
+        suspicious=[pair for metric in evaluator.metrics.values() for pair in _suspicious(metric)],
         inputs={"fake": inputs["fake"], "real": inputs["real"]},
         extractor=_describe_extractor(evaluator.extractor),
         seed=seed,
@@ -290,6 +290,11 @@ def evaluate(
     timings["compute"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     return result
+
+
+def _suspicious(metric: Any, count: int = 5) -> list[SuspectedCopy]:
+    """The closest fake/real pairs of a metric that names them (memorisation), else nothing."""
+    return metric.most_suspicious(count) if hasattr(metric, "most_suspicious") else []
 
 
 def _describe_extractor(model: FeatureExtractor) -> dict[str, Any]:

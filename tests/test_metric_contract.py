@@ -9,10 +9,6 @@ import warnings
 import matplotlib
 import pytest
 import torch
-from torchmetrics import MetricCollection
-
-from ganprobe.evaluator import Evaluator
-from ganprobe.metrics.registry import metric_classes
 from metric_tester import (
     CASES,
     NUM_FAKE,
@@ -25,6 +21,10 @@ from metric_tester import (
     make_images,
     tiny_extractor,
 )
+from torchmetrics import MetricCollection
+
+from ganprobe.evaluator import Evaluator
+from ganprobe.metrics.registry import metric_classes
 
 matplotlib.use("Agg")
 IDS = [case.name for case in CASES]
@@ -189,12 +189,16 @@ def test_compute_on_cpu_on_every_update_path(case: Case, monkeypatch: pytest.Mon
     real, fake = make_features()
     extractor = tiny_extractor()
     images = make_images()[0][:8]
-    for call, needs_extractor in (("update", False), ("forward", False), ("update_features", False),
-                                  ("update_from", True)):
+    for call, needs_extractor in (
+        ("update", False),
+        ("forward", False),
+        ("update_features", False),
+        ("update_from", True),
+    ):
         metric = case.build(extractor if needs_extractor else None, compute_on_cpu=True)
         moves = []
         original = metric._move_list_states_to_cpu
-        monkeypatch.setattr(metric, "_move_list_states_to_cpu", lambda original=original: moves.append(original()))
+        monkeypatch.setattr(metric, "_move_list_states_to_cpu", lambda o=original, m=moves: m.append(o()))
         if needs_extractor:
             metric.update_from(images, real=True, batch_size=4)
             assert len(moves) == 2, f"{call}: compute_on_cpu not applied per batch"

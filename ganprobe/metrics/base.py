@@ -266,6 +266,12 @@ class FeatureMetric(Metric):
             checked[layer] = value.detach().to(self.device)
         self._accumulate(checked, real)
 
+    def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
+        """Add another metric's states (or a state dict) to this one, and forget any cached ``compute()`` result
+        (torchmetrics' ``merge_state`` keeps it, which would return the value from before the merge)."""
+        super().merge_state(incoming_state)
+        self._computed = None
+
     # ----------------------------------------------------------------------------------------------------- compute
     @contextmanager
     def synced(self) -> Iterator[None]:

@@ -42,6 +42,12 @@ class Direction:
             return f"{self.ideal:g} is best"
         return {"lower": "lower is better", "higher": "higher is better"}.get(self.kind, "")
 
+    def short(self) -> str:
+        """The same in one or two words for narrow table columns: ``lower``, ``higher``, ``0.5 best``."""
+        if self.kind == "target":
+            return f"{self.ideal:g} best"
+        return {"lower": "lower", "higher": "higher"}.get(self.kind, "")
+
 
 LOWER = Direction("lower")
 HIGHER = Direction("higher")

@@ -21,6 +21,7 @@ from torch import Tensor
 from ganprobe.atomic import atomic_write
 from ganprobe.data.folder import load_image
 from ganprobe.errors import GanprobeError, InputError
+from ganprobe.metrics.outputs import Direction
 from ganprobe.report import plots
 
 Images = Sequence[str | None] | Tensor
@@ -112,10 +113,10 @@ def _summary_section(report: Mapping[str, Any]) -> str:
 
 def _direction(record: Mapping[str, Any]) -> str:
     """How to read a record, from its declared direction (the JSON report carries it)."""
-    kind, ideal = record.get("direction"), record.get("ideal")
-    if kind == "target" and isinstance(ideal, (int, float)):
-        return f"{ideal:g} is best"
-    return {"lower": "lower is better", "higher": "higher is better"}.get(str(kind), "n/a")
+    kind, ideal = str(record.get("direction")), record.get("ideal")
+    if kind not in ("lower", "higher", "target") or (kind == "target" and not isinstance(ideal, (int, float))):
+        return "n/a"
+    return Direction(kind, ideal).describe()  # type: ignore[arg-type]
 
 
 def _uncertainty(record: Mapping[str, Any]) -> str:

@@ -28,9 +28,7 @@ def _console() -> Console:
 
 def direction(record: MetricRecord) -> str:
     """How to read the number, from its declaration: ``higher``/``lower`` (is better), ``0.5 best``, or empty."""
-    if record.direction == "target":
-        return f"{record.ideal:g} best"
-    return {"higher": "higher", "lower": "lower"}.get(record.direction, "")
+    return record.better.short()
 
 
 def print_results(

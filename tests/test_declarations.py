@@ -1,0 +1,118 @@
+"""Each metric's identity is declared once: keys, labels and directions in its class, settings in one table."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from ganprobe import defaults
+from ganprobe.metrics.registry import declared_outputs, find_output, metric_classes
+from ganprobe.report.json_report import report_schema
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ganprobe"
+# The user-facing modules where a metric's identity used to be rewritten (and drifted): they must read it.
+CONSUMERS = ("report", "cli.py", "evaluation.py", "evaluator.py", "pytest_plugin.py", "runtime.py", "defaults.py")
+
+
+def _sources() -> dict[Path, str]:
+    return {
+        path: path.read_text(encoding="utf-8")
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] in CONSUMERS or path.parent.name == "metrics"
+    }
+
+
+@pytest.mark.parametrize("metric, output", declared_outputs(), ids=lambda item: getattr(item, "key", item))
+def test_key_and_label_written_once_in_the_metric_module(metric: str, output) -> None:  # noqa: ANN001
+    module = Path(inspect.getfile(metric_classes()[metric])).resolve()
+    names = [output.label] if output.label != output.key else []
+    if output.key not in metric_classes() and not output.is_template:  # metric names also key the settings table
+        names.append(output.key)
+    for name in names:
+        pattern = re.compile(r"[\"']" + re.escape(name) + r"[\"']")
+        holders = [path for path, text in _sources().items() if pattern.search(text)]
+        outside = [path for path in holders if path != module]
+        assert module in holders and not outside, f"{name!r} written outside {module.name}: {outside}"
+
+
+def test_directions_are_words_of_one_module() -> None:
+    for path, text in _sources().items():
+        if path.name == "outputs.py":
+            continue
+        for phrase in ("lower is better", "higher is better", "is best"):
+            assert f'"{phrase}' not in text and f"'{phrase}" not in text, f"{path}: writes {phrase!r}"
+
+
+def test_schema_enum_and_gates_follow_the_declarations() -> None:
+    key_schema = report_schema()["$defs"]["metric"]["properties"]["key"]["anyOf"]
+    plain = {output.key for _, output in declared_outputs() if not output.is_template}
+    assert set(key_schema[0]["enum"]) == plain
+    assert find_output("separability.layer4.linear_probe")[0] == "layer_separability"
+    assert find_output("knn_loo_real")[1].direction.ideal == 0.5
+    assert find_output("knn_loo_p_value")[1].direction.kind == "none"
+
+
+def test_torchmetrics_metadata_comes_from_the_first_output() -> None:
+    classes = metric_classes()
+    assert classes["fid"].higher_is_better is False and classes["precision_recall"].higher_is_better is True
+    assert classes["knn_loo"].higher_is_better is None  # best at 0.5, neither direction
+    assert classes["knn_loo"].plot_upper_bound == 1.0
+
+
+@pytest.mark.parametrize("metric", list(defaults.METRIC_SETTINGS))
+def test_class_defaults_are_the_table(metric: str) -> None:
+    parameters = inspect.signature(metric_classes()[metric].__init__).parameters
+    for name, entry in defaults.METRIC_SETTINGS[metric].items():
+        assert parameters[name].default == entry.default, f"{metric}.{name}"
+
+
+def test_parse_settings_types_and_errors() -> None:
+    parsed = defaults.parse_settings(["kid.subset_size=50", "cmmd.normalize=false", "kid.gamma=none"])
+    assert parsed == {"kid": {"subset_size": 50, "gamma": None}, "cmmd": {"normalize": False}}
+    assert defaults.parse_settings(["layer_separability.protocols=knn_loo,linear_probe"]) == {
+        "layer_separability": {"protocols": ("knn_loo", "linear_probe")}
+    }
+    for bad, message in (
+        ("kid.subset_size", "METRIC.SETTING=VALUE"),
+        ("kdi.subset_size=5", "unknown metric 'kdi'"),
+        ("kid.subsetsize=5", "kid.subset_size"),
+        ("kid.subset_size=many", "an integer"),
+        ("layer_separability.protocols=svm", "choose from"),
+    ):
+        with pytest.raises(defaults.UsageError, match=message):
+            defaults.parse_settings([bad])
+
+
+def test_a_setting_reaches_the_metric_from_api_cli_and_plugin(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import json
+
+    import torch
+
+    from ganprobe.cli import main
+    from ganprobe.evaluation import evaluate
+    from ganprobe.pytest_plugin import GanprobeSession
+    from PIL import Image
+
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(12, 3, 16, 16, generator=gen), torch.rand(12, 3, 16, 16, generator=gen) * 0.7
+    common = {"extractor": "random-resnet18", "metrics": ["kid"], "noise_resamples": 0}
+    default = evaluate(fake, real, settings={"kid": {"subset_size": 6}}, **common)["kid_std"]
+    one = {"kid": {"num_subsets": 1}}
+    assert default > 0 and evaluate(fake, real, settings=one, **common)["kid_std"] == 0  # one subset: no spread
+    session = GanprobeSession(settings=["kid.num_subsets=1"], use_cache=False)
+    assert session.evaluate(fake, real, extractor="random-resnet18", metrics=["kid"])["kid_std"] == 0
+    for label, images in (("real", real), ("fake", fake)):
+        (tmp_path / label).mkdir()
+        for index, image in enumerate(images):
+            Image.fromarray((image.permute(1, 2, 0) * 255).byte().numpy()).save(tmp_path / label / f"{index}.png")
+    report = tmp_path / "report.json"
+    args = [str(tmp_path / "fake"), str(tmp_path / "real"), "--extractor", "random-resnet18", "--metrics", "kid"]
+    code = main(["evaluate", *args, "--set", "kid.num_subsets=1", "--no-cache", "--quiet", "--json", str(report)])
+    assert code == 0
+    values = {entry["key"]: entry["value"] for entry in json.loads(report.read_text())["metrics"]}
+    assert values["kid_std"] == 0
+    assert main(["evaluate", *args, "--set", "kid.num_subsets=x", "--no-cache", "--quiet"]) == 2
+    assert "--set kid.num_subsets: expected an integer" in capsys.readouterr().err
