@@ -236,6 +236,7 @@ def evaluate(
     Raises:
         InputError, ImageFolderError: unusable inputs, named.
     """
+    from ganprobe.data.sources import source_length
     from ganprobe.evaluator import Evaluator, is_stats_file
     from ganprobe.functional import first_separable_layer
     from ganprobe.provenance import describe_source, thumbnails
@@ -253,6 +254,9 @@ def evaluate(
         extractor_kwargs=extractor_kwargs,
     )
     check_gate_sources(parse_gates(fail_if), evaluator.output_keys(options))
+    evaluator.check_sample_counts(
+        None if is_stats_file(real) else source_length(real, num_samples), source_length(fake, num_samples)
+    )
     skipped: list[str] = []
     common = {"batch_size": batch_size, "num_samples": num_samples, "num_workers": num_workers}
     common.update(progress=progress, strict=strict, skipped=skipped)

@@ -122,6 +122,23 @@ class Evaluator:
                     keys[output.key] = name
         return keys
 
+    def check_sample_counts(self, real: int | None, fake: int | None) -> None:
+        """Refuse, before any extraction, sets too small for a metric (``None``: count not known in advance).
+
+        Raises:
+            InputError: one line naming the metric, what it needs, and the setting or option that changes it.
+        """
+        for name, metric in self.metrics.items():
+            least_real, least_fake, setting = metric.minimum_samples()
+            for label, count, least in (("real", real, least_real), ("fake", fake, least_fake)):
+                if count is not None and count < least:
+                    because = f" ({setting})" if setting else ""
+                    fix = f", lower it with --set {name}.{setting.split('=')[0]}=N" if setting else ""
+                    raise InputError(
+                        f"{name}: needs at least {least} {label} images{because}, the {label} set has {count}; "
+                        f"use more images{fix}, or leave the metric out with --metrics"
+                    )
+
     def add(
         self,
         source: ImageSource,

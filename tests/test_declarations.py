@@ -90,11 +90,11 @@ def test_a_setting_reaches_the_metric_from_api_cli_and_plugin(tmp_path: Path, ca
     import json
 
     import torch
+    from PIL import Image
 
     from ganprobe.cli import main
     from ganprobe.evaluation import evaluate
     from ganprobe.pytest_plugin import GanprobeSession
-    from PIL import Image
 
     gen = torch.Generator().manual_seed(0)
     real, fake = torch.rand(12, 3, 16, 16, generator=gen), torch.rand(12, 3, 16, 16, generator=gen) * 0.7
@@ -116,3 +116,42 @@ def test_a_setting_reaches_the_metric_from_api_cli_and_plugin(tmp_path: Path, ca
     assert values["kid_std"] == 0
     assert main(["evaluate", *args, "--set", "kid.num_subsets=x", "--no-cache", "--quiet"]) == 2
     assert "--set kid.num_subsets: expected an integer" in capsys.readouterr().err
+
+
+def test_small_sets_are_refused_before_any_extraction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14, item 10: a metric that cannot run on the set says so in one line before any work."""
+    import torch
+
+    from ganprobe import InputError, evaluate
+    from ganprobe.features import extract as extract_module
+
+    calls = []
+    monkeypatch.setattr(extract_module, "iter_features", lambda *a, **k: calls.append(1) or iter(()))
+    real, fake = torch.rand(20, 3, 16, 16), torch.rand(6, 3, 16, 16)
+    with pytest.raises(InputError, match=r"^is: needs at least 10 fake images \(splits=10\).*--set is.splits=N"):
+        evaluate(fake, real, extractor="random-resnet18")
+    with pytest.raises(InputError, match=r"precision_recall: needs at least 4 real images \(k=3\)"):
+        evaluate(
+            torch.rand(9, 3, 16, 16),
+            torch.rand(3, 3, 16, 16),
+            extractor="random-resnet18",
+            metrics=["fid", "precision_recall"],
+        )
+    assert calls == []
+    monkeypatch.undo()
+    result = evaluate(fake, real, extractor="random-resnet18", metrics=["is", "kid"], settings={"is": {"splits": 3}})
+    assert result["is"] >= 1.0  # with splits lowered to fit, the small set runs; KID shrinks its subsets itself
+
+
+def test_numpy_images_and_empty_features_are_one_line_errors() -> None:
+    """Issue 14: a numpy array passed to update() and (N, 0) features are typed errors, not crashes."""
+    import numpy as np
+    import torch
+
+    from ganprobe import FID, InputError, KNNLOOAccuracy
+
+    with pytest.raises(InputError, match=r"torch.Tensor .*got ndarray \(convert with torch.from_numpy\)"):
+        KNNLOOAccuracy(extractor="random-resnet18").update(np.zeros((2, 3, 8, 8), dtype=np.uint8), real=True)
+    for metric in (KNNLOOAccuracy(extractor=None), FID(extractor=None)):
+        with pytest.raises(InputError, match=r"non-empty \(N, D\) tensor, got \(4, 0\)"):
+            metric.update(torch.zeros(4, 0), real=True)

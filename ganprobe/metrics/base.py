@@ -132,6 +132,11 @@ class FeatureMetric(Metric):
         """This instance's outputs, per-layer templates filled in (every key a report of it can hold)."""
         return list(self.outputs)
 
+    def minimum_samples(self) -> tuple[int, int, str]:
+        """The fewest ``(real, fake)`` samples this metric can be computed on, and the setting that sets them
+        (empty when none does), so a run can refuse a too-small set before any extraction."""
+        return 1, 1, ""
+
     def output_space(self, output: Output) -> str:
         """The feature space an output was measured in, e.g. ``"resnet18:pool"``."""
         layer = self.layers[0] if len(self.layers) == 1 else None

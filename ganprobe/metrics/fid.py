@@ -167,6 +167,10 @@ class FID(SingleLayerMetric):
         if self.keep_features:
             super()._accumulate(features, real)
 
+    def minimum_samples(self) -> tuple[int, int, str]:
+        """Two samples per set: a covariance needs them."""
+        return 2, 2, ""
+
     def merge_state(self, incoming_state: dict[str, Any] | FeatureMetric) -> None:
         """Add another FID's states (or a state dict) to this one; a fresh metric takes the incoming width."""
         incoming = incoming_state.metric_state if isinstance(incoming_state, FeatureMetric) else incoming_state

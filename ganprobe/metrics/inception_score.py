@@ -189,6 +189,10 @@ class InceptionScore(SingleLayerMetric):
         mean, std = inception_score(logits, self.splits, self.seed)
         return {"is": mean, "is_std": std}
 
+    def minimum_samples(self) -> tuple[int, int, str]:
+        """No real samples; one generated sample per split."""
+        return 0, self.splits, f"splits={self.splits}"
+
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         return self._score(fake[self.layer], "fake")
 

@@ -126,6 +126,11 @@ class KID(SingleLayerMetric):
         """``True`` only on ``inception-fid`` ``pool`` features: the setting of published KID numbers."""
         return official_inception(self) and self.layer == PUBLISHED_LAYER
 
+    def minimum_samples(self) -> tuple[int, int, str]:
+        """Two per set when subsets may shrink (the default), else ``subset_size`` per set."""
+        size = 2 if self.shrink_subsets else self.subset_size
+        return size, size, "" if self.shrink_subsets else f"subset_size={self.subset_size}"
+
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""
         smallest = min(real[self.layer].shape[0], fake[self.layer].shape[0])

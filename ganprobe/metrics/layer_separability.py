@@ -105,6 +105,12 @@ class LayerSeparability(FeatureMetric):
         self.seed = seed
         self.k = k
 
+    def minimum_samples(self) -> tuple[int, int, str]:
+        """``folds`` samples per set for the linear probe's stratified folds, else two."""
+        if "linear_probe" in self.protocols:
+            return self.folds, self.folds, f"folds={self.folds}"
+        return 2, 2, ""
+
     def declared_outputs(self) -> list[Output]:
         """One output per layer and protocol, in network order."""
         template = self.outputs[0]

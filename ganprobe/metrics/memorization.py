@@ -158,6 +158,10 @@ class Memorization(SingleLayerMetric):
         self._recorded_paths = {"real": [], "fake": []}
         self._details = None
 
+    def minimum_samples(self) -> tuple[int, int, str]:
+        """Two reals (a real's spacing is its distance to the nearest other real) and one fake."""
+        return 2, 1, ""
+
     def _state_tensors(self) -> tuple[Tensor, ...]:
         parts: list[Tensor] = []
         for name in ("real_0", "fake_0"):

@@ -39,6 +39,10 @@ class _ManifoldMetric(SingleLayerMetric):
         self.k = k
         self.block_bytes = block_bytes
 
+    def minimum_samples(self) -> tuple[int, int, str]:
+        """More than ``k`` samples in each set whose balls are built (reals; fakes too for recall)."""
+        return self.k + 1, self.k + 1 if self._needs_recall else 1, f"k={self.k}"
+
     def compute_details(self) -> PRDCDetails:
         """Per-sample ball tests over all stored samples (synced under DDP); see ``prdc_details``."""
         with self.synced():
