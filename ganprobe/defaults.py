@@ -137,6 +137,9 @@ def check_settings(settings: Mapping[str, Mapping[str, Any]], where: str = "sett
     for metric, values in settings.items():
         if not isinstance(values, Mapping):
             raise UsageError(f"{where}[{metric!r}]: expected a dict of settings, got {type(values).__name__}")
+        if str(metric) not in METRIC_SETTINGS:
+            _lookup(str(metric), "", f"{where}: {metric}")
+        checked.setdefault(str(metric), {})
         for key, value in values.items():
             _lookup(str(metric), str(key), f"{where}: {metric}.{key}")
             checked.setdefault(str(metric), {})[str(key)] = value

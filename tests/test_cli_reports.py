@@ -84,7 +84,8 @@ def test_passing_gates_and_baselines(folders: tuple[Path, Path], tmp_path: Path)
     older.write_text(json.dumps(baseline))
     worse = run(*args, "--baseline", str(older), "--junit", str(tmp_path / "g.xml"))
     assert worse.returncode == 1
-    assert "regression gate FAILED: fid = " in worse.stderr and "(100% worse; allowed 10% worse)" in worse.stderr
+    assert "regression gate FAILED: fid = " in worse.stderr and "= 100% of the baseline; allowed" in worse.stderr
+    assert "the larger of 10% and 3 standard errors; lower is better" in worse.stderr
     names = [case.get("name") for case in ET.parse(tmp_path / "g.xml").getroot().iter("testcase")]
-    assert "fid regression <= 10%" in names
+    assert "fid regression <= max(10%, 3 sigma)" in names
     assert run(*args, "--baseline", str(older), "--max-regression", "150").returncode == 0

@@ -275,6 +275,8 @@ class FeatureMetric(Metric):
         """Add another metric's states (or a state dict) to this one, and forget any cached ``compute()`` result
         (torchmetrics' ``merge_state`` keeps it, which would return the value from before the merge)."""
         super().merge_state(incoming_state)
+        if isinstance(incoming_state, Metric):
+            self._update_count += incoming_state._update_count
         self._computed = None
 
     # ----------------------------------------------------------------------------------------------------- compute

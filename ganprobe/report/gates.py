@@ -301,9 +301,12 @@ def _regression(
         worsening = (direction.badness(now_value) or 0.0) - (direction.badness(float(before_value)) or 0.0)
         passed = worsening <= allowed
         verb = "worse" if worsening > 0 else "better"
+        scale = abs(direction.badness(float(before_value)) or 0.0)
+        share = f" = {abs(worsening) / scale * 100:.3g}% of the baseline" if scale else ""
         detail = (
             f"{key} = {_number(now_value)} vs baseline {_number(float(before_value))} "
-            f"({_number(abs(worsening))} {verb}; allowed {_number(allowed)} worse: {direction.describe() or 'n/a'})"
+            f"({_number(abs(worsening))} {verb}{share}; allowed {_number(allowed)} worse, the larger of "
+            f"{percent:g}% and {sigmas:g} standard errors; {direction.describe() or 'n/a'})"
         )
     return GateResult(
         expression,
