@@ -225,13 +225,13 @@ def worker_evaluation(spec: dict[str, Any]) -> dict[str, Any]:
             from ganprobe.evaluator import Evaluator
 
             metrics = ["fid", "kid", "is"] if side == "evaluator-fid-kid-is" else None
-            evaluator = Evaluator(extractor, metrics=metrics, seed=0, metric_options={"kid": {"subset_size": kid_size}})
+            evaluator = Evaluator(extractor, metrics=metrics, seed=0, settings={"kid": {"subset_size": kid_size}})
             evaluator.add(real_dir, real=True, batch_size=batch_size)
             evaluator.add(fake_dir, real=False, batch_size=batch_size)
             result = evaluator.compute()
             values["fid"] = float(result["fid"])
-            values["kid_mean"] = float(result["kid"][0])
-            values["is_mean"] = float(result["is"][0])
+            values["kid_mean"] = float(result["kid"]["kid"])
+            values["is_mean"] = float(result["is"]["is"])
             values["metrics"] = len(result)
         elif side.startswith("torchmetrics"):
             from torchmetrics.image.fid import FrechetInceptionDistance

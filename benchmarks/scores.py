@@ -282,14 +282,17 @@ def worker_kid(spec: dict[str, Any]) -> dict[str, Any]:
                 from ganprobe.metrics.kid import KID
 
                 metric = KID(num_subsets=count, subset_size=rows, seed=seed, extractor=None).to(device)
-            else:
-                from torchmetrics.image.kid import KernelInceptionDistance
+                metric.update(first, real=True)
+                metric.update(second, real=False)
+                values = metric.compute()
+                return values["kid"], values["kid_std"]
+            from torchmetrics.image.kid import KernelInceptionDistance
 
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # "will save all extracted features in buffer"
-                    metric = KernelInceptionDistance(
-                        feature=IdentityFeature(first.shape[1]), subsets=count, subset_size=rows
-                    ).to(device)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "will save all extracted features in buffer"
+                metric = KernelInceptionDistance(
+                    feature=IdentityFeature(first.shape[1]), subsets=count, subset_size=rows
+                ).to(device)
             metric.update(first, real=True)
             metric.update(second, real=False)
             with torch.random.fork_rng(devices=[]):
@@ -344,8 +347,9 @@ SKLEARN_MODULES = (
 
 def worker_one_pass(spec: dict[str, Any]) -> dict[str, Any]:
     """The Evaluator (all metrics from one pass) or every metric standalone: forward passes, times, values."""
-    from ganprobe.evaluator import METRICS, Evaluator
+    from ganprobe.evaluator import Evaluator
     from ganprobe.extractors.registry import get_extractor
+    from ganprobe.metrics.registry import metric_classes
 
     # The separability protocols import scikit-learn on first use (seconds): not part of either side's cost.
     for module in SKLEARN_MODULES:
@@ -377,7 +381,7 @@ def worker_one_pass(spec: dict[str, Any]) -> dict[str, Any]:
         warnings.simplefilter("ignore", UserWarning)  # FID: N <= D (rank-deficient covariance) at these sizes
         if side == "evaluator":
             with CpuWatch() as build:
-                evaluator = Evaluator(extractor, metrics=list(ONE_PASS_METRICS), seed=seed, metric_options=options)
+                evaluator = Evaluator(extractor, metrics=list(ONE_PASS_METRICS), seed=seed, settings=options)
             with CpuWatch() as extract:
                 evaluator.add(real_images, real=True, batch_size=batch_size)
                 evaluator.add(fake_images, real=False, batch_size=batch_size)
@@ -388,15 +392,16 @@ def worker_one_pass(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             with CpuWatch() as build:
                 metrics = {}
+                classes = metric_classes()
                 for name in ONE_PASS_METRICS:
                     kwargs = dict(options.get(name, {}))
-                    if METRICS[name].seeded:
+                    if classes[name].seeded:
                         kwargs["seed"] = seed
-                    metrics[name] = METRICS[name].build(extractor, kwargs).to(device)
+                    metrics[name] = classes[name](extractor=extractor, **kwargs).to(device)
             with CpuWatch() as extract:
-                for name, metric in metrics.items():
+                for metric in metrics.values():
                     for images, real in ((real_images, True), (fake_images, False)):
-                        if real and not METRICS[name].uses_real:
+                        if real and not metric.uses_real:
                             continue
                         for start in range(0, count, batch_size):
                             metric.update(images[start : start + batch_size], real=real)

@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = ganprobe.evaluate(
         out / "samples", out / "real", extractor=extractor, device=device, seed=args.seed, permutations=200
     )
-    print_results(report.extractor["name"], report.records, report.separability, report.first_separable_layer)
+    print_results(report.extractor["name"], report.records, report.first_separable_layer)
     write_json(out / "report.json", report.to_json())
     finished = time.perf_counter()
     print("\n1-NN accuracy during training (0.5 = fakes indistinguishable from reals in lenet-mnist's fc1 space):")

@@ -69,7 +69,7 @@ def test_evaluate_writes_json_and_tables(folders: tuple[Path, Path], tmp_path: P
     assert "1-NN LOO accuracy" in result.stdout and "layer4" in result.stdout
     payload = json.loads(report.read_text())
     jsonschema.validate(payload, report_schema())
-    assert payload["schema_version"] == 2 and payload["gates"] == [] and payload["passed"] is True
+    assert payload["schema_version"] == 3 and payload["gates"] == [] and payload["passed"] is True
     assert set(payload["timings"]) == {"extract_real", "extract_fake", "compute", "total"}
     assert len(payload["inputs"]["fake"]["sha256"]) == 64
     assert payload["inputs"]["fake"]["count"] == 12 and payload["inputs"]["real"]["count"] == 12
@@ -89,14 +89,31 @@ def test_evaluate_writes_json_and_tables(folders: tuple[Path, Path], tmp_path: P
         "knn_loo_real",
         "knn_loo_fake",
         "knn_loo_p_value",
+        "kid_std",
+        "is_std",
     }
-    assert set(records) == expected
+    layers = ["layer1", "layer2", "layer3", "layer4"]
+    protocols = ["linear_probe", "knn_loo", "pca2_svm", "pca2_kmeans"]
+    cells = {f"separability.{layer}.{protocol}" for layer in layers for protocol in protocols}
+    assert set(records) == expected | cells
     assert records["knn_loo"]["value"] == 1.0  # dark noise vs bright noise
     assert records["fid"]["label"] == "FD on random-resnet18 features"
+    assert records["fid"]["direction"] == "lower" and records["fid"]["feature_space"] == "random-resnet18:pool"
+    assert records["knn_loo"]["direction"] == "target" and records["knn_loo"]["ideal"] == 0.5
+    assert records["kid"]["label"] == "KD on random-resnet18 features"
+    assert records["kid"]["std"] == records["kid_std"]["value"]
+    assert records["is"]["label"] == "IS on random-resnet18 logits"
+    cell = records["separability.layer1.pca2_svm"]
+    assert (cell["layer"], cell["protocol"], cell["direction"], cell["ideal"]) == ("layer1", "pca2_svm", "target", 0.5)
     assert records["fid"]["low"] <= records["fid"]["high"]
     assert records["precision"]["low"] is not None
-    assert list(payload["layer_separability"]) == ["layer1", "layer2", "layer3", "layer4"]
+    assert list(payload["layer_separability"]) == layers
     assert payload["layer_separability"]["layer1"]["pca2_svm"] == 1.0
+    for layer in layers:  # the nested table is the per-layer records, regrouped
+        for protocol in protocols:
+            assert (
+                payload["layer_separability"][layer][protocol] == records[f"separability.{layer}.{protocol}"]["value"]
+            )
     assert len(payload["memorization_pairs"]) == 5
     assert payload["memorization_pairs"][0]["fake_path"].startswith(str(fake))
     assert not list(report.parent.glob(".*tmp"))  # atomic write leaves no temporary file
@@ -186,11 +203,20 @@ def test_evaluate_is_deterministic_and_batch_size_independent(folders: tuple[Pat
         ("gate_syntax", "--fail-if 'fid>>4': expected METRIC OP NUMBER"),
         ("gate_metric", "--fail-if 'fdi>4': unknown metric 'fdi'"),
         ("gate_left_out", "needs metric 'fid', which this run does not compute"),
-        ("gate_layer", "separability is measured at layer1, layer2, layer3, layer4, not 'block9'"),
+        (
+            "gate_layer",
+            (
+                "--fail-if 'separability.block9.linear_probe>0.9': this run reports separability.block9... only as",
+                *(f"separability.{layer}.linear_probe" for layer in ("layer1", "layer2", "layer3", "layer4")),
+                "choose layers with --layers",
+            ),
+        ),
         ("gate_infinity", "needs --fid-infinity"),
-        ("gate_regression", "--max-regression: must be a non-negative percentage, got -1.0"),
+        ("gate_regression", "--max-regression: must be a finite, non-negative number, got -1.0"),
         ("baseline", "--baseline: "),
         ("regression", "--max-regression: needs --baseline"),
+        ("setting", "--set 'kid.subsets=5': kid has no setting 'subsets'"),
+        ("device", "the meta device holds no data"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(
@@ -240,25 +266,42 @@ def test_bad_input_gives_one_line_and_exit_2(
         args += ["--max-regression", "5"]
     elif case == "gate_infinity":
         args += ["--metrics", "fid", "--fail-if", "fid_infinity>4"]
+    elif case == "setting":
+        args += ["--set", "kid.subsets=5"]
+    elif case == "device":
+        args += ["--device", "meta"]
     elif case == "gate_regression":
         (tmp_path / "old.json").write_text('{"metrics": []}')
         args += ["--baseline", str(tmp_path / "old.json"), "--max-regression", "-1"]
     result = run(*args)
     assert result.returncode == 2
-    assert expected in result.stderr
+    for part in expected if isinstance(expected, tuple) else (expected,):
+        assert part in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_help_lists_every_gate_metric() -> None:
-    from ganprobe.cli import EVALUATE_EPILOG
-    from ganprobe.report.gates import KEY_SOURCES
-    from ganprobe.report.records import KEYS
+    from ganprobe.cli import evaluate_epilog
+    from ganprobe.metrics.registry import declared_outputs, find_output, metric_classes
 
-    assert set(KEY_SOURCES) == set(KEYS)
-    assert set(report_schema()["$defs"]["metric"]["properties"]["key"]["enum"]) == set(KEYS)
-    words = set(re.findall(r"[a-z_]+", EVALUATE_EPILOG))
-    assert set(KEYS) <= words
+    outputs = [output for _, output in declared_outputs()]
+    keys = {output.key for output in outputs if not output.is_template}
+    assert {"fid", "kid", "is", "precision", "recall", "density", "coverage", "cmmd", "memorization"} <= keys
+    assert {"knn_loo", "knn_loo_real", "knn_loo_fake", "knn_loo_p_value", "kid_std", "is_std"} <= keys
+    # every declared key is gate-able and names the metric that reports it
+    for key in keys:
+        found = find_output(key)
+        assert found is not None and found[0] in metric_classes() and found[1].key == key
+    assert find_output("separability.stage2.linear_probe")[0] == "layer_separability"
+    # the report schema allows exactly the declared keys (plain ones as an enum, per-layer ones as patterns)
+    allowed = report_schema()["$defs"]["metric"]["properties"]["key"]["anyOf"]
+    assert set(allowed[0]["enum"]) == keys
+    assert any(re.match(entry["pattern"], "separability.stage2.linear_probe") for entry in allowed[1:])
+    epilog = evaluate_epilog()
+    words = set(re.findall(r"[a-z_]+", epilog))
+    assert keys <= words
+    assert "separability.LAYER.PROTOCOL" in epilog
 
 
 def test_extractors_command_lists_layers_and_weights() -> None:

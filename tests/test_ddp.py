@@ -47,6 +47,15 @@ def make_data() -> dict[str, torch.Tensor]:
     return data
 
 
+def plain(value: torch.Tensor | dict[str, torch.Tensor]) -> float | dict[str, float]:
+    """A ``compute()`` result (a 0-d tensor, or a flat dict of them) as plain Python floats."""
+    if isinstance(value, dict):
+        assert all(item.ndim == 0 for item in value.values())
+        return {key: item.item() for key, item in value.items()}
+    assert value.ndim == 0
+    return value.item()
+
+
 def compute_all(shards: list[tuple[tuple[int, int], tuple[int, int]]], data: dict[str, torch.Tensor]) -> dict:
     """Feed this process's slices to every metric and return every result as plain Python values."""
     sep = LayerSeparability(extractor=None, layers=["a", "b"], seed=1)
@@ -70,7 +79,7 @@ def compute_all(shards: list[tuple[tuple[int, int], tuple[int, int]]], data: dic
     exact = {}
     for name in ("knn", "pr", "dc", "memorization"):
         PHASE[0] = name
-        exact[name] = torch.as_tensor(scores[name].compute()).tolist()
+        exact[name] = plain(scores[name].compute())
     PHASE[0] = "knn"
     exact["knn_details"] = scores["knn"].compute_details(num_permutations=200)
     for name in ("pr", "dc"):
@@ -82,11 +91,14 @@ def compute_all(shards: list[tuple[tuple[int, int], tuple[int, int]]], data: dic
     memorized = scores["memorization"].compute_details()
     exact["memorization_details"] = (memorized.real_index.tolist(), memorized.ratio.tolist())
     PHASE[0] = "separability"
-    exact["separability"] = {layer: {p: float(v) for p, v in s.items()} for layer, s in sep.compute().items()}
+    exact["separability"] = plain(sep.compute())
+    exact["separability_table"] = {
+        layer: {p: float(v) for p, v in s.items()} for layer, s in sep.compute_table().items()
+    }
     PHASE[0] = "other"
     # Sums in a different order (per-rank partial sums) may differ in the last bits.
-    close = {name: torch.as_tensor(scores[name].compute()).tolist() for name in ("fid", "kid", "cmmd")}
-    close["is"] = torch.stack(inception.compute()).tolist()
+    close = {name: plain(scores[name].compute()) for name in ("fid", "kid", "cmmd")}
+    close["is"] = plain(inception.compute())
     return {"exact": exact, "close": close}
 
 
@@ -166,7 +178,8 @@ def test_two_process_results_equal_single_process_with_sharded_work(one_torch_th
             "knn": [("search", pooled)] * 2,  # compute() and compute_details()
             "pr": [("search", NUM_REAL), ("search", NUM_FAKE), ("balls", NUM_FAKE)] * 2,
             "dc": [("search", NUM_REAL), ("balls", NUM_FAKE)] * 2,
-            "separability": [("search", pooled)] * 2,  # the knn_loo protocol at layers "a" and "b"
+            # the knn_loo protocol at layers "a" and "b" (compute_table() reuses compute()'s cached result)
+            "separability": [("search", pooled)] * 2,
         }
         for name, work in expected_work.items():
             done = [entry[1:] for entry in log if entry[0] == name]

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from ganprobe import InputError, KNNLOOAccuracy, LayerSeparability, get_extractor
-from ganprobe.evaluator import METRICS, Evaluator, supported_metrics
+from ganprobe.errors import UsageError
+from ganprobe.evaluator import Evaluator, supported_metrics
 from ganprobe.features import FeatureCache
 from ganprobe.features.stats import check_compatible, load_reference_stats, save_reference_stats
+from ganprobe.metrics.registry import metric_classes
 
 
 class PassCounter:
@@ -34,14 +36,15 @@ def images() -> tuple[torch.Tensor, torch.Tensor]:
 def test_all_metrics_cost_one_pass_per_set(images, monkeypatch) -> None:
     extractor = get_extractor("random-resnet18")
     counter = PassCounter(extractor, monkeypatch)
-    evaluator = Evaluator(extractor, seed=1, metric_options={"kid": {"subset_size": 10}})
-    assert set(evaluator.metrics) == set(supported_metrics(extractor)) == set(METRICS)
+    evaluator = Evaluator(extractor, seed=1, settings={"kid": {"subset_size": 10}})
+    assert set(evaluator.metrics) == set(supported_metrics(extractor)) == set(metric_classes())
+    assert evaluator.metrics["kid"].subset_size == 10
     real, fake = images
     evaluator.add(real, real=True, batch_size=8)
     evaluator.add(fake, real=False, batch_size=8)
     assert counter.calls == 6  # 3 batches per set, every layer of every metric from the same forward pass
     results = evaluator.compute()
-    assert set(results) == set(METRICS)
+    assert set(results) == set(metric_classes())
 
 
 def test_results_equal_standalone_metrics(images) -> None:
@@ -99,13 +102,27 @@ def test_bad_arguments() -> None:
     with pytest.raises(InputError, match="unknown"):
         Evaluator(extractor, metrics=["fid", "sharpness"])
     with pytest.raises(InputError, match="not evaluated"):
-        Evaluator(extractor, metrics=["fid"], metric_options={"kid": {}})
+        Evaluator(extractor, metrics=["fid"], settings={"kid": {"subset_size": 10}})
+    with pytest.raises(UsageError, match="unknown metric 'sharpness'"):
+        Evaluator(extractor, metrics=["fid"], settings={"sharpness": {"k": 1}})
+    with pytest.raises(UsageError, match="kid has no setting 'subsets'"):
+        Evaluator(extractor, metrics=["kid"], settings={"kid": {"subsets": 10}})
     from ganprobe import ModuleExtractor
 
     no_logits = ModuleExtractor(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)), layers=["0"], input_size=(8, 8))
     assert "is" not in supported_metrics(no_logits)
     with pytest.raises(InputError, match="logits"):
         Evaluator(no_logits, metrics=["is"])
+
+
+def test_settings_naming_a_metric_are_checked_even_when_empty() -> None:
+    # Before the settings= rename, metric_options={"kid": {}} for a run without KID raised; an empty (or unknown)
+    # metric entry must not be silently accepted.
+    extractor = get_extractor("random-resnet18")
+    with pytest.raises(InputError, match="not evaluated"):
+        Evaluator(extractor, metrics=["fid"], settings={"kid": {}})
+    with pytest.raises(UsageError, match="unknown metric 'sharpness'"):
+        Evaluator(extractor, metrics=["fid"], settings={"sharpness": {}})
 
 
 def test_paths_accumulate_and_kid_subset_size_is_restored(tmp_path: Path) -> None:
@@ -127,7 +144,7 @@ def test_paths_accumulate_and_kid_subset_size_is_restored(tmp_path: Path) -> Non
     evaluator.add(torch.rand(2, 3, 16, 16), real=False)
     with pytest.warns(UserWarning, match="subset_size 1000 lowered to 6"):
         evaluator.compute()
-    assert evaluator.metrics["kid"].subset_size == 1000  # lowered for that compute only
+    assert evaluator.metrics["kid"].subset_size == 1000  # lowered for that compute only, never mutated
     pairs = evaluator.metrics["memorization"].most_suspicious(9)
     paths = {pair.fake_index: pair.fake_path for pair in pairs}
     assert paths[0].endswith("a/0.png") and paths[3].endswith("b/0.png") and paths[7] is None

@@ -109,9 +109,12 @@ def test_metrics_on_images_equal_metrics_on_extracted_features(tmp_path, lite0) 
     fake_feats = lite0(fake, layers=["stage1", "stage4"])
     expected = layer_separability(real_feats, fake_feats, ["knn_loo", "pca2_svm"])
     got = sep.compute()
+    assert set(got) == {f"separability.{layer}.{protocol}" for layer in expected for protocol in expected[layer]}
+    table = sep.compute_table()
     for layer in expected:
         for protocol in expected[layer]:
-            assert float(got[layer][protocol]) == pytest.approx(expected[layer][protocol], abs=1e-9)
+            assert float(got[f"separability.{layer}.{protocol}"]) == pytest.approx(expected[layer][protocol], abs=1e-9)
+            assert float(table[layer][protocol]) == float(got[f"separability.{layer}.{protocol}"])
 
 
 def test_default_separability_layers_are_the_blocks(lite0) -> None:
@@ -139,7 +142,8 @@ def test_generator_callable_source_with_a_user_discriminator_as_extractor() -> N
     metric.update_from(sample, real=False, num_samples=20, batch_size=20, seed=1)
     metric.update_from(real, real=True)
     second = metric.compute()
-    assert set(first) == {"1", "2"}
+    assert set(first) == {"separability.1.knn_loo", "separability.2.knn_loo"}
+    assert set(metric.compute_table()) == {"1", "2"}
     assert first == second  # seeded sampling, independent of batch sizes
     metric.update_from(sample, real=False, num_samples=20, seed=2)  # more data: no stale cached result
     assert metric.compute() != second

@@ -23,6 +23,7 @@ from ganprobe.functional.frechet import (
     statistics_from_sums,
 )
 from ganprobe.metrics.fid import FID
+from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions, make_record
 
 # pytorch-fid passes scipy's deprecated `disp` argument to sqrtm; not ours to fix.
 pytestmark = [
@@ -237,14 +238,18 @@ def test_bootstrap_interval_and_infinity_from_the_metric() -> None:
 def test_images_through_an_extractor() -> None:
     metric = FID(extractor="random-resnet18")
     assert metric.feature_dim is None  # sized by the first update: construction runs no forward pass
-    assert metric.label == "FD on random-resnet18 features" and not metric.comparable_with_published
+    assert not metric.comparable_with_published
     generator = torch.Generator().manual_seed(16)
     metric.update(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=generator), real=True)
     metric.update(torch.rand(4, 3, 32, 32, generator=generator), real=False)
     assert metric.feature_dim == 512
     with pytest.warns(UserWarning, match="rank-deficient"):
         value = metric.compute()
+        (record,) = metric.records(ReportOptions(noise_resamples=0))
     assert bool(torch.isfinite(value)) and float(value) >= 0.0
+    assert record.key == "fid" and record.label == "FD on random-resnet18 features"
+    assert record.feature_space == "random-resnet18:pool" and not record.comparable_with_published
+    assert record.value == float(value)
 
 
 def _named_extractor(name: str) -> FeatureExtractor:
@@ -260,12 +265,29 @@ def _named_extractor(name: str) -> FeatureExtractor:
     )
 
 
+def _fid_record(metric: FID) -> MetricRecord:
+    """The record a report of ``metric`` labels its FID with (the declaration's label, without computing)."""
+    output = metric.outputs[0]
+    return make_record(
+        output,
+        Estimate(0.0),
+        metric.output_space(output),
+        metric.comparable_with_published,
+        "fid",
+        metric.space_label(output),
+    )
+
+
 def test_label_and_comparability() -> None:
     published = FID(extractor=_named_extractor("inception-fid"))
-    assert published.comparable_with_published and published.label == "FID"
+    assert published.comparable_with_published and _fid_record(published).label == "FID"
+    assert _fid_record(published).feature_space == "inception-fid:pool"
     other_layer = FID(extractor=_named_extractor("inception-fid"), layer="hidden")
-    assert not other_layer.comparable_with_published and other_layer.label == "FD on inception-fid hidden features"
-    assert FID(extractor=None, feature_dim=3).label == "FD on precomputed features"
+    # The label names the extractor (never "FID"); the feature-space column names the layer.
+    assert not other_layer.comparable_with_published
+    assert _fid_record(other_layer).label == "FD on inception-fid hidden features"
+    assert _fid_record(other_layer).feature_space == "inception-fid:hidden"
+    assert _fid_record(FID(extractor=None, feature_dim=3)).label == "FD on precomputed features"
     other_weights = _named_extractor("inception-fid")
     other_weights.weights_sha256 = "ab" * 32  # e.g. loaded with verify_checksum=False from another file
     assert not FID(extractor=other_weights).comparable_with_published

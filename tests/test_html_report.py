@@ -99,9 +99,41 @@ def _features(real: int = 30, fake: int = 30) -> dict[str, tuple[torch.Tensor, t
     return features
 
 
+SEPARABILITY = {
+    "layer1": {"linear_probe": 0.5, "knn_loo": 0.52, "pca2_svm": 0.55, "pca2_kmeans": 0.51},
+    "layer2": {"linear_probe": 0.8, "knn_loo": 0.7, "pca2_svm": 0.6, "pca2_kmeans": 0.58},
+    "pool": {"linear_probe": 1.0, "knn_loo": 0.99, "pca2_svm": 0.97, "pca2_kmeans": 0.95},
+}
+
+
+def _record(key: str, label: str, value: float, **fields: Any) -> dict[str, Any]:
+    """A ``metrics`` entry of a schema-3 JSON report (every field of ``MetricRecord``)."""
+    record = {
+        "key": key,
+        "label": label,
+        "value": value,
+        "low": None,
+        "high": None,
+        "std": None,
+        "stderr": None,
+        "direction": "none",
+        "ideal": None,
+        "lower": None,
+        "upper": None,
+        "description": "",
+        "feature_space": "random-resnet18:pool",
+        "comparable_with_published": False,
+        "metric": "",
+        "layer": None,
+        "protocol": None,
+    }
+    assert set(fields) <= set(record), fields
+    return {**record, **fields}
+
+
 def _report(real_paths: list[str], fake_paths: list[str]) -> dict[str, Any]:
     return {
-        "schema_version": 2,
+        "schema_version": 3,
         "inputs": {
             "fake": {"path": str(Path(fake_paths[0]).parent), "kind": "folder", "count": len(fake_paths)},
             "real": {"path": str(Path(real_paths[0]).parent), "kind": "folder", "count": len(real_paths)},
@@ -109,45 +141,37 @@ def _report(real_paths: list[str], fake_paths: list[str]) -> dict[str, Any]:
         "extractor": {"name": "random-resnet18", "weights_sha256": "ab" * 32},
         "seed": 0,
         "metrics": [
-            {
-                "key": "fid",
-                "label": "FID <b>x</b>",
-                "value": 55.5,
-                "low": 50.0,
-                "high": 61.0,
-                "std": None,
-                "higher_is_better": False,
-                "feature_space": "random-resnet18:pool",
-                "comparable_with_published": False,
-            },
-            {
-                "key": "kid",
-                "label": "KID",
-                "value": 0.01,
-                "low": None,
-                "high": None,
-                "std": 0.002,
-                "higher_is_better": False,
-                "feature_space": "random-resnet18:pool",
-                "comparable_with_published": False,
-            },
-            {
-                "key": "knn_loo",
-                "label": "1-NN LOO accuracy",
-                "value": 0.7,
-                "low": None,
-                "high": None,
-                "std": None,
-                "higher_is_better": None,
-                "feature_space": "random-resnet18:pool",
-                "comparable_with_published": False,
-            },
+            _record("fid", "FID <b>x</b>", 55.5, low=50.0, high=61.0, direction="lower", lower=0.0, metric="fid"),
+            _record("kid", "KID", 0.01, std=0.002, direction="lower", metric="kid"),
+            _record("kid_std", "KD std over subsets", 0.002, lower=0.0, metric="kid"),
+            _record(
+                "knn_loo",
+                "1-NN LOO accuracy",
+                0.7,
+                direction="target",
+                ideal=0.5,
+                lower=0.0,
+                upper=1.0,
+                metric="knn_loo",
+            ),
+            *(
+                _record(
+                    f"separability.{layer}.{protocol}",
+                    f"{protocol} accuracy at {layer}",
+                    value,
+                    direction="target",
+                    ideal=0.5,
+                    lower=0.0,
+                    upper=1.0,
+                    metric="layer_separability",
+                    layer=layer,
+                    protocol=protocol,
+                )
+                for layer, row in SEPARABILITY.items()
+                for protocol, value in row.items()
+            ),
         ],  # fmt: skip
-        "layer_separability": {
-            "layer1": {"linear_probe": 0.5, "knn_loo": 0.52, "pca2_svm": 0.55, "pca2_kmeans": 0.51},
-            "layer2": {"linear_probe": 0.8, "knn_loo": 0.7, "pca2_svm": 0.6, "pca2_kmeans": 0.58},
-            "pool": {"linear_probe": 1.0, "knn_loo": 0.99, "pca2_svm": 0.97, "pca2_kmeans": 0.95},
-        },
+        "layer_separability": SEPARABILITY,
         "first_separable_layer": "layer2",
         "separable_threshold": 0.75,
         "memorization_pairs": [
@@ -223,6 +247,11 @@ def test_full_report_is_self_contained_with_a_png_in_every_section(folders: tupl
     assert [image["alt"].split()[4] for image in page.images["samples"]] == ["4", "4"]
     assert "0.5 is best" in page.text["metrics"] and "CI [50, 61]" in page.text["metrics"]
     assert "± 0.002" in page.text["metrics"]
+    rows = {row[0]: row[1:] for row in page.rows["metrics"]}
+    assert rows["FID <b>x</b> fid"][2] == "lower is better" and rows["1-NN LOO accuracy knn_loo"][2] == "0.5 is best"
+    assert rows["KD std over subsets kid_std"][2] == "n/a"  # a spread has no direction
+    # per-layer records form the separability table, not rows of the metrics table
+    assert not any("separability." in name for name in rows)
     table = {row[0]: row[1:] for row in page.rows["separability"]}
     assert table["pool"] == ["1", "0.99", "0.97", "0.95"] and "layer2" in page.text["separability"]
 

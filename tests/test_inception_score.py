@@ -17,6 +17,7 @@ from ganprobe.extractors.module import ModuleExtractor
 from ganprobe.extractors.preprocessing import Preprocessing
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.metrics.inception_score import InceptionScore
+from ganprobe.metrics.outputs import Estimate, make_record
 
 # The digest prefix of pytorch-fid's official weights: only these give "published" numbers.
 OFFICIAL_DIGEST = "6726825d" + "0" * 56
@@ -33,6 +34,20 @@ def torchmetrics_score(logits: torch.Tensor, splits: int, seed: int) -> tuple[fl
         warnings.simplefilter("ignore")  # std of one split
         mean, std = metric.compute()
     return float(mean), float(std)
+
+
+def is_label(metric: InceptionScore) -> str:
+    """The label a report gives the metric's IS (from its declaration and comparability, without computing)."""
+    output = metric.outputs[0]
+    assert output.key == "is"
+    return make_record(
+        output,
+        Estimate(0.0),
+        metric.output_space(output),
+        metric.comparable_with_published,
+        "",
+        metric.space_label(output),
+    ).label
 
 
 def random_logits(n: int, classes: int, seed: int, scale: float = 3.0) -> torch.Tensor:
@@ -115,13 +130,16 @@ def test_metric_on_precomputed_logits() -> None:
     metric.update(logits[:120])
     metric.update(logits[120:], real=False)
     metric.update(random_logits(50, 1008, 5, scale=0.1), real=True)  # kept for compute_real only
-    mean, std = metric.compute()
+    result = metric.compute()
+    assert set(result) == {"is", "is_std"} and all(value.ndim == 0 for value in result.values())
+    mean, std = result["is"], result["is_std"]
     expected_mean, expected_std = inception_score(logits, 10, seed=3)
     assert float(mean) == float(expected_mean) and float(std) == float(expected_std)
     assert float(mean) == pytest.approx(torchmetrics_score(logits, 10, seed=3)[0], rel=1e-5)
-    real_mean, _ = metric.compute_real()
-    assert float(real_mean) < 1.2  # near-uniform predictions
-    assert metric.label == "IS on precomputed logits" and not metric.comparable_with_published
+    real_result = metric.compute_real()
+    assert set(real_result) == {"is", "is_std"}
+    assert float(real_result["is"]) < 1.2  # near-uniform predictions
+    assert is_label(metric) == "IS on precomputed logits" and not metric.comparable_with_published
     assert metric.higher_is_better is True
 
 
@@ -162,12 +180,12 @@ def test_fid_inception_scores_unbiased_logits() -> None:
     extractor = tiny_extractor("inception-fid")
     images = torch.rand(20, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     metric = InceptionScore(splits=10, extractor=extractor)
-    assert metric.unbiased_logits and metric.label == "IS" and metric.comparable_with_published
+    assert metric.unbiased_logits and is_label(metric) == "IS" and metric.comparable_with_published
     metric.update(images)
     features = extractor(images, layers=["pool", "logits"])
     unbiased = features["pool"] @ extractor.model.fc.weight.T  # torch-fidelity's "logits_unbiased"
     torch.testing.assert_close(metric.fake_0[0], unbiased, rtol=1e-5, atol=1e-5)
-    assert float(metric.compute()[0]) == pytest.approx(float(inception_score(unbiased, 10, seed=0)[0]), rel=1e-5)
+    assert float(metric.compute()["is"]) == pytest.approx(float(inception_score(unbiased, 10, seed=0)[0]), rel=1e-5)
     # the same logits reach it through update_features (one extraction pass feeding many metrics)
     shared = InceptionScore(splits=10, extractor=extractor)
     shared.update_features(features)
@@ -175,21 +193,23 @@ def test_fid_inception_scores_unbiased_logits() -> None:
     biased = InceptionScore(splits=5, extractor=extractor, unbiased_logits=False)
     biased.update(images)
     torch.testing.assert_close(biased.fake_0[0], features["logits"])
-    assert not biased.comparable_with_published
-    assert not InceptionScore(splits=5, extractor=extractor).comparable_with_published  # published: 10 splits
+    assert not biased.comparable_with_published and is_label(biased) == "IS on inception-fid logits"
+    five_splits = InceptionScore(splits=5, extractor=extractor)
+    assert not five_splits.comparable_with_published  # published: 10 splits
+    assert is_label(five_splits) == "IS on inception-fid logits"  # not "IS": only the published protocol is
 
 
 def test_other_extractors_keep_their_bias_and_are_labelled() -> None:
     metric = InceptionScore(extractor="random-resnet18")
     assert metric.layer == "logits" and not metric.unbiased_logits
-    assert metric.label == "IS on random-resnet18 logits" and not metric.comparable_with_published
+    assert is_label(metric) == "IS on random-resnet18 logits" and not metric.comparable_with_published
     unbiased = InceptionScore(extractor=metric.extractor, unbiased_logits=True, splits=2)
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     unbiased.update(images)
     features = metric.extractor(images, layers=["pool", "logits"])
     torch.testing.assert_close(unbiased.fake_0[0], features["pool"] @ metric.extractor.model.fc.weight.T)
     random_fid = InceptionScore(extractor=tiny_extractor("random-inception-fid"))
-    assert random_fid.unbiased_logits and random_fid.label == "IS on random-inception-fid logits"
+    assert random_fid.unbiased_logits and is_label(random_fid) == "IS on random-inception-fid logits"
     assert not random_fid.comparable_with_published
 
 

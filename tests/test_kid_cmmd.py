@@ -15,8 +15,10 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.preprocessing import Preprocessing
 from ganprobe.functional import mmd
 from ganprobe.functional.mmd import cmmd, kid, mmd2_unbiased, polynomial_kernel
+from ganprobe.metrics.base import FeatureMetric
 from ganprobe.metrics.cmmd import CMMD
 from ganprobe.metrics.kid import KID
+from ganprobe.metrics.outputs import Estimate, MetricRecord, make_record
 
 full_kernels = mmd._kid_from_full_kernels
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -155,22 +157,52 @@ def _named_extractor(name: str) -> FeatureExtractor:
     )
 
 
+def _record(metric: FeatureMetric, key: str) -> MetricRecord:
+    """The record a report of ``metric`` labels output ``key`` with (from the declarations, without computing)."""
+    (output,) = (output for output in metric.declared_outputs() if output.key == key)
+    return make_record(
+        output,
+        Estimate(0.0),
+        metric.output_space(output),
+        metric.comparable_with_published,
+        "",
+        metric.space_label(output),
+    )
+
+
 def test_kid_metric_matches_the_functional_and_labels_itself() -> None:
     real, fake = _features(100, 16, seed=14), _features(90, 16, seed=15, shift=0.3)
     metric = KID(num_subsets=10, subset_size=50, seed=3, extractor=None)
     for start in range(0, 100, 30):
         metric.update(real[start : start + 30], real=True)
     metric.update(fake, real=False)
-    mean, std = metric.compute()
+    result = metric.compute()
+    assert set(result) == {"kid", "kid_std"} and all(value.ndim == 0 for value in result.values())
+    mean, std = result["kid"], result["kid_std"]
     expected = kid(real, fake, num_subsets=10, subset_size=50, seed=3)
     assert float(mean) == pytest.approx(float(expected[0]), rel=1e-12)
     assert float(std) == pytest.approx(float(expected[1]), rel=1e-12)
-    assert metric.label == "KD on precomputed features" and not metric.comparable_with_published
-    assert KID(extractor=_named_extractor("inception-fid")).label == "KID"
+    assert _record(metric, "kid").label == "KD on precomputed features" and not metric.comparable_with_published
+    published = KID(extractor=_named_extractor("inception-fid"))
+    assert published.comparable_with_published and _record(published, "kid").label == "KID"
     hidden = KID(extractor=_named_extractor("inception-fid"), layer="hidden")
-    assert hidden.label == "KD on inception-fid hidden features"
+    # Not the published setting: the label names the extractor, the feature space names the layer.
+    assert not hidden.comparable_with_published
+    assert _record(hidden, "kid").label == "KD on inception-fid hidden features"
+    assert _record(hidden, "kid").feature_space == "inception-fid:hidden"
     assert KID.higher_is_better is False
-    too_large = KID(subset_size=95, extractor=None)  # checked at compute(), once the sample counts are known
+    # subset_size above the smaller set (90 fakes): shrunk to it with a warning by default, checked at compute()
+    # once the sample counts are known ...
+    shrunk = KID(subset_size=95, num_subsets=10, seed=3, extractor=None)
+    shrunk.update(real, real=True)
+    shrunk.update(fake, real=False)
+    with pytest.warns(UserWarning, match="subset_size 95 lowered to 90"):
+        value = shrunk.compute()
+    assert shrunk.subset_size == 95
+    expected = kid(real, fake, num_subsets=10, subset_size=90, seed=3)
+    assert float(value["kid"]) == float(expected[0]) and float(value["kid_std"]) == float(expected[1])
+    # ... or an error with shrink_subsets=False.
+    too_large = KID(subset_size=95, extractor=None, shrink_subsets=False)
     too_large.update(real, real=True)
     too_large.update(fake, real=False)
     with pytest.raises(InputError, match="subset_size"):
@@ -206,7 +238,7 @@ def test_cmmd_metric() -> None:
     metric.update(real[25:], real=True)
     metric.update(fake, real=False)
     assert _relative(float(metric.compute()), float(cmmd(real, fake))) < 1e-12
-    assert metric.label == "MMD on precomputed features"
+    assert _record(metric, "cmmd").label == "MMD on precomputed features"
     assert not CMMD(extractor=_named_extractor("inception-fid")).comparable_with_published
     assert CMMD.higher_is_better is False and CMMD.plot_lower_bound == 0.0
     with pytest.raises(InputError, match="scale"):

@@ -89,15 +89,27 @@ def test_metric_matches_functional_and_names_first_separable_layer() -> None:
     for start in range(0, 64, 16):
         metric.update({"block1": real_a[start : start + 16], "block2": real_b[start : start + 16]}, real=True)
         metric.update({"block1": fake_a[start : start + 16], "block2": fake_b[start : start + 16]}, real=False)
-    scores = metric.compute()
+    protocols = ["linear_probe", "knn_loo", "pca2_svm", "pca2_kmeans"]
+    flat = metric.compute()  # flat {"separability.<layer>.<protocol>": 0-d tensor}, keyed like reports and gates
+    assert list(flat) == [
+        f"separability.{layer}.{protocol}" for layer in ("block1", "block2") for protocol in protocols
+    ]
+    assert all(isinstance(value, torch.Tensor) and value.ndim == 0 for value in flat.values())
+    scores = metric.compute_table()  # the nested {layer: {protocol: accuracy}} view of the same numbers
     assert list(scores) == ["block1", "block2"]
-    assert set(scores["block1"]) == {"linear_probe", "knn_loo", "pca2_svm", "pca2_kmeans"}
+    assert set(scores["block1"]) == set(protocols)
+    assert {
+        f"separability.{layer}.{protocol}": float(value)
+        for layer, row in scores.items()
+        for protocol, value in row.items()
+    } == {key: float(value) for key, value in flat.items()}
     assert float(scores["block2"]["linear_probe"]) == linear_probe_accuracy(real_b, fake_b, seed=3)
     assert float(scores["block1"]["knn_loo"]) == float(knn_loo_accuracy(real_a, fake_a))
     assert float(scores["block2"]["pca2_svm"]) == pca2_svm_accuracy(real_b, fake_b)
     assert metric.first_separable_layer(0.9) == "block2"
     assert first_separable_layer({"x": {"linear_probe": 0.6}}, 0.9) is None
-    assert metric.compute() == scores  # deterministic for a seed
+    assert metric.compute_table() == scores  # deterministic for a seed
+    assert metric.compute() == flat
 
 
 def test_metric_errors() -> None:

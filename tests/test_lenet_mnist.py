@@ -105,13 +105,14 @@ def test_evaluator_with_inception_score_in_digit_space(extractor, held_out) -> N
     images, labels = held_out
     real = images[labels < 5][:20]
     fake = images[labels >= 5][:20]
-    evaluator = ganprobe.Evaluator("lenet-mnist", metrics=["knn_loo", "is"], metric_options={"is": {"splits": 1}})
+    evaluator = ganprobe.Evaluator("lenet-mnist", metrics=["knn_loo", "is"], settings={"is": {"splits": 1}})
     evaluator.add(real, real=True)
     evaluator.add(fake, real=False)
     results = evaluator.compute()
     assert set(results) == {"knn_loo", "is"}
     value = results["is"]
-    score = float(value[0] if isinstance(value, tuple) else getattr(value, "value", value))
+    assert set(value) == {"is", "is_std"}
+    score = float(value["is"])
     probs = torch.softmax(extractor(fake, layers="logits")["logits"].double(), dim=1)
     marginal = probs.mean(dim=0, keepdim=True)
     expected = math.exp(float((probs * (probs.log() - marginal.log())).sum(dim=1).mean()))

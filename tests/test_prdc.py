@@ -176,8 +176,11 @@ def test_metrics_match_functional_and_reference() -> None:
         metric.update(real[120:], real=True)
         metric.update(fake, real=False)
     assert pr.k == 3 and dc.k == 5 and pr.higher_is_better and dc.higher_is_better
-    precision, recall = pr.compute()
-    density, coverage = dc.compute()
+    pr_values, dc_values = pr.compute(), dc.compute()
+    assert list(pr_values) == ["precision", "recall"] and list(dc_values) == ["density", "coverage"]
+    assert all(value.ndim == 0 and value.dtype == torch.float64 for value in (*pr_values.values(), *dc_values.values()))
+    precision, recall = pr_values["precision"], pr_values["recall"]
+    density, coverage = dc_values["density"], dc_values["coverage"]
     three, five = reference_prdc(real, fake, 3), reference_prdc(real, fake, 5)
     assert (float(precision), float(recall)) == (three["precision"], three["recall"])
     assert float(density) == pytest.approx(five["density"], abs=1e-12) and float(coverage) == five["coverage"]
@@ -191,12 +194,15 @@ def test_compute_interval_holds_the_balls_and_resamples_outcomes() -> None:
     metric = DensityCoverage(k=3, extractor=None)
     metric.update(real, real=True)
     metric.update(fake, real=False)
-    density, coverage = metric.compute()
-    density_interval, coverage_interval = metric.compute_interval(num_resamples=200, confidence=0.9, seed=1)
+    values = metric.compute()
+    density, coverage = values["density"], values["coverage"]
+    computed = metric.compute_interval(num_resamples=200, confidence=0.9, seed=1)
+    assert list(computed) == ["density", "coverage"]
+    density_interval, coverage_interval = computed["density"], computed["coverage"]
     assert isinstance(density_interval, Interval) and density_interval.num_resamples == 200
     assert density_interval.low < float(density) < density_interval.high
     assert coverage_interval.low < float(coverage) < coverage_interval.high <= 1.0
-    assert metric.compute_interval(num_resamples=200, confidence=0.9, seed=1) == (density_interval, coverage_interval)
+    assert metric.compute_interval(num_resamples=200, confidence=0.9, seed=1) == computed
     details = prdc_details(real, fake, k=3, recall=False)
     assert details.real_recalled is None and set(details.values()) == {"precision", "density", "coverage"}
     intervals = prdc_intervals(details, 200, 0.9, seed=1)
@@ -209,8 +215,11 @@ def test_compute_interval_holds_the_balls_and_resamples_outcomes() -> None:
     pr = PrecisionRecall(extractor=None)
     pr.update(real, real=True)
     pr.update(fake, real=False)
-    precision, recall = pr.compute()
-    precision_interval, recall_interval = pr.compute_interval(num_resamples=200, seed=0)
+    values = pr.compute()
+    precision, recall = values["precision"], values["recall"]
+    computed = pr.compute_interval(num_resamples=200, seed=0)
+    assert list(computed) == ["precision", "recall"]
+    precision_interval, recall_interval = computed["precision"], computed["recall"]
     assert precision_interval.low < float(precision) < precision_interval.high
     assert recall_interval.low < float(recall) < recall_interval.high
     # why the balls are held: rebuilding them on resamples (repeated rows = zero-distance neighbours) biases low

@@ -107,7 +107,7 @@ class MetricMonitor:
             # Small evaluation sets make FD's covariance rank deficient; the trend over training still reads.
             warnings.filterwarnings("ignore", message=".*rank.*", category=UserWarning)
             values = {"knn_loo": self.knn.compute(), "fd": self.fid.compute()}
-        tables = {self.space: self.separability.compute()}
+        tables = {self.space: self.separability.compute_table()}
         if self.discriminator_separability is not None:
             metric = self.discriminator_separability
             metric.reset()
@@ -115,7 +115,7 @@ class MetricMonitor:
                 metric.update(batch, real=True)
             for batch in self._batches(fake_images):
                 metric.update(batch, real=False)
-            tables[DISCRIMINATOR_SPACE] = metric.compute()
+            tables[DISCRIMINATOR_SPACE] = metric.compute_table()
         for space, table in tables.items():
             for layer, scores in table.items():
                 for protocol, value in scores.items():

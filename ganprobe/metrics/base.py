@@ -137,6 +137,14 @@ class FeatureMetric(Metric):
         (empty when none does), so a run can refuse a too-small set before any extraction."""
         return 1, 1, ""
 
+    def space_label(self, output: Output) -> str:
+        """The feature space in words for labels: ``"resnet18"`` at the extractor's default layer,
+        ``"resnet18 layer3"`` at another, ``"precomputed"`` without an extractor."""
+        layer = output.layer or (self.layers[0] if len(self.layers) == 1 else None)
+        if self.extractor is None or layer is None or layer == self.extractor.default_layer:
+            return self.feature_space
+        return f"{self.feature_space} {layer}"
+
     def output_space(self, output: Output) -> str:
         """The feature space an output was measured in, e.g. ``"resnet18:pool"``."""
         layer = self.layers[0] if len(self.layers) == 1 else None
@@ -338,7 +346,12 @@ class FeatureMetric(Metric):
         estimates = self.report(options)
         return [
             make_record(
-                output, estimates[output.key], self.output_space(output), self.comparable_with_published, self.name
+                output,
+                estimates[output.key],
+                self.output_space(output),
+                self.comparable_with_published,
+                self.name,
+                self.space_label(output),
             )
             for output in self.declared_outputs()
             if output.key in estimates

@@ -189,6 +189,10 @@ class InceptionScore(SingleLayerMetric):
         mean, std = inception_score(logits, self.splits, self.seed)
         return {"is": mean, "is_std": std}
 
+    def space_label(self, output: Output) -> str:
+        """The extractor alone: the label already says the score is on its logits."""
+        return self.feature_space
+
     def minimum_samples(self) -> tuple[int, int, str]:
         """No real samples; one generated sample per split."""
         return 0, self.splits, f"splits={self.splits}"

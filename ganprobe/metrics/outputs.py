@@ -196,9 +196,20 @@ class MetricRecord:
         return asdict(self)
 
 
-def make_record(output: Output, estimate: Estimate, feature_space: str, comparable: bool, metric: str) -> MetricRecord:
-    """Label ``estimate`` with its declaration (``feature_space`` is e.g. ``"resnet18:pool"``)."""
-    space = feature_space.split(":")[0] if feature_space else "precomputed"
+def make_record(
+    output: Output, estimate: Estimate, feature_space: str, comparable: bool, metric: str, space_label: str = ""
+) -> MetricRecord:
+    """Label ``estimate`` with its declaration.
+
+    Args:
+        output, estimate: the declaration and the computed value.
+        feature_space: where it was measured, e.g. ``"resnet18:pool"``.
+        comparable: whether the number compares with published values (then the published label is used).
+        metric: the metric's name.
+        space_label: the space in words for labels (``"resnet18"``, ``"resnet18 layer3"``); default: the
+            extractor part of ``feature_space``.
+    """
+    space = space_label or (feature_space.split(":")[0] if feature_space else "precomputed")
     return MetricRecord(
         key=output.key,
         label=output.display_label(space, comparable),
