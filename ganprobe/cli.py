@@ -320,6 +320,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         result.first_separable_layer,
         result.suspicious,
         checked,
+        verdict=result.verdict,
     )
     payload = result.to_json(checked)
     if args.json_path:

@@ -71,6 +71,8 @@ class EvaluationResult:
         features: ``{layer: (real (N, D), fake (M, D))}`` on the CPU (for plots).
         real_images, fake_images: file paths (``None`` where unknown) or a uint8 tensor of the first images.
         skipped: files that could not be decoded and were skipped (non-strict runs).
+        verdict: the answer in plain words, one sentence per metric that has one (how separable, from which
+            layer, fidelity vs diversity, copies), drawn from the records.
     """
 
     records: list[MetricRecord]
@@ -84,6 +86,7 @@ class EvaluationResult:
     real_images: Sequence[str | None] | Tensor = field(repr=False, default_factory=list)
     fake_images: Sequence[str | None] | Tensor = field(repr=False, default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    verdict: list[str] = field(default_factory=list)
 
     @property
     def separability(self) -> dict[str, dict[str, float]]:
@@ -143,6 +146,7 @@ class EvaluationResult:
             "layer_separability": self.separability,
             "first_separable_layer": self.first_separable_layer,
             "separable_threshold": defaults.SEPARABLE_THRESHOLD,
+            "verdict": list(self.verdict),
             "memorization_pairs": [dataclasses.asdict(pair) for pair in self.suspicious],
             "skipped_files": list(self.skipped),
             "gates": [gate.as_dict() for gate in gates],
@@ -287,6 +291,7 @@ def evaluate(
         real_images=[] if is_stats_file(real) else thumbnails(real, evaluator.paths["real"]),
         fake_images=thumbnails(fake, evaluator.paths["fake"]),
         skipped=skipped,
+        verdict=evaluator.verdict(records),
     )
     table = result.separability
     if table and all("linear_probe" in scores for scores in table.values()):

@@ -232,6 +232,11 @@ class Evaluator:
         """Every metric's :meth:`~ganprobe.metrics.base.FeatureMetric.records`, in report order."""
         return [record for metric in self.metrics.values() for record in metric.records(options)]
 
+    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
+        """Each metric's plain-words reading of its own records (see ``FeatureMetric.verdict``), in report order."""
+        ranked = sorted(self.metrics.items(), key=lambda item: item[1].verdict_rank)
+        return [line for name, metric in ranked for line in metric.verdict([r for r in records if r.metric == name])]
+
     def reset(self) -> None:
         """Forget every metric's samples (the extractor and cache stay)."""
         for metric in self.metrics.values():

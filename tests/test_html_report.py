@@ -276,7 +276,7 @@ def test_gate_failures_are_shown(folders: tuple[list[str], list[str]]):
     assert gate_rows["fid>40"][3] == "FAIL" and gate_rows["kid>0.5"][3] == "PASS"
     metric_rows = {row[0].split()[-1]: row for row in page.rows["metrics"] if len(row) == 7}
     assert metric_rows["fid"][-1] == "FAIL" and metric_rows["kid"][-1] == "PASS" and metric_rows["knn_loo"][-1] == ""
-    assert "1 of 2 gates FAILED" in page.text["summary"]
+    assert "1 of 2 quality gates FAILED" in page.text["summary"]
 
 
 def test_missing_data_degrades_to_notes(tmp_path: Path):
@@ -377,3 +377,29 @@ def test_image_grid_places_each_thumbnail():
         centre = (2 + (index % 2) * 18 + 8, 2 + (index // 2) * 18 + 8)
         assert grid.getpixel(centre) == color
     assert grid.getpixel((2 + 18 + 8, 2 + 18 + 8)) == (255, 255, 255)  # the empty fourth cell
+
+
+def test_verdict_leads_and_only_the_footer_holds_run_times(folders: tuple[list[str], list[str]]):
+    real, fake = folders
+    report = _report(real, fake)
+    report["verdict"] = ["1-NN real-vs-fake accuracy 0.91: almost fully separated.", "precision 0.9, recall 0.1."]
+    first = render_html_report(report, {}, real, fake)
+    report["timings"] = {"total": 99.0}
+    second = render_html_report(report, {}, real, fake)
+    page = _Page(first)
+    summary = page.text["summary"]
+    assert summary.index("In short") < summary.index("1 of 2 quality gates FAILED") < summary.index("almost fully")
+    assert "timings" not in summary and "1.5" not in summary
+    body_first, footer_first = first.split('<footer id="timings">')
+    body_second, footer_second = second.split('<footer id="timings">')
+    assert body_first == body_second and footer_first != footer_second and "99 s" in footer_second
+
+
+def test_a_zero_spread_says_why(folders: tuple[list[str], list[str]]):
+    real, fake = folders
+    report = _report(real, fake)
+    for record in report["metrics"]:
+        if record["key"] == "kid":
+            record["std"] = 0.0
+    page = _Page(render_html_report(report, {}, real, fake))
+    assert "± 0: all subsets gave one value (each held the whole set)" in page.text["metrics"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
@@ -19,10 +20,18 @@ from ganprobe.features.cache import FeatureCache, cache_key, source_fingerprint
 
 
 def _progress(enabled: bool) -> Progress | nullcontext:
+    """Progress bars on standard error, and only on a terminal: redirected output and CI logs get no blank lines."""
     if not enabled:
         return nullcontext()
+    console = Console(stderr=True)
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
     )
 
 

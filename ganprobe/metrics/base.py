@@ -64,6 +64,7 @@ class FeatureMetric(Metric):
     needs_logits: ClassVar[bool] = False  # fed from the extractor's class logits (Inception Score)
     uses_real: ClassVar[bool] = True  # the evaluator feeds it the real set too
     seeded: ClassVar[bool] = False  # takes a ``seed`` (the evaluator passes its own)
+    verdict_rank: ClassVar[int] = 50  # where the metric's verdict goes at the top of a report (lower: earlier)
     is_differentiable = False
     full_state_update = False
 
@@ -356,6 +357,11 @@ class FeatureMetric(Metric):
             for output in self.declared_outputs()
             if output.key in estimates
         ]
+
+    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
+        """Plain-words sentences about this metric's numbers (``records`` from :meth:`records`), for the top of a
+        report; empty when the numbers speak for themselves. The metric owns its reading, as it owns its outputs."""
+        return []
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
         """Hook: add richer-view outputs (p-values, intervals) to ``estimates``; called while synced."""

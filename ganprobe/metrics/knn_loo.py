@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
@@ -15,7 +15,21 @@ from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.knn_loo import KNNLOOResult, knn_loo_accuracy, knn_loo_details
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.outputs import NO_DIRECTION, Estimate, Output, ReportOptions, closest_to
+from ganprobe.metrics.outputs import NO_DIRECTION, Estimate, MetricRecord, Output, ReportOptions, closest_to
+
+
+def separation_words(accuracy: float) -> str:
+    """A real-vs-fake accuracy in words: ``indistinguishable`` near 0.5, ``almost fully separated`` near 1."""
+    distance = accuracy - 0.5
+    if distance < -0.05:
+        return "below chance: fakes sit on top of reals (copies?)"
+    if distance < 0.05:
+        return "indistinguishable"
+    if distance < 0.15:
+        return "slightly separable"
+    if distance < 0.35:
+        return "clearly separable"
+    return "almost fully separated"
 
 
 class KNNLOOAccuracy(SingleLayerMetric):
@@ -60,6 +74,7 @@ class KNNLOOAccuracy(SingleLayerMetric):
     """
 
     name = "knn_loo"
+    verdict_rank = 10
     outputs = (
         Output(
             "knn_loo",
@@ -131,6 +146,30 @@ class KNNLOOAccuracy(SingleLayerMetric):
         estimates["knn_loo_fake"] = Estimate(details.fake_accuracy)
         if options.permutations > 0:
             estimates["knn_loo_p_value"] = Estimate(details.p_value)
+
+    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
+        """How separable the sets are, and which class gives them away (mode dropping vs poor fidelity)."""
+        values = {record.key: record.value for record in records}
+        if "knn_loo" not in values:
+            return []
+        accuracy = values["knn_loo"]
+        sentence = (
+            f"1-NN real-vs-fake accuracy {accuracy:.2f} (0.5 = indistinguishable, 1.0 = fully separated): "
+            f"{separation_words(accuracy)}."
+        )
+        real, fake = values.get("knn_loo_real"), values.get("knn_loo_fake")
+        if real is not None and fake is not None and abs(real - fake) >= 0.1:
+            if fake > real:
+                sentence += (
+                    f" Fakes are recognised more often ({fake:.2f}) than reals ({real:.2f}): fakes stray from the "
+                    "real data (poor fidelity) more than they miss parts of it."
+                )
+            else:
+                sentence += (
+                    f" Reals are recognised more often ({real:.2f}) than fakes ({fake:.2f}): parts of the real "
+                    "data have no fakes near them (mode dropping)."
+                )
+        return [sentence]
 
     def compute_details(self, num_permutations: int = 1000, seed: int = 0) -> KNNLOOResult:
         """Accuracy, real/fake accuracies, balanced accuracy and a permutation-test p-value (synced under DDP).

@@ -8,13 +8,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganprobe.defaults import SEPARABLE_THRESHOLD as SEPARABLE_ACCURACY
 from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.separability import PROTOCOLS, first_separable_layer, layer_separability
 from ganprobe.metrics.base import FeatureMetric
-from ganprobe.metrics.outputs import Output, closest_to
+from ganprobe.metrics.outputs import MetricRecord, Output, closest_to
 
 SEPARABILITY_PREFIX = "separability."
 
@@ -64,6 +65,7 @@ class LayerSeparability(FeatureMetric):
     """
 
     name = "layer_separability"
+    verdict_rank = 20
     seeded = True
     outputs = (
         Output(
@@ -110,6 +112,25 @@ class LayerSeparability(FeatureMetric):
         if "linear_probe" in self.protocols:
             return self.folds, self.folds, f"folds={self.folds}"
         return 2, 2, ""
+
+    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
+        """From which layer on a held-out probe tells fakes apart (the first layer reaching 0.75)."""
+        table: dict[str, dict[str, float]] = {}
+        for record in records:
+            if record.layer is not None and record.protocol is not None:
+                table.setdefault(record.layer, {})[record.protocol] = record.value
+        protocol = next((p for p in ("linear_probe", "knn_loo") if p in self.protocols), None)
+        if not table or protocol is None:
+            return []
+        first = first_separable_layer(table, SEPARABLE_ACCURACY, protocol)
+        last = list(table)[-1]
+        tail = f"; at the last tapped layer ({last}) {table[last][protocol]:.2f}"
+        if first is None:
+            return [f"No tapped layer separates fakes from reals ({protocol} below {SEPARABLE_ACCURACY:g}){tail}."]
+        return [
+            f"Fakes become separable from layer {first} on ({protocol} accuracy {table[first][protocol]:.2f} >= "
+            f"{SEPARABLE_ACCURACY:g}){tail}."
+        ]
 
     def declared_outputs(self) -> list[Output]:
         """One output per layer and protocol, in network order."""

@@ -24,7 +24,7 @@ from ganprobe.functional.memorization import (
 )
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.outputs import LOWER, Output
+from ganprobe.metrics.outputs import LOWER, MetricRecord, Output
 
 
 class Memorization(SingleLayerMetric):
@@ -74,6 +74,7 @@ class Memorization(SingleLayerMetric):
     """
 
     name = "memorization"
+    verdict_rank = 40
     outputs = (
         Output(
             "memorization",
@@ -161,6 +162,27 @@ class Memorization(SingleLayerMetric):
     def minimum_samples(self) -> tuple[int, int, str]:
         """Two reals (a real's spacing is its distance to the nearest other real) and one fake."""
         return 2, 1, ""
+
+    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
+        """How many fakes look like copies, and the closest pair."""
+        value = next((record.value for record in records if record.key == "memorization"), None)
+        if value is None:
+            return []
+        details = self.compute_details()
+        count = int(round(value * details.ratio.shape[0]))
+        closest = self.most_suspicious(1)
+        pair = ""
+        if closest:
+            top = closest[0]
+            fake = top.fake_path or f"fake #{top.fake_index}"
+            real = top.real_path or f"real #{top.real_index}"
+            pair = f" Closest pair: {fake} and {real} (copy ratio {top.ratio:.3g})."
+        if count == 0:
+            return [
+                f"No fake sits closer to a real image than reals sit to each other (ratio < {self.threshold:g}).{pair}"
+            ]
+        share = f"{count} of {details.ratio.shape[0]} fakes ({value:.1%})"
+        return [f"{share} look like copies of real images (ratio < {self.threshold:g}).{pair}"]
 
     def _state_tensors(self) -> tuple[Tensor, ...]:
         parts: list[Tensor] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
@@ -16,7 +16,7 @@ from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.functional.prdc import PRDCDetails, prdc_details, prdc_intervals
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.outputs import HIGHER, Estimate, Output, ReportOptions
+from ganprobe.metrics.outputs import HIGHER, Estimate, MetricRecord, Output, ReportOptions
 
 
 class _ManifoldMetric(SingleLayerMetric):
@@ -88,6 +88,19 @@ class _ManifoldMetric(SingleLayerMetric):
                 estimates[key].low, estimates[key].high = interval.low, interval.high
 
 
+def _pattern(fidelity: str, fidelity_value: float, diversity: str, diversity_value: float) -> str:
+    numbers = f"{fidelity} {fidelity_value:.2f} (fidelity), {diversity} {diversity_value:.2f} (diversity)"
+    if max(fidelity_value, diversity_value) < 0.3:
+        return f"{numbers}: both poor: the fakes neither look like the real data nor cover it."
+    if min(fidelity_value, diversity_value) > 0.7:
+        return f"{numbers}: both good."
+    if fidelity_value < diversity_value - 0.1:
+        return f"{numbers}: the fakes cover the real data's variety but many lie off it (poor fidelity)."
+    if diversity_value < fidelity_value - 0.1:
+        return f"{numbers}: the fakes look real but cover only part of the real data (mode dropping)."
+    return f"{numbers}: neither clearly worse than the other."
+
+
 class PrecisionRecall(_ManifoldMetric):
     r"""Improved precision and recall (Kynkaanniemi et al. 2019) of generated samples in a feature space.
 
@@ -130,6 +143,7 @@ class PrecisionRecall(_ManifoldMetric):
     """
 
     name = "precision_recall"
+    verdict_rank = 30
     outputs = (
         Output(
             "precision",
@@ -151,6 +165,13 @@ class PrecisionRecall(_ManifoldMetric):
         ),
     )
     _needs_recall = True
+
+    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
+        """Which of fidelity (precision) and diversity (recall) is worse."""
+        values = {record.key: record.value for record in records}
+        if {"precision", "recall"} <= set(values):
+            return [_pattern("precision", values["precision"], "recall", values["recall"])]
+        return []
 
     def __init__(
         self,

@@ -4,7 +4,8 @@ Sections (each a ``<section>`` with a stable ``id``): ``summary`` (inputs, extra
 and gate tables), ``tsne`` (real vs fake t-SNE per layer), ``separability`` (accuracy per layer per protocol),
 ``pca-variance`` (cumulative explained variance, real vs fake), ``memorization`` (closest fake/real pairs) and
 ``samples`` (image grids). A section whose data is missing holds a note instead of a plot. No script, no external
-resource, no timestamp: the same inputs and seed give the same bytes.
+resource, no timestamp: the same inputs and seed give the same sections, byte for byte; only the closing
+``<footer id="timings">`` (how long the run took) differs between runs.
 """
 
 from __future__ import annotations
@@ -31,14 +32,20 @@ _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.wide{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
 th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td code,td.path{white-space:nowrap}
 .pass{color:#1a7f37;font-weight:bold}.fail{color:#c62828;font-weight:bold}
 .note{color:#555;background:#f7f7f7;border-left:4px solid #bbb;padding:.4em .8em}
+.verdict{background:#eef4fb;border-left:4px solid #3b78c2;padding:.5em 1em .5em 2em;margin:1em 0}
+.verdict li{margin:.25em 0}
+p,li,h1,h2,h3{overflow-wrap:anywhere}
 img{max-width:100%;height:auto}img.thumb{image-rendering:pixelated;width:96px}
-code,.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;word-break:break-all}
-nav a{margin-right:1em}
+code,.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;overflow-wrap:anywhere}
+nav a{margin-right:1em;display:inline-block}
+footer{margin-top:3em;color:#666;font-size:.85em;border-top:1px solid #ddd;padding-top:.5em}
 """
 
 
@@ -65,7 +72,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """``rows`` hold HTML cells already escaped (``<td>...</td>``)."""
     head = "".join(f"<th>{_e(header)}</th>" for header in headers)
     body = "".join(f"<tr>{''.join(row)}</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # A narrow window scrolls the table inside its box, never the page.
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _td(text: Any, css_class: str = "") -> str:
@@ -91,7 +99,7 @@ def _summary_section(report: Mapping[str, Any]) -> str:
         rows.append(
             [_td(side), f'<td class="path">{_e(where)}{_e(extra)}</td>', _td(_number(info.get("count")), "num")]
         )
-    parts = [_table(["set", "source", "images"], rows)]
+    parts = [_verdict(report), _table(["set", "source", "images"], rows)]
     extractor = report.get("extractor") or {}
     facts = [
         ("extractor", extractor.get("name", "unknown")),
@@ -99,9 +107,6 @@ def _summary_section(report: Mapping[str, Any]) -> str:
         ("seed", report.get("seed", "n/a")),
         ("ganprobe version", report.get("ganprobe_version", "n/a")),
     ]
-    timings = report.get("timings") or {}
-    if timings:
-        facts.append(("timings (s)", ", ".join(f"{stage} {_number(seconds)}" for stage, seconds in timings.items())))
     parts.append("<ul>" + "".join(f"<li>{_e(name)}: <code>{_e(value)}</code></li>" for name, value in facts) + "</ul>")
     gates = report.get("gates") or []
     if gates:
@@ -109,6 +114,31 @@ def _summary_section(report: Mapping[str, Any]) -> str:
         verdict = f"{failed} of {len(gates)} gates FAILED" if failed else f"all {len(gates)} gates passed"
         parts.append(f'<p class="{"fail" if failed else "pass"}">{_e(verdict)}</p>')
     return _section("summary", "Summary", "\n".join(parts))
+
+
+def _verdict(report: Mapping[str, Any]) -> str:
+    """The answer first: each metric's plain-words reading of its numbers, and the gates' outcome."""
+    lines = [str(line) for line in report.get("verdict") or []]
+    gates = report.get("gates") or []
+    if gates:
+        failed = [gate for gate in gates if not gate.get("passed", False)]
+        lines.insert(
+            0, f"{len(failed)} of {len(gates)} quality gates FAILED." if failed else "Every quality gate passed."
+        )
+    if not lines:
+        return _note("No metric with a plain-words reading was computed; see the tables below.")
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines)
+    return f'<div class="verdict"><strong>In short</strong><ul>{items}</ul></div>'
+
+
+def _timings(report: Mapping[str, Any]) -> str:
+    timings = report.get("timings") or {}
+    if not timings:
+        return ""
+    text = ", ".join(f"{stage} {_number(seconds)} s" for stage, seconds in timings.items())
+    return (
+        f'<footer id="timings">Run time (differs between runs; everything above is reproducible): {_e(text)}</footer>'
+    )
 
 
 def _direction(record: Mapping[str, Any]) -> str:
@@ -123,6 +153,8 @@ def _uncertainty(record: Mapping[str, Any]) -> str:
     low, high, std = record.get("low"), record.get("high"), record.get("std")
     if low is not None and high is not None:
         return f"CI [{_number(low)}, {_number(high)}]"
+    if std == 0:
+        return "± 0: all subsets gave one value (each held the whole set)"
     if std is not None:
         return f"± {_number(std)}"
     return ""
@@ -143,7 +175,7 @@ def _metrics_section(report: Mapping[str, Any]) -> str:
             comparable = "yes" if record.get("comparable_with_published") else "no"
             rows.append(
                 [
-                    f"<td>{_e(record.get('label') or record.get('key'))} <code>{_e(record.get('key'))}</code></td>",
+                    f"<td>{_e(record.get('label') or record.get('key'))} <br><code>{_e(record.get('key'))}</code></td>",
                     _td(_number(record.get("value")), "num"),
                     _td(_uncertainty(record)),
                     _td(_direction(record)),
@@ -206,7 +238,7 @@ def _separability_section(report: Mapping[str, Any]) -> str:
     threshold = report.get("separable_threshold")
     first = report.get("first_separable_layer")
     protocols = list(dict.fromkeys(p for scores in separability.values() for p in scores))
-    png = plots.separability_figure(separability, threshold)
+    png = plots.separability_figure(separability, threshold, first)
     rows = [
         [_td(layer)] + [_td(_number(scores.get(protocol)), "num") for protocol in protocols]
         for layer, scores in separability.items()
@@ -217,7 +249,7 @@ def _separability_section(report: Mapping[str, Any]) -> str:
         "<p>Accuracy of telling fakes from reals in each layer (0.5 = chance, 1.0 = perfectly separated). The "
         "linear probe and 1-NN leave-one-out are held-out estimates in the full feature space; the PCA-2 "
         "protocols (the seed study's) keep two components only and can miss separable layers.</p>",
-        _img(png, "separability accuracy per layer and protocol, with the 0.5 chance line"),
+        _img(png, "separability accuracy per layer and protocol, the 0.5 chance line and the first separable layer"),
         f"<p>{_e(verdict)}</p>",
         _table(headers, rows),
     ]
@@ -376,6 +408,8 @@ def render_html_report(
         f"<title>ganprobe report: {_e(fake)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f'<h1>ganprobe report</h1>\n<p class="path">{_e(fake)}</p>\n{nav}\n'
         + "\n".join(sections)
+        + "\n"
+        + _timings(report)
         + "\n</body>\n</html>\n"
     )
 
@@ -405,7 +439,7 @@ def write_html_report(
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`. The page holds no script and loads nothing: every plot is an embedded
-        PNG, every user string is HTML-escaped, and the same inputs give the same bytes.
+        PNG, every user string is HTML-escaped, and the same inputs give the same bytes except the timings footer.
 
     Raises:
         InputError: ``max_points < 1`` or ``grid_size < 0``.

@@ -188,9 +188,10 @@ def tsne_figure(panels: Sequence[TsnePanel], columns: int = 4) -> bytes:
 
 
 def separability_figure(
-    separability: Mapping[str, Mapping[str, float | None]], threshold: float | None = None
+    separability: Mapping[str, Mapping[str, float | None]], threshold: float | None = None, first: str | None = None
 ) -> bytes:
-    """Real-vs-fake accuracy per layer, one line per protocol, with the 0.5 chance line.
+    """Real-vs-fake accuracy per layer, one line per protocol, with the 0.5 chance line and the first separable
+    layer marked.
 
     The seed study plotted the PCA-2 SVM's training error against block number; accuracy = 1 - error, so a curve
     at 0.5 means the protocol cannot tell fakes from reals in that layer, and 1.0 means perfect separation.
@@ -198,14 +199,15 @@ def separability_figure(
     Args:
         separability: ``{layer: {protocol: accuracy or None}}`` in layer order.
         threshold: the "separable" accuracy to draw as a dotted line (``None``: not drawn).
+        first: the first separable layer, marked with a vertical band and a label (``None``: none marked).
 
     Returns:
-        PNG bytes.
+        PNG bytes. The legend sits below the axes, so it never covers the curves.
     """
     layers = list(separability)
     found = {protocol for scores in separability.values() for protocol in scores}
     protocols = [p for p in PROTOCOL_LABELS if p in found] + sorted(found - set(PROTOCOL_LABELS))
-    figure = Figure(figsize=(max(5.0, 0.8 * len(layers) + 2.5), 3.6), layout="constrained")
+    figure = Figure(figsize=(max(6.0, 0.8 * len(layers) + 2.5), 4.6), layout="constrained")
     ax = figure.subplots()
     x = np.arange(len(layers))
     lowest = 0.5
@@ -218,13 +220,19 @@ def separability_figure(
     ax.axhline(0.5, color="gray", linestyle="--", linewidth=1, label="chance (0.5)")
     if threshold is not None:
         ax.axhline(threshold, color="black", linestyle=":", linewidth=1, label=f"separable ({threshold:g})")
+    if first is not None and first in layers:
+        position = layers.index(first)
+        ax.axvspan(position - 0.15, position + 0.15, color="#3b78c2", alpha=0.15, label=f"first separable: {first}")
+        ax.annotate(
+            "first separable", (position, 1.0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8
+        )
     ax.set_xticks(x, layers, rotation=30 if len(layers) > 4 else 0, ha="right" if len(layers) > 4 else "center")
     ax.set_xlim(-0.3, len(layers) - 0.7)
-    ax.set_ylim(max(0.0, lowest - 0.05), 1.02)
+    ax.set_ylim(max(0.0, lowest - 0.05), 1.06)
     ax.set_xlabel("layer (input to output)")
     ax.set_ylabel("real vs fake accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    figure.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return figure_png(figure)
 
 
@@ -255,7 +263,7 @@ def _components_for(curve: np.ndarray, fraction: float = 0.9) -> int:
     return int(np.searchsorted(curve, fraction - 1e-12) + 1)
 
 
-def pca_variance_figure(panels: Sequence[VariancePanel], columns: int = 4) -> bytes:
+def pca_variance_figure(panels: Sequence[VariancePanel], columns: int = 3) -> bytes:
     """Small multiples of cumulative explained variance, real vs fake, one panel per layer.
 
     A fake curve that rises faster than the real one means the fakes vary along fewer directions (mode collapse);
@@ -268,7 +276,7 @@ def pca_variance_figure(panels: Sequence[VariancePanel], columns: int = 4) -> by
     Returns:
         PNG bytes.
     """
-    figure, axes = _grid(len(panels), columns, 3.2, 2.8)
+    figure, axes = _grid(len(panels), columns, 4.4, 3.6)
     for ax, (layer, real, fake) in zip(axes, panels, strict=True):
         for name, curve, color, style in (("real", real, REAL_COLOR, "-"), ("fake", fake, FAKE_COLOR, "--")):
             if curve is not None:
@@ -277,12 +285,12 @@ def pca_variance_figure(panels: Sequence[VariancePanel], columns: int = 4) -> by
         ax.axhline(0.9, color="gray", linewidth=0.8, linestyle=":")
         ax.set_ylim(0, 1.02)
         ax.set_xscale("log")  # wide layers have thousands of components; the interesting rise is in the first few
-        ax.set_title(layer, fontsize=9)
-        ax.set_xlabel("components (log scale)", fontsize=8)
-        ax.set_ylabel("cumulative variance", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_title(layer, fontsize=12)
+        ax.set_xlabel("components (log scale)", fontsize=10)
+        ax.set_ylabel("cumulative variance", fontsize=10)
+        ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="lower right", fontsize=9)
     return figure_png(figure)
 
 

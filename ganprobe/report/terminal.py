@@ -38,6 +38,7 @@ def print_results(
     suspicious: Sequence[Any] = (),
     gates: Sequence[GateResult] = (),
     console: Console | None = None,
+    verdict: Sequence[str] = (),
 ) -> None:
     """Print the metric table, the per-layer separability table, the most suspicious memorisation pairs and gates.
 
@@ -49,10 +50,16 @@ def print_results(
         gates: checked gates; the metric table's "gate" column shows each metric's status, and every gate is
             listed with its value and threshold.
         console: where to print (default: standard output).
+        verdict: plain-words sentences printed first, under "In short" (:attr:`EvaluationResult.verdict`).
     """
     from ganprobe.defaults import SEPARABLE_THRESHOLD
 
     out = console or _console()
+    if verdict:
+        out.print("[bold]In short[/]")
+        for line in verdict:
+            out.print(f"  - {escape(line)}", highlight=False)
+        out.print()
     status: dict[str, str] = {}
     for gate in gates:
         previous = status.get(gate.metric, "pass")

@@ -1,0 +1,48 @@
+"""The HTML report in a real browser (headless Chromium): no horizontal overflow at a desktop and a phone width,
+every image decoded, every section and the verdict present. ``.ci/run`` installs Chromium, so CI always runs this."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from browser_check import SECTIONS, WIDTHS, check_page, demo_report, ensure_chromium, problems
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    try:
+        return ensure_chromium()
+    except (RuntimeError, OSError) as error:
+        if os.environ.get("CI"):
+            raise  # CI installs Chromium in .ci/run: a missing browser there is a failure, not a skip
+        pytest.skip(f"headless Chromium unavailable here: {error}")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_report(tmp_path_factory.mktemp("browser"))
+
+
+@pytest.mark.parametrize("width_name", list(WIDTHS))
+def test_report_renders_without_overflow_broken_images_or_missing_sections(browser, report, width_name) -> None:
+    width, height = WIDTHS[width_name]
+    measured = check_page(report, width, height, browser)
+    assert measured["width"] == width
+    assert problems(measured) == []
+    assert set(SECTIONS) <= set(measured["sections"]) and measured["images"] >= 10
+    assert measured["verdict"] >= 3
+
+
+def test_the_check_can_fail(browser, tmp_path: Path) -> None:
+    """A page with a too-wide element, a broken image and no sections is caught on every count."""
+    page = tmp_path / "bad.html"
+    page.write_text(
+        '<!DOCTYPE html><html><body><div style="width:2000px">wide</div>'
+        '<img src="data:image/png;base64,AAAA" alt="broken"></body></html>'
+    )
+    found = problems(check_page(page, 800, 600, browser))
+    assert any("horizontal overflow" in line for line in found)
+    assert any("did not decode: ['broken']" in line for line in found)
+    assert any("missing sections" in line for line in found) and any("verdict" in line for line in found)
