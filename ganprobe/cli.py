@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from ganprobe import defaults
 from ganprobe.errors import GanprobeError, UsageError
+from ganprobe.outputs import check_cli_outputs, describe_os_error
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
@@ -181,22 +182,6 @@ def _check_counts(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed: must be between 0 and 2**32 - 1, got {seed}")
 
 
-def _check_output(path: str | None, option: str) -> None:
-    """Fail before any work when an output file cannot be created (its nearest existing folder is not one)."""
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{option}: {target} is a folder; give a file path")
-    ancestor = target.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UsageError(f"{option}: cannot create {target}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK):
-        raise UsageError(f"{option}: cannot create {target}: {ancestor} is not writable")
-
-
 def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureExtractor (lazy import)
     import torch
 
@@ -253,8 +238,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     _check_counts(args)
     _check_gate_options(args)
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
-    for path, option in ((args.json_path, "--json"), (args.html_path, "--html"), (args.junit_path, "--junit")):
-        _check_output(path, option)
+    check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
     list_images(args.fake)  # fail early, before the backbone loads, on a missing or empty folder
     if not Path(args.real).is_file():
         list_images(args.real)
@@ -322,7 +306,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from ganprobe.features.stats import save_reference_stats
 
     _check_counts(args)
-    _check_output(args.output, "--output")
+    check_cli_outputs(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
     extractor = _build_extractor(args)
@@ -389,8 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ganprobe {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # an output path we cannot write, a folder we cannot read
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"ganprobe {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"ganprobe {args.command}: error: {describe_os_error(exc, args)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"ganprobe {args.command}: interrupted", file=sys.stderr)
