@@ -18,6 +18,7 @@ from typing import NoReturn
 from ganprobe import defaults
 from ganprobe.errors import GanprobeError, UsageError
 from ganprobe.outputs import check_cli_outputs, describe_os_error
+from ganprobe.text import one_line
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
@@ -72,6 +73,12 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--cache-dir", default=None, help="feature cache folder (default: ~/.cache/ganprobe)")
     command.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    command.add_argument(
+        "--hash-contents",
+        action="store_true",
+        help="key the feature cache on every image file's SHA-256 instead of its size and modification time "
+        "(catches files rewritten with the same size and mtime; reads every file once more, see docs/hardening.md)",
+    )
     command.add_argument("--quiet", action="store_true", help="no progress bars")
     command.add_argument(
         "--skip-unreadable",
@@ -214,7 +221,7 @@ def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a Feat
 def _cache(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureCache (lazy import)
     from ganprobe.features import FeatureCache
 
-    return FeatureCache(args.cache_dir, enabled=not args.no_cache)
+    return FeatureCache(args.cache_dir, enabled=not args.no_cache, content_hash=args.hash_contents)
 
 
 def _check_gate_options(args: argparse.Namespace) -> None:
@@ -360,7 +367,7 @@ def run_extractors() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ganprobe`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = lambda message, category, *rest, **kw: f"ganprobe: warning: {message}\n"
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"ganprobe: warning: {one_line(str(message))}\n"
 
     try:
         if args.command == "evaluate":
@@ -369,11 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_stats(args)
         return run_extractors()
     except GanprobeError as exc:  # bad input or options; any other exception is a bug (exit 3)
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = one_line(str(exc)) or type(exc).__name__  # a file name's newline or ESC is escaped, not printed
         print(f"ganprobe {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # an output path we cannot write, a folder we cannot read
-        print(f"ganprobe {args.command}: error: {describe_os_error(exc, args)}", file=sys.stderr)
+        print(f"ganprobe {args.command}: error: {one_line(describe_os_error(exc, args))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"ganprobe {args.command}: interrupted", file=sys.stderr)
