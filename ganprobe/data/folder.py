@@ -13,6 +13,7 @@ from PIL import Image
 from torch import Tensor
 
 from ganprobe.errors import ImageFolderError
+from ganprobe.text import quote_path
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
@@ -51,36 +52,72 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
 def load_image(path: str | os.PathLike[str]) -> Tensor:
     """Decode one image file to an RGB ``uint8`` ``(3, H, W)`` tensor.
 
-    Grayscale, palette, 16-bit and RGBA images are converted to RGB (alpha is dropped).
+    Every mode PIL opens is converted to RGB: grayscale, bilevel and palette images (with or without alpha),
+    CMYK, YCbCr, CIELAB (D50, as TIFF and ICC define it) and HSV by PIL's conversions; alpha is dropped. High bit
+    depths are scaled to 0..255 by this rule (see ``docs/hardening.md``):
+
+    * 16-bit modes (``I;16``, ``I;16B``...), and 32-bit integer ``I`` images from PNG or PPM files: 0..65535;
+    * other ``I`` images and float (``F``) images, by their maximum value: at most 1 (floats only) means 0..1,
+      at most 255 means 0..255, at most 65535 means 0..65535; larger, negative, NaN or infinite values are refused.
 
     Raises:
         ImageFolderError: naming the file, when it cannot be read (permissions, a link loop) or decoded (truncated,
-            not an image, a decompression-bomb-sized header beyond ``PIL.Image.MAX_IMAGE_PIXELS``).
+            not an image, a decompression-bomb-sized header beyond ``PIL.Image.MAX_IMAGE_PIXELS``, an empty image,
+            pixel values outside the rule above).
     """
+    name = quote_path(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or stream forever
-            raise ImageFolderError(f"{path}: not a regular file")
+            raise ImageFolderError(f"{name}: not a regular file")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                if image.mode.startswith("I;16") or image.mode == "I":
-                    array = np.asarray(image, dtype=np.float64)
-                    # 16-bit files use the full 0..65535 range; a 32-bit "I" image from other formats may not.
-                    sixteen_bit = image.mode.startswith("I;16") or image.format == "PNG" or array.max() > 255
-                    scale = 65535.0 if sixteen_bit else 255.0
-                    image = Image.fromarray(np.clip(array / scale * 255.0 + 0.5, 0, 255).astype(np.uint8))
-                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+                if image.width < 1 or image.height < 1:
+                    raise ImageFolderError(f"{name}: cannot decode image (empty image of {image.width}x{image.height})")
+                rgb = _to_rgb(image, name)
     except ImageFolderError:
         raise
     except OSError as exc:
         if exc.errno is not None:  # the file system refused (permissions, a link loop, vanished): not a decode error
-            raise ImageFolderError(f"{path}: cannot read image file ({exc.strerror or exc})") from None
-        raise ImageFolderError(f"{path}: cannot decode image ({_first_line(exc, path)})") from None
+            raise ImageFolderError(f"{name}: cannot read image file ({exc.strerror or exc})") from None
+        raise ImageFolderError(f"{name}: cannot decode image ({_first_line(exc, path)})") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure on a user's file is bad input, never a crash
-        raise ImageFolderError(f"{path}: cannot decode image ({_first_line(exc, path)})") from None
+        raise ImageFolderError(f"{name}: cannot decode image ({_first_line(exc, path)})") from None
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ImageFolderError(f"{path}: cannot decode image (empty image of shape {rgb.shape})")
+        raise ImageFolderError(f"{name}: cannot decode image (empty image of shape {rgb.shape})")
     return torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()
+
+
+def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
+    """An opened image as an ``(H, W, 3)`` uint8 array, by the rule of :func:`load_image`."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise ImageFolderError(f"{name}: cannot decode image (NaN or infinite pixel values in a {mode} image)")
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        if low < 0:
+            raise ImageFolderError(
+                f"{name}: cannot decode image (negative pixel values, down to {low:g}, in mode {mode})"
+            )
+        if mode.startswith("I;16") or (mode == "I" and image.format in ("PNG", "PPM")):
+            scale = 65535.0  # 16-bit files use the full range, however dark the image
+        elif mode == "F" and high <= 1.0:
+            scale = 1.0
+        elif high <= 255.0:
+            scale = 255.0
+        elif high <= 65535.0:
+            scale = 65535.0
+        else:
+            raise ImageFolderError(
+                f"{name}: cannot decode image (pixel values up to {high:g} in mode {mode}; ganprobe reads such images "
+                "as 0..1 (floats), 0..255 or 0..65535 by their maximum)"
+            )
+        gray = np.clip(np.floor(array / scale * 255.0 + 0.5), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    if mode in ("PA", "La", "RGBa"):  # no direct conversion to RGB for some: through RGBA (alpha then dropped)
+        image = image.convert("RGBA")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def _first_line(exc: BaseException, path: str | os.PathLike[str]) -> str:
