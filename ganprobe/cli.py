@@ -193,6 +193,7 @@ def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a Feat
     import torch
 
     from ganprobe.extractors import get_extractor
+    from ganprobe.limits import check_device
 
     try:
         device = torch.device(args.device)
@@ -200,6 +201,7 @@ def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a Feat
         raise UsageError(f"--device: unknown device {args.device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device: {args.device} requested but CUDA is not available here")
+    check_device(device, "--device")  # meta and absent accelerators: exit 2, not a crash later
     kwargs: dict[str, object] = {"weights_path": args.weights} if args.weights else {}
     # Only options that differ from the defaults, so a user-registered factory without them still works.
     if args.no_channels_last:

@@ -113,10 +113,19 @@ def _hard_link_inside(target: Path, folder: Path) -> bool:
         return False
     if not stat.S_ISREG(info.st_mode) or info.st_nlink < 2:
         return False
-    for directory, _subdirs, files in os.walk(folder, followlinks=False):
-        for name in files:
+    stack = [os.fspath(folder)]  # an explicit stack: a folder thousands of levels deep is no RecursionError
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                entries = list(listing)
+        except OSError:
+            continue  # reading the inputs reports folders that cannot be listed
+        for entry in entries:
             try:
-                other = os.stat(os.path.join(directory, name))
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                other = entry.stat()
             except OSError:
                 continue
             if (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +30,54 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """
     root = Path(folder).expanduser()
     if not root.exists():
-        raise ImageFolderError(f"{root}: folder does not exist")
+        raise ImageFolderError(f"{quote_path(root)}: folder does not exist")
     if not root.is_dir():
-        raise ImageFolderError(f"{root}: not a folder")
-    found = []
-
-    def unlistable(error: OSError) -> None:  # os.walk would skip an unreadable folder silently: refuse instead
-        raise ImageFolderError(f"{error.filename}: cannot list folder ({error.strerror or error})")
-
-    for directory, subdirs, files in os.walk(root, onerror=unlistable, followlinks=False):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(Path(directory) / name)
+        raise ImageFolderError(f"{quote_path(root)}: not a folder")
+    found = [
+        Path(directory) / name
+        for directory, files in walk_files(root)
+        for name in files
+        if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+    ]
     if not found:
         raise ImageFolderError(
-            f"{root}: no image files found (looked recursively for {', '.join(sorted(IMAGE_EXTENSIONS))})"
+            f"{quote_path(root)}: no image files found (looked recursively for {', '.join(sorted(IMAGE_EXTENSIONS))})"
         )
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def walk_files(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """``(folder, file names)`` for ``root`` and every non-hidden folder below it, without recursion.
+
+    Like ``os.walk(root, followlinks=False)`` (links to folders are listed as folders and never entered, so a link
+    loop cannot hang the walk), but with an explicit stack: a folder nested thousands of levels deep is walked, not
+    a ``RecursionError``. A folder that cannot be listed raises (``os.walk`` would skip it silently).
+
+    Raises:
+        ImageFolderError: a folder cannot be listed (permissions, vanished), naming it.
+    """
+    stack = [os.fspath(root)]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError as error:
+            raise ImageFolderError(
+                f"{quote_path(error.filename or directory)}: cannot list folder ({error.strerror or error})"
+            ) from None
+        files, subdirs = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:  # a link loop or a vanished entry: a file, which decoding then reports
+                is_dir = False
+            if not is_dir:
+                files.append(entry.name)
+            elif not entry.name.startswith(".") and not entry.is_symlink():
+                subdirs.append(entry.path)
+        yield directory, files
+        stack.extend(sorted(subdirs, reverse=True))
 
 
 def load_image(path: str | os.PathLike[str]) -> Tensor:
