@@ -3,6 +3,8 @@
 * A regular file (new or existing) is written to a temporary file in the same folder, flushed to disk, and renamed
   over the target; an existing file keeps its permission bits (and, where allowed, its owner).
 * A symbolic link is written *through*: its final target is replaced as above, the link itself stays a link.
+* A file with several hard links is written in place once the new content is complete in a temporary file, so
+  every name sees the new content (as with a shell redirection); only this case is not atomic for readers.
 * A special file (a character device such as ``/dev/null`` or ``/dev/full``, a FIFO) is opened and written in place,
   the way a shell redirection (``> /dev/null``) would: it is never replaced by a regular file.
 
@@ -62,6 +64,14 @@ def _write(target: Path, write: Callable[[BinaryIO], None]) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if info is not None and info.st_nlink > 1:  # a hard link: write through it too, once the content is whole
+            with open(tmp, "rb") as source, open(real, "r+b") as destination:
+                destination.truncate(0)
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    destination.write(block)
+                destination.flush()
+                os.fsync(destination.fileno())
+            return
         if info is not None:  # replacing a file: keep its permissions (a 0600 report stays 0600) and owner
             os.chmod(tmp, stat.S_IMODE(info.st_mode))
             if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):

@@ -71,6 +71,15 @@ def test_existing_file_keeps_its_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == "new"
 
 
+def test_hard_linked_output_is_written_through_every_name(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    path.write_text("old")
+    os.link(path, tmp_path / "alias.json")
+    atomic_write(path, lambda handle: handle.write(b"new"))
+    assert (tmp_path / "alias.json").read_text() == "new" and path.stat().st_nlink == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alias.json", "report.json"]
+
+
 def test_new_file_gets_umask_permissions(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     try:

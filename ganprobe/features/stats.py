@@ -94,7 +94,7 @@ def load_reference_stats(
             members = [info for info in archive.infolist() if info.filename.startswith(_PREFIX)]
             headers = {info.filename: _check_header(archive, info, meta, name) for info in members}
             features = {
-                member[len(_PREFIX) : -len(".npy")]: torch.from_numpy(_read_array(archive, member, header))
+                member[len(_PREFIX) :].removesuffix(".npy"): torch.from_numpy(_read_array(archive, member, header))
                 for member, header in headers.items()
             }
     except InputError:
