@@ -17,6 +17,8 @@ from typing import NoReturn
 
 from ganprobe import defaults
 from ganprobe.errors import GanprobeError, UsageError
+from ganprobe.outputs import check_cli_outputs, describe_os_error
+from ganprobe.text import one_line
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
@@ -88,6 +90,12 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--cache-dir", default=None, help="feature cache folder (default: ~/.cache/ganprobe)")
     command.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    command.add_argument(
+        "--hash-contents",
+        action="store_true",
+        help="key the feature cache on every image file's SHA-256 instead of its size and modification time "
+        "(catches files rewritten with the same size and mtime; reads every file once more, see docs/hardening.md)",
+    )
     command.add_argument("--quiet", action="store_true", help="no progress bars")
     command.add_argument(
         "--skip-unreadable",
@@ -224,22 +232,6 @@ def _check_counts(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed: must be between 0 and 2**32 - 1, got {seed}")
 
 
-def _check_output(path: str | None, option: str) -> None:
-    """Fail before any work when an output file cannot be created (its nearest existing folder is not one)."""
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{option}: {target} is a folder; give a file path")
-    ancestor = target.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UsageError(f"{option}: cannot create {target}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK):
-        raise UsageError(f"{option}: cannot create {target}: {ancestor} is not writable")
-
-
 def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureExtractor (lazy import)
     from ganprobe.runtime import build_extractor
 
@@ -256,7 +248,7 @@ def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a Feat
 def _cache(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureCache (lazy import)
     from ganprobe.runtime import build_cache
 
-    return build_cache(args.cache_dir, enabled=not args.no_cache)
+    return build_cache(args.cache_dir, enabled=not args.no_cache, content_hash=args.hash_contents)
 
 
 def _check_gate_options(args: argparse.Namespace) -> None:
@@ -282,8 +274,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     _check_gate_options(args)
     settings = defaults.parse_settings(args.settings)
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
-    for path, option in ((args.json_path, "--json"), (args.html_path, "--html"), (args.junit_path, "--junit")):
-        _check_output(path, option)
+    check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
     list_images(args.fake)  # fail early, before the backbone loads, on a missing or empty folder
     if not Path(args.real).is_file():
         list_images(args.real)
@@ -354,7 +345,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from ganprobe.features.stats import save_reference_stats
 
     _check_counts(args)
-    _check_output(args.output, "--output")
+    check_cli_outputs(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
     extractor = _build_extractor(args)
@@ -408,7 +399,7 @@ def run_extractors() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ganprobe`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = lambda message, category, *rest, **kw: f"ganprobe: warning: {message}\n"
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"ganprobe: warning: {one_line(str(message))}\n"
 
     try:
         if args.command == "evaluate":
@@ -417,12 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_stats(args)
         return run_extractors()
     except GanprobeError as exc:  # bad input or options; any other exception is a bug (exit 3)
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = one_line(str(exc)) or type(exc).__name__  # a file name's newline or ESC is escaped, not printed
         print(f"ganprobe {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # an output path we cannot write, a folder we cannot read
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"ganprobe {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"ganprobe {args.command}: error: {one_line(describe_os_error(exc, args))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"ganprobe {args.command}: interrupted", file=sys.stderr)

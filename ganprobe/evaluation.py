@@ -27,6 +27,7 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.functional.memorization import SuspectedCopy
 from ganprobe.metrics.outputs import MetricRecord, ReportOptions
+from ganprobe.report.baseline import validate_baseline
 from ganprobe.report.gates import (
     GateResult,
     check_gate_sources,
@@ -172,11 +173,11 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"--baseline: {source} does not exist")
     try:
         payload = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: too deep
         raise InputError(f"--baseline: {source} is not a readable JSON report ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("metrics"), list):
         raise InputError(f"--baseline: {source} is not a ganprobe JSON report (no 'metrics' list)")
-    return payload
+    return validate_baseline(payload, source)
 
 
 def evaluate(

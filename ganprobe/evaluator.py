@@ -203,7 +203,7 @@ class Evaluator:
     def _stats_features(self, path: str | os.PathLike[str], num_samples: int | None) -> dict[str, Tensor]:
         from ganprobe.features.stats import check_compatible, load_reference_stats
 
-        stored, meta = load_reference_stats(path)
+        stored, meta = load_reference_stats(path, self.extractor)  # metadata and extractor checked before arrays
         check_compatible(meta, self.extractor, path)
         missing = [layer for layer in self.layers if layer not in stored]
         if missing:

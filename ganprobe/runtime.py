@@ -24,6 +24,7 @@ def resolve_device(device: str | torch.device | None, option: str = "--device") 
     import torch
 
     from ganprobe import defaults
+    from ganprobe.limits import check_device
 
     try:
         resolved = torch.device(device if device is not None else defaults.DEVICE)
@@ -31,8 +32,7 @@ def resolve_device(device: str | torch.device | None, option: str = "--device") 
         raise UsageError(f"{option}: unknown device {device!r}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"{option}: {device} requested but CUDA is not available here")
-    if resolved.type == "meta":
-        raise UsageError(f"{option}: the meta device holds no data; use cpu or cuda")
+    check_device(resolved, option)  # meta (no data) and other absent accelerators
     return resolved
 
 
@@ -72,8 +72,11 @@ def build_extractor(
     return model.to(target)
 
 
-def build_cache(cache_dir: str | os.PathLike[str] | None = None, enabled: bool = True) -> FeatureCache:
-    """The feature cache (``cache_dir`` ``None``: ``~/.cache/ganprobe``; ``enabled=False``: never read or written)."""
+def build_cache(
+    cache_dir: str | os.PathLike[str] | None = None, enabled: bool = True, content_hash: bool = False
+) -> FeatureCache:
+    """The feature cache (``cache_dir`` ``None``: ``~/.cache/ganprobe``; ``enabled=False``: never read or written;
+    ``content_hash=True``: key folders on every file's SHA-256 instead of size and modification time)."""
     from ganprobe.features import FeatureCache
 
-    return FeatureCache(cache_dir, enabled=enabled)
+    return FeatureCache(cache_dir, enabled=enabled, content_hash=content_hash)

@@ -10,14 +10,18 @@ runs a few as real processes.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import stat
 import struct
 import subprocess
 import sys
 import warnings
+import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +29,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import Tensor
 
 from ganprobe.cli import main
 from ganprobe.errors import (
@@ -33,11 +38,13 @@ from ganprobe.errors import (
     ImageFolderError,
     InputError,
     SkippedImagesWarning,
+    UsageError,
     WeightsChecksumError,
 )
 from ganprobe.extractors import get_extractor
 from ganprobe.features import FeatureCache, extract_features
-from ganprobe.features.stats import load_reference_stats
+from ganprobe.features.stats import load_reference_stats, save_reference_stats
+from ganprobe.text import quote_path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "hardening.md"
 BASE = ["--extractor", "random-resnet18", "--metrics", "fid", "--quiet", "--workers", "0"]
@@ -214,6 +221,8 @@ def _stats_file(root: Path, corrupt: str) -> Setup:
         features[2, 5] = np.nan
     if corrupt == "text":
         stats.write_text("not a stats file")
+    elif corrupt == "nan":  # otherwise valid: made by this run's extractor (checked before the arrays are read)
+        save_reference_stats(stats, {"pool": torch.from_numpy(features)}, get_extractor("random-resnet18"))
     else:
         np.savez(stats, meta=np.array(json.dumps(meta)), **{"features/pool": features})
     return Setup(fake, stats, api=lambda: load_reference_stats(stats))
@@ -266,6 +275,8 @@ def _cache_case(root: Path, kind: str) -> Setup:
     (entry,) = list(cache_dir.glob("*.pt"))
     if kind == "truncated":
         entry.write_bytes(entry.read_bytes()[:200])
+    elif kind in ("bitflip", "short", "nan"):
+        _cache_damage(entry, kind, fake, cache, reference)
     else:  # a valid entry written for other weights, under this key's file name
         other = get_extractor("random-resnet34")
         payload = extract_features(other, fake, "pool", 4, num_workers=0)
@@ -280,6 +291,143 @@ def _cache_case(root: Path, kind: str) -> Setup:
         assert torch.equal(again["pool"], reference["pool"]) and torch.equal(fresh["pool"], reference["pool"])
 
     return Setup(fake, real, args=["--cache-dir", str(cache_dir)], api=api)
+
+
+def _cache_damage(entry: Path, kind: str, fake: Path, cache: FeatureCache, reference: dict[str, Tensor]) -> None:
+    """Damage a stored entry: one flipped byte in its tensor data, too few rows for its key, or a NaN."""
+    from ganprobe.features.cache import cache_key, source_fingerprint
+
+    if kind == "bitflip":
+        data = bytearray(entry.read_bytes())
+        with zipfile.ZipFile(entry) as archive:
+            info = next(i for i in archive.infolist() if "/data/" in i.filename and i.file_size > 64)
+        name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+        data[info.header_offset + 30 + name_length + extra_length + info.file_size // 2] ^= 0x04
+        entry.write_bytes(bytes(data))
+        return
+    key = cache_key(source_fingerprint(fake), get_extractor("random-resnet18"), ["pool"], None)
+    poisoned = reference["pool"].clone()
+    if kind == "short":
+        poisoned = poisoned[:3]
+    else:
+        poisoned[1, 2] = float("nan")
+    cache.store(key, {"pool": poisoned})
+
+
+def _output_case(root: Path, kind: str) -> Setup:
+    """An output path that would destroy an input or another output, or a device that fails every write."""
+    from ganprobe.atomic import atomic_write
+    from ganprobe.outputs import check_output_paths
+
+    fake, real = image_folder(root / "fake", 5, 1), image_folder(root / "real", 5, 2)
+    if kind == "stats_file":
+        real = root / "real.npz"
+        save_reference_stats(real, {"pool": torch.randn(5, 512)}, get_extractor("random-resnet18"))
+    target = {
+        "input_image": fake / "img_00.png",
+        "stats_file": real,
+        "twice": root / "out" / "report.json",
+        "dev_full": root / "dev" / "full",
+    }[kind]
+    if kind == "dev_full":
+        target.parent.mkdir()
+        try:
+            os.mknod(target, stat.S_IFCHR | 0o666, os.makedev(1, 7))  # a private /dev/full
+        except OSError as exc:
+            pytest.skip(f"cannot create a device node here ({exc})")
+        return Setup(
+            fake,
+            real,
+            args=["--json", str(target)],
+            api=lambda: atomic_write(target, lambda handle: handle.write(b"x" * 100_000)),
+        )
+    option = "--html" if kind != "input_image" else "--junit"
+    outputs = {"--json": root / "out" / "report.json", option: target}
+    return Setup(fake, real, args=[option, str(target)], api=lambda: check_output_paths(outputs, [fake, real]))
+
+
+def _baseline_case(root: Path, kind: str) -> Setup:
+    from ganprobe.evaluation import load_baseline
+
+    fake, real = image_folder(root / "fake", 3, 1), image_folder(root / "real", 3, 2)
+    baseline = root / "baseline.json"
+    report: dict[str, object] = {"schema_version": 2, "metrics": [{"key": "fid", "value": 10.0}]}
+    if kind == "deep":
+        baseline.write_text('{"schema_version": 2, "metrics": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    else:
+        if kind == "schema":
+            report["schema_version"] = 999
+        elif kind == "empty":
+            report["metrics"] = []
+        else:
+            report["metrics"] = [{"key": "fid", "value": True}]
+        baseline.write_text(json.dumps(report))
+    return Setup(fake, real, args=["--baseline", str(baseline)], api=lambda: load_baseline(baseline))
+
+
+def _stats_limits(root: Path, kind: str) -> Setup:
+    fake = image_folder(root / "fake", 3, 1)
+    stats = root / "real.npz"
+    if kind == "bomb":  # 32 MiB of float32 zeros deflated to ~32 KiB, with metadata promising those rows
+        small = save_reference_stats(root / "s.npz", {"pool": torch.zeros(2, 512)}, get_extractor("random-resnet18"))
+        promised = {**load_reference_stats(small)[1], "count": 16_384}  # this run's extractor: only the size is off
+        small.unlink()
+        meta = io.BytesIO()
+        np.save(meta, np.array(json.dumps(promised)))
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (16_384, 512)})
+        info = zipfile.ZipInfo("features/pool.npy")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zipfile.ZipFile(stats, "w") as archive:
+            archive.writestr("meta.npy", meta.getvalue())
+            with archive.open(info, "w", force_zip64=True) as member:
+                member.write(header.getvalue())
+                for _ in range(8):
+                    member.write(bytes(1 << 22))
+        return Setup(fake, stats, api=lambda: load_reference_stats(stats))
+    save_reference_stats(stats, {"pool": torch.randn(4, 512)}, get_extractor("random-resnet34"))
+    return Setup(fake, stats, api=lambda: load_reference_stats(stats, get_extractor("random-resnet18")))
+
+
+def _device_meta(root: Path) -> Setup:
+    from ganprobe.limits import check_device
+
+    fake, real = image_folder(root / "fake", 3, 1), image_folder(root / "real", 3, 2)
+    return Setup(fake, real, args=["--device", "meta"], api=lambda: check_device(torch.device("meta"), "--device"))
+
+
+def _float_images(path: Path) -> Path:
+    """Float32 TIFFs (PIL mode F) in [0, 1] and in [0, 65535], and a 32-bit integer TIFF in [0, 255]."""
+    path.mkdir()
+    ramp = np.linspace(0, 1, 12 * 12, dtype=np.float32).reshape(12, 12)
+    Image.fromarray(ramp).save(path / "unit.tif")
+    Image.fromarray(ramp * 65535).save(path / "sixteen.tif")
+    Image.fromarray((ramp * 255).astype(np.int32)).save(path / "int32.tif")
+    image_folder(path / "rgb", 2, 5)
+    return path
+
+
+def _float_nan(path: Path) -> Path:
+    values = np.full((12, 12), 0.5, np.float32)
+    values[3, 3] = np.nan
+    Image.fromarray(values).save(path, format="TIFF")
+    return path
+
+
+def _control_name(path: Path) -> Path:
+    bad = path.with_name("bad\n\x1b[31mred.png")
+    bad.write_text("not an image")
+    return bad
+
+
+def _deep_folder(path: Path) -> Path:
+    image_folder(path, 4, 1)
+    deep = path
+    for _ in range(1100):  # one level at a time: Path.mkdir(parents=True) itself recurses
+        deep = deep / "d"
+        deep.mkdir()
+    save_rgb(deep / "deep.png", 11)
+    return path
 
 
 SKIP = "exit 2 naming the file (default, strict); `--skip-unreadable`: exit 0, one warning, file in `skipped_files`"
@@ -342,17 +490,72 @@ CASES = [
     Case("cache_other_weights", "a cache entry made with other weights", lambda root: _cache_case(root, "foreign"), 0,
          "exit 0, a warning, recomputed", "`FeatureCacheWarning`, identical features",
          api_warning=FeatureCacheWarning),
+    Case("cache_bit_flip", "one flipped bit inside a cached feature tensor", lambda root: _cache_case(root, "bitflip"),
+         0, "exit 0, a warning naming the entry (`SHA-256 checksum mismatch`), recomputed: the clean run's numbers",
+         "`FeatureCacheWarning`, identical features", api_warning=FeatureCacheWarning),
+    Case("cache_short_entry", "a cache entry with the right key but 3 of 5 rows",
+         lambda root: _cache_case(root, "short"), 0, "exit 0, a warning (`3 rows, but its input has 5`), recomputed",
+         "`FeatureCacheWarning`, identical features", api_warning=FeatureCacheWarning),
+    Case("cache_nan", "a cache entry holding NaN", lambda root: _cache_case(root, "nan"), 0,
+         "exit 0, a warning naming the entry and how to clear the cache, recomputed",
+         "`FeatureCacheWarning`, identical features", api_warning=FeatureCacheWarning),
+    Case("output_is_input_image", "`--junit` naming an image of the fake folder",
+         lambda root: _output_case(root, "input_image"), 2,
+         "exit 2 `--junit: ... is inside the input folder` before any work; the image untouched",
+         "`check_output_paths`: `UsageError`", "is inside the input folder", api_error=UsageError),
+    Case("output_is_stats_file", "`--html` naming the real `.npz` stats file",
+         lambda root: _output_case(root, "stats_file"), 2, "exit 2 `--html: ... is the input ...` before any work",
+         "`check_output_paths`: `UsageError`", "is the input", api_error=UsageError),
+    Case("output_twice", "`--json X --html X`", lambda root: _output_case(root, "twice"), 2,
+         "exit 2 `--html: ... is also the --json output` before any work", "`check_output_paths`: `UsageError`",
+         "is also the --json output", api_error=UsageError),
+    Case("output_dev_full", "`--json` naming a full device (a private `/dev/full`)",
+         lambda root: _output_case(root, "dev_full"), 2,
+         "exit 2 `--json: ...: No space left on device`; the device is written through, never replaced",
+         "`atomic_write`: `OSError` naming the path", "--json: ", api_error=OSError),
+    Case("float_images", "float32 TIFFs (mode `F`) in [0, 1] and [0, 65535], a 32-bit integer TIFF",
+         _folder_only(_float_images), 0, "exit 0; scaled by their maximum (0..1, 0..255, 0..65535), not black or white",
+         "5 rows, finite"),
+    Case("float_nan", "a float TIFF (named `.png`) holding NaN", _bad_file_case(_float_nan), 2, SKIP, SKIP_API,
+         "img_02b.png: cannot decode image (NaN", api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("control_chars_name", "an undecodable file named `bad\\n\\x1b[31mred.png` (newline, ESC)",
+         _bad_file_case(_control_name), 2, SKIP + "; the name printed escaped (one line, no raw ESC)", SKIP_API,
+         "bad\\n\\x1b[31mred.png': cannot decode image", api_warning=SkippedImagesWarning, skip_flag=True),
+    Case("deep_folder", "a folder nested 1,100 levels deep", _folder_only(_deep_folder), 0,
+         "exit 0; walked without recursion, the deep image used", "5 rows"),
+    Case("deep_baseline", "a `--baseline` JSON nested 100,000 levels deep", lambda root: _baseline_case(root, "deep"),
+         2, "exit 2 `--baseline: ... is not a readable JSON report (RecursionError)`", "`InputError`",
+         "not a readable JSON report", api_error=InputError),
+    Case("baseline_schema", "a `--baseline` with `schema_version` 999", lambda root: _baseline_case(root, "schema"),
+         2, "exit 2 `schema_version 999 is not one this ganprobe reads (2, 3)`", "`InputError`",
+         "schema_version 999", api_error=InputError),
+    Case("baseline_no_metrics", "a `--baseline` with `\"metrics\": []`", lambda root: _baseline_case(root, "empty"),
+         2, "exit 2 `'metrics' is empty`", "`InputError`", "'metrics' is empty", api_error=InputError),
+    Case("baseline_bool_value", "a `--baseline` metric whose value is `true`",
+         lambda root: _baseline_case(root, "bool"), 2, "exit 2 `'value' must be a number or null`", "`InputError`",
+         "'value' must be a number or null", api_error=InputError),
+    Case("stats_bomb", "a 32 KiB `.npz` that inflates to 32 MiB (a decompression bomb)",
+         lambda root: _stats_limits(root, "bomb"), 2, "exit 2 `refusing a decompression bomb`; nothing inflated",
+         "`InputError`", "decompression bomb", api_error=InputError),
+    Case("stats_other_extractor", "a stats file made by another extractor",
+         lambda root: _stats_limits(root, "other"), 2, "exit 2 `made with extractor ...` before any array is read",
+         "`InputError` (`load_reference_stats(path, extractor)`)", "made with extractor", api_error=InputError),
+    Case("device_meta", "`--device meta`", _device_meta, 2, "exit 2 `--device: meta cannot run a model`",
+         "`check_device`: `UsageError`", "--device: meta", api_error=UsageError),
 ]  # fmt: skip
 
 
 def snapshot(root: Path, skip: tuple[Path, ...]) -> dict[str, tuple[int, int]]:
     """Every file below ``root`` (outside ``skip``) with its size and mtime: what a run must leave untouched."""
     found = {}
-    for directory, subdirs, files in os.walk(root):
-        subdirs[:] = [d for d in subdirs if Path(directory, d) not in skip]
-        for name in files:
-            path = Path(directory, name)
-            if path.is_file() or path.is_symlink():
+    stack = [root]  # not os.walk: it recurses, and a corpus folder is nested 1,100 deep
+    while stack:
+        for entry in os.scandir(stack.pop()):
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                if path not in skip:
+                    stack.append(path)
+            elif entry.is_symlink() or entry.is_file():
                 info = path.lstat()
                 found[os.fsdecode(path)] = (info.st_size, info.st_mtime_ns)
     return found
@@ -375,6 +578,29 @@ def simulate_root_permissions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(folder.Image, "open", refusing)
 
 
+def remove_tree(root: Path) -> None:
+    """Delete a folder tree without recursion (``shutil.rmtree``, which pytest's clean-up uses, recurses)."""
+    folders, stack = [], [root]
+    while stack:
+        folder = stack.pop()
+        folders.append(folder)
+        for entry in os.scandir(folder):
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            else:
+                os.unlink(entry.path)
+    for folder in reversed(folders):
+        os.rmdir(folder)
+
+
+@pytest.fixture(autouse=True)
+def _no_deep_trees_left(tmp_path: Path) -> Iterator[None]:
+    """The ``deep_folder`` case nests 1,100 folders: remove them, or pytest's own clean-up hits the recursion limit."""
+    yield
+    for deep in tmp_path.glob("*/d"):
+        remove_tree(deep)
+
+
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = main(args)
     return code, capsys.readouterr().err
@@ -395,7 +621,7 @@ def test_cli_case(
         warnings.simplefilter("always")
         code, stderr = run_cli(args, capsys)
     assert code == case.exit_code, stderr
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr and "\x1b" not in stderr
     if case.exit_code == 2:
         assert len(stderr.strip().splitlines()) == 1, stderr
         assert case.stderr in stderr, stderr
@@ -430,7 +656,7 @@ def test_api_case(case: Case, tmp_path: Path, simulate_root_permissions: None) -
         warning = next(w.message for w in record if isinstance(w.message, SkippedImagesWarning))
         assert len(warning.files) == 1
         assert features["pool"].shape[0] == 4 + (setup.bad is not None)  # every readable file, in order
-        with pytest.raises(ImageFolderError, match=Path(warning.files[0]).name):
+        with pytest.raises(ImageFolderError, match=re.escape(quote_path(Path(warning.files[0]).name).strip("'"))):
             extract_features(get_extractor("random-resnet18"), setup.fake, "pool", 4, num_workers=0, strict=True)
     elif case.api_warning is FeatureCacheWarning:
         with pytest.warns(FeatureCacheWarning):

@@ -142,7 +142,9 @@ def _assert_matches_reference(extractor: FeatureExtractor, images: Tensor, refer
 
 def test_resnet18_published_file_is_torchvisions() -> None:
     spec = resnet_mod.resnet_weights_file("resnet18")
-    assert spec == WeightsFile(RESNET18_FILE, RESNET18_URL, "f37072fd")
+    assert spec == WeightsFile(
+        RESNET18_FILE, RESNET18_URL, "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"
+    )
 
 
 # ------------------------------------------------------------------------------------------- offline errors
@@ -355,15 +357,15 @@ def test_search_order_weights_dir_then_cache_then_hub(
         place.parent.mkdir(parents=True, exist_ok=True)
         place.write_bytes(f"copy {index}".encode())
     spec = WeightsFile("tiny.pth", "https://example.invalid/tiny.pth", "")
-    for place in places:
-        path, digest = resolve_weights(spec)
+    for place in places:  # no published checksum: only an unverified load can use it
+        path, digest = resolve_weights(spec, verify=False)
         assert path == place and digest == hashlib.sha256(place.read_bytes()).hexdigest()
         place.unlink()
     with pytest.raises(WeightsNotFoundError, match="tiny.pth"):
-        resolve_weights(spec)
+        resolve_weights(spec, verify=False)
     monkeypatch.delenv("GANPROBE_WEIGHTS_DIR")  # without the variable the cache is searched first
     places[1].write_bytes(b"cached")
-    assert resolve_weights(spec)[0] == places[1]
+    assert resolve_weights(spec, verify=False)[0] == places[1]
 
 
 @pytest.mark.parametrize("how", ["prefix", "full", "upper-case prefix"])
@@ -372,18 +374,19 @@ def test_checksum_accepts_digest_or_prefix(env: SimpleNamespace, how: str) -> No
     path.write_bytes(b"some weights")
     digest = hashlib.sha256(b"some weights").hexdigest()
     expected = {"prefix": digest[:8], "full": digest, "upper-case prefix": digest[:10].upper()}[how]
-    assert resolve_weights(WeightsFile("tiny.pth", None, expected)) == (path, digest)
+    spec = WeightsFile("tiny.pth", None, expected) if how == "full" else WeightsFile("tiny.pth", None, "", expected)
+    assert resolve_weights(spec) == (path, digest)
     assert sha256_file(path) == digest
     wrong = ("0" if digest[0] != "0" else "1") + digest[1:8]
     with pytest.raises(WeightsChecksumError, match=str(path)):
-        resolve_weights(WeightsFile("tiny.pth", None, wrong))
-    assert resolve_weights(WeightsFile("tiny.pth", None, wrong), verify=False) == (path, digest)
+        resolve_weights(WeightsFile("tiny.pth", None, "", wrong))
+    assert resolve_weights(WeightsFile("tiny.pth", None, "", wrong), verify=False) == (path, digest)
 
 
 def test_no_url_and_nothing_local_is_not_found_even_online(monkeypatch: pytest.MonkeyPatch, no_download: list) -> None:
     monkeypatch.delenv("GANPROBE_OFFLINE")
     with pytest.raises(WeightsNotFoundError, match="private.pth"):
-        resolve_weights(WeightsFile("private.pth", None, "abcd1234"))
+        resolve_weights(WeightsFile("private.pth", None, "", "abcd1234"))
     assert no_download == []
 
 
@@ -711,3 +714,66 @@ def test_module_extractor_grayscale_channels() -> None:
     torch.testing.assert_close(extractor(images)["1"], expected, rtol=1e-6, atol=1e-6)
     with pytest.raises(InputError, match="channels"):
         ModuleExtractor(net, layers=["1"], input_size=(8, 8), channels=2)
+
+
+# ------------------------------------------------------------------------- full-digest pins (issue 14, 12-13)
+
+BUILTIN_DIGESTS = {
+    "resnet18-f37072fd.pth": "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec",
+    "resnet34-b627a593.pth": "b627a593bcbe140c234610266fe4f8ae95ea42fc881d091c9b6052e6b1d0590f",
+    "resnet50-11ad3fa6.pth": "11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68deab379ca",
+    "pt_inception-2015-12-05-6726825d.pth": "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+}
+
+
+def test_every_builtin_weights_file_is_pinned_by_its_full_digest() -> None:
+    from ganprobe.extractors import efficientnet, lenet
+    from ganprobe.extractors.inception import FID_INCEPTION_WEIGHTS
+
+    specs = [resnet_mod.resnet_weights_file(arch) for arch in ("resnet18", "resnet34", "resnet50")]
+    specs.append(FID_INCEPTION_WEIGHTS)
+    for spec in specs:
+        assert spec.sha256 == BUILTIN_DIGESTS[spec.filename] and not spec.sha256_prefix
+        assert spec.sha256.startswith(spec.filename.rsplit("-", 1)[-1].removesuffix(".pth"))  # the name's prefix
+    for variant, digest in efficientnet._KNOWN_SHA256.items():
+        assert len(digest) == 64 and variant in ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
+    lite0 = efficientnet.packaged_checkpoint("efficientnet-lite0")
+    assert sha256_file(lite0) == efficientnet._KNOWN_SHA256["efficientnet-lite0"]
+    assert sha256_file(lenet.BUNDLED_WEIGHTS) == lenet.LENET_MNIST_SHA256
+
+
+@pytest.mark.parametrize("bad", ["f37072fd", "f37072fd" * 7, "z" * 64, "f37072fd" * 8 + "0"])
+def test_weights_file_sha256_must_be_a_full_digest(bad: str) -> None:
+    with pytest.raises(ValueError, match="full 64-hex-digit digest"):
+        WeightsFile("x.pth", None, bad)
+
+
+def test_a_file_sharing_only_the_prefix_is_rejected(env: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganprobe.extractors import weights as weights_mod
+
+    path = env.weights / RESNET18_FILE
+    path.write_bytes(b"not the published file")
+    forged = BUILTIN_DIGESTS[RESNET18_FILE][:8] + "0" * 56  # the same 8-digit prefix, another file
+    monkeypatch.setattr(weights_mod, "sha256_file", lambda _path: forged)
+    with pytest.raises(WeightsChecksumError, match="does not match the published"):
+        resolve_weights(resnet_mod.resnet_weights_file("resnet18"))
+
+
+def test_no_published_checksum_is_refused_unless_verification_is_off(env: SimpleNamespace) -> None:
+    path = env.weights / "own.pth"
+    path.write_bytes(b"x")
+    with pytest.raises(WeightsChecksumError, match="no published SHA-256"):
+        resolve_weights(WeightsFile("own.pth", None, ""))
+    assert resolve_weights(WeightsFile("own.pth", None, ""), verify=False)[0] == path
+
+
+def test_format_error_never_suggests_loading_without_weights_only(tmp_path: Path) -> None:
+    trap = tmp_path / "trap.pth"
+    torch.save({"weight": torch.zeros(2), "payload": _BoobyTrap(tmp_path / "marker")}, trap)
+    with pytest.raises(WeightsFormatError) as info:
+        load_state_dict(trap)
+    message = str(info.value)
+    for advice in ("weights_only", "can still be loaded", "trust", "add_safe_globals", "\x1b"):
+        assert advice not in message, message
+    assert str(trap) in message and "never unpickles" in message and "\n" not in message
+    assert not (tmp_path / "marker").exists()

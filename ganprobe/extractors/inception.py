@@ -15,10 +15,11 @@ from ganprobe.extractors.nets.inception_fid import (
 from ganprobe.extractors.preprocessing import Preprocessing
 from ganprobe.extractors.weights import WeightsFile, load_state_dict, load_weights_into, resolve_weights
 
+# The full SHA-256 of pytorch-fid's 95,628,359-byte file (its name carries only the prefix 6726825d), from public
+# pins of the same file (torch-fidelity ships it under the name weights-inception-2015-12-05-6726825d.pth).
+FID_INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 FID_INCEPTION_WEIGHTS = WeightsFile(
-    filename=FID_INCEPTION_WEIGHTS_FILENAME,
-    url=FID_INCEPTION_WEIGHTS_URL,
-    sha256=FID_INCEPTION_WEIGHTS_FILENAME.rsplit("-", 1)[-1].split(".")[0],
+    filename=FID_INCEPTION_WEIGHTS_FILENAME, url=FID_INCEPTION_WEIGHTS_URL, sha256=FID_INCEPTION_SHA256
 )
 INCEPTION_TAPS = {
     "mixed_5d": "Mixed_5d",
@@ -39,7 +40,7 @@ class InceptionFIDExtractor(FeatureExtractor):
     Args:
         weights_path: an explicit ``pt_inception-2015-12-05-6726825d.pth``; otherwise see
             :mod:`ganprobe.extractors.weights` for the search (``$GANPROBE_WEIGHTS_DIR``, caches, download).
-        verify_checksum: check the file's SHA-256 against the published prefix ``6726825d``.
+        verify_checksum: check the file's full SHA-256 against :data:`FID_INCEPTION_SHA256`.
         pretrained: ``False`` gives seeded random weights (``random-inception-fid``).
         seed: the random initialisation's seed when ``pretrained=False``.
         channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal

@@ -52,6 +52,8 @@ def to_unit_float(images: Tensor, argument: str = "images") -> Tensor:
         )
     if images.shape[0] == 0:
         raise InputError(f"{argument}: the batch is empty")
+    if images.shape[2] == 0 or images.shape[3] == 0:
+        raise InputError(f"{argument}: images of height or width 0, got shape {tuple(images.shape)}")
     if images.dtype == torch.uint8:
         images = images.float().div_(255.0)
     elif images.is_floating_point():

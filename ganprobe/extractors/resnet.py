@@ -29,11 +29,21 @@ RESNET_TAPS = {
 }
 
 
+# The full SHA-256 of each published file (torchvision's file names carry only the first 8 hex digits). Taken from
+# public pins of the same files (same name, same size: 46,830,571, 87,319,819 and 102,540,417 bytes), each digest
+# beginning with the prefix of its torchvision file name (checked by a test).
+RESNET_SHA256 = {
+    "resnet18-f37072fd.pth": "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec",
+    "resnet34-b627a593.pth": "b627a593bcbe140c234610266fe4f8ae95ea42fc881d091c9b6052e6b1d0590f",
+    "resnet50-11ad3fa6.pth": "11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68deab379ca",
+}
+
+
 def resnet_weights_file(arch: str) -> WeightsFile:
-    """The published ImageNet weights file of ``arch`` (file name, URL, SHA-256 prefix from the file name)."""
+    """The published ImageNet weights file of ``arch``: file name, URL and full SHA-256 (checked in full)."""
     url = _WEIGHTS_ENUMS[arch].url
     filename = url.rsplit("/", 1)[-1]
-    return WeightsFile(filename=filename, url=url, sha256=filename.rsplit("-", 1)[-1].split(".")[0])
+    return WeightsFile(filename=filename, url=url, sha256=RESNET_SHA256[filename])
 
 
 class ResNetExtractor(FeatureExtractor):
@@ -42,7 +52,7 @@ class ResNetExtractor(FeatureExtractor):
     Args:
         arch: ``"resnet18"``, ``"resnet34"`` or ``"resnet50"``.
         weights_path: an explicit weights file; otherwise see :mod:`ganprobe.extractors.weights` for the search.
-        verify_checksum: check the file against torchvision's published SHA-256 prefix.
+        verify_checksum: check the file's full SHA-256 against the pinned digest.
         pretrained: ``False`` gives seeded random weights (the ``random-<arch>`` extractors).
         seed: the seed of the random initialisation when ``pretrained=False``.
         channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal

@@ -8,15 +8,18 @@ One place resolves every weights file, in this order:
 4. torch hub's checkpoint folder (``torch.hub.get_dir()/checkpoints``), where torchvision keeps its downloads;
 5. a download from the published URL into ganprobe's cache, unless ``GANPROBE_OFFLINE=1``.
 
-Every file's SHA-256 is checked against the published checksum (the full digest, or the 8+ hex digit prefix that
-torch hub file names carry) before it is loaded, and loading uses ``torch.load(..., weights_only=True)`` so no
-pickled code is ever executed.
+Every file's SHA-256 is checked in full against the pinned digest before it is loaded (every built-in weights file
+has its full digest pinned; a bare 8+ hex digit prefix, as torch hub file names carry, is accepted only for files
+whose full digest is not published, via ``WeightsFile.sha256_prefix``), and loading uses
+``torch.load(..., weights_only=True)`` so no pickled code is ever executed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -36,11 +39,41 @@ _DOWNLOAD_TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class WeightsFile:
-    """A published weights file: its file name, where it can be downloaded, and its SHA-256 (or a hex prefix)."""
+    """A published weights file: its file name, where it can be downloaded, and its checksum.
+
+    Attributes:
+        filename: the file name (torch hub names end in ``-<first 8 hex digits of the SHA-256>``).
+        url: where to download it (``None``: supplied by hand only).
+        sha256: the file's full SHA-256, 64 hex digits, checked in full; ``""`` when none is published (then only
+            ``sha256_prefix`` is checked, or nothing, and such files must be loaded with verification off).
+        sha256_prefix: a hex prefix of the SHA-256 (at least 8 digits), only for files whose full digest is not
+            known; a weaker pin, used only when ``sha256`` is empty.
+
+    Raises:
+        ValueError: ``sha256`` is neither empty nor 64 hex digits, or ``sha256_prefix`` is not 8-64 hex digits.
+    """
 
     filename: str
     url: str | None
     sha256: str
+    sha256_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.sha256 and not _HEX64.fullmatch(self.sha256):
+            raise ValueError(f"{self.filename}: sha256 must be the full 64-hex-digit digest, got {self.sha256!r}")
+        if self.sha256_prefix and not _HEX_PREFIX.fullmatch(self.sha256_prefix):
+            raise ValueError(f"{self.filename}: sha256_prefix must be 8-64 hex digits, got {self.sha256_prefix!r}")
+        object.__setattr__(self, "sha256", self.sha256.lower())
+        object.__setattr__(self, "sha256_prefix", self.sha256_prefix.lower())
+
+    @property
+    def expected(self) -> str:
+        """What the file is checked against: the full digest, else the prefix (``""``: nothing published)."""
+        return self.sha256 or self.sha256_prefix
+
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
 
 
 def cache_dir() -> Path:
@@ -61,7 +94,17 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def verify_checksum(path: Path, expected: str) -> str:
-    """Check ``path`` against ``expected`` (full digest or prefix); return the full digest or raise."""
+    """Check ``path`` against ``expected`` (a full 64-hex digest, compared in full, or a prefix of 8 or more hex
+    digits); return the file's full digest or raise.
+
+    Raises:
+        WeightsChecksumError: the digest differs, or ``expected`` is empty or shorter than 8 hex digits (nothing
+            published to check against: pass ``verify_checksum=False`` for your own weights).
+    """
+    if not _HEX_PREFIX.fullmatch(expected or ""):
+        raise WeightsChecksumError(
+            f"{path}: no published SHA-256 to check it against; pass verify_checksum=False for your own weights"
+        )
     actual = sha256_file(path)
     if not actual.startswith(expected.lower()):
         raise WeightsChecksumError(
@@ -119,12 +162,12 @@ def resolve_weights(
         path = Path(weights_path).expanduser()
         if not path.is_file():
             raise WeightsNotFoundError(f"weights_path {str(path)!r} does not exist or is not a file")
-        return path, checked_digest(path, spec.sha256, verify)
+        return path, checked_digest(path, spec.expected, verify)
 
     searched = list(_candidates(spec))
     for path in searched:
         if path.is_file():
-            return path, checked_digest(path, spec.sha256, verify)
+            return path, checked_digest(path, spec.expected, verify)
 
     target = cache_dir() / "weights" / spec.filename
     hint = (
@@ -140,7 +183,7 @@ def resolve_weights(
     staging = target.with_name(target.name + ".download")
     try:
         _download(spec.url, staging)
-        digest = checked_digest(staging, spec.sha256, verify)
+        digest = checked_digest(staging, spec.expected, verify)
         os.replace(staging, target)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -164,9 +207,17 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only refuses pickled objects; a corrupt zip fails here too
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsFormatError(f"{path}: not a loadable state dict ({first_line})") from None
+    except pickle.UnpicklingError as exc:  # weights_only refused a pickled object: name it, never how to force it
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f"the Python object {found.group(1)}" if found else "pickled Python objects"
+        raise WeightsFormatError(
+            f"{path}: not a plain state dict of tensors: it holds {what}, which ganprobe never unpickles; "
+            "save the weights with torch.save(model.state_dict(), path)"
+        ) from None
+    except Exception as exc:  # a corrupt or truncated file, or not a torch file at all
+        text = str(exc).strip()
+        detail = type(exc).__name__ if "weights_only" in text or not text else text.splitlines()[0][:200]
+        raise WeightsFormatError(f"{path}: not a loadable state dict ({detail})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -16,6 +16,15 @@ replaces them when the extraction completes.
 Entries are ``torch.save`` files read back with ``weights_only=True`` (no code is ever unpickled). Writes are
 atomic (temporary file in the same folder, then rename), so concurrent runs never see half a file; a truncated,
 corrupt or mismatched entry is detected, reported with a warning, and recomputed -- never silently used.
+
+``torch.load`` does not check the zip CRC of tensor data, so every entry also records, per layer, the SHA-256 of
+the tensor's bytes with its shape and dtype, and the row count. On load these are verified, the row count is
+checked against what the key promises (the folder's file count less the skipped files, or ``num_samples``), and the
+features must be finite; any failure is a :class:`FeatureCacheWarning` naming the entry file and how to clear the
+cache, and the features are recomputed (and the entry rewritten).
+
+A write that fails (a full disk) is warned about once; the entry's part files are deleted (so a full disk does not
+stay full) and no further writes are tried for that entry in this run.
 """
 
 from __future__ import annotations
@@ -37,8 +46,9 @@ from ganprobe.data.sources import ImageSource
 from ganprobe.errors import FeatureCacheWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.weights import cache_dir, sha256_file
+from ganprobe.text import quote_path
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: entries carry per-layer SHA-256 checksums and a row count
 
 
 def _tensor_digest(tensor: Tensor) -> str:
@@ -111,6 +121,7 @@ class FeatureCache:
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir() / "features"
         self.enabled = enabled
         self.content_hash = content_hash
+        self._failed: set[str] = set()  # entries (file stems) whose writes failed in this run: not retried
 
     def path_for(self, key: Mapping[str, Any]) -> Path:
         """The entry file of ``key``."""
@@ -152,7 +163,7 @@ class FeatureCache:
         """
         if not self.enabled:
             return None
-        return self._write(self.path_for(key), key, features, skipped, None)
+        return self._write(self.path_for(key), key, features, skipped, None, key)
 
     def store_part(
         self,
@@ -167,16 +178,28 @@ class FeatureCache:
         if not self.enabled:
             return None
         path = self.part_path(key, batch_size, index)
-        return self._write(path, self._part_key(key, batch_size, index), features, skipped, next_index)
+        return self._write(path, self._part_key(key, batch_size, index), features, skipped, next_index, key)
 
     def remove_parts(self, key: Mapping[str, Any]) -> None:
-        """Delete every part of ``key`` (at any batch size), once its full entry is stored."""
+        """Delete every part of ``key`` (at any batch size), once its full entry is stored (or cannot be)."""
         for path in self.directory.glob(f"{self.path_for(key).stem}.part-*.pt"):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # another process's clean-up, or a read-only cache: nothing to free here
 
     @staticmethod
     def _part_key(key: Mapping[str, Any], batch_size: int, index: int) -> dict[str, Any]:
         return {**key, "part": {"batch_size": batch_size, "index": index}}
+
+    def _warn(self, path: Path, problem: str) -> None:
+        warnings.warn(
+            FeatureCacheWarning(
+                f"{quote_path(path)}: {problem}; recomputing (delete that file, or the cache folder "
+                f"{quote_path(self.directory)}, to clear the cache; --no-cache runs without it)"
+            ),
+            stacklevel=4,
+        )
 
     def _read(self, path: Path, key: Mapping[str, Any]) -> dict[str, Any] | None:
         if not path.is_file():
@@ -196,15 +219,14 @@ class FeatureCache:
                 and (next_index is None or isinstance(next_index, int))
             )
         except Exception as exc:  # noqa: BLE001 - truncated zip, wrong layout, bad JSON: a miss, never a crash
-            warnings.warn(
-                FeatureCacheWarning(f"{path}: unreadable feature-cache entry ({type(exc).__name__}); recomputing"),
-                stacklevel=3,
-            )
+            self._warn(path, f"unreadable feature-cache entry ({type(exc).__name__})")
             return None
         if not valid:
-            warnings.warn(
-                FeatureCacheWarning(f"{path}: feature-cache entry does not match its key; recomputing"), stacklevel=3
-            )
+            self._warn(path, "feature-cache entry does not match its key")
+            return None
+        problem = _integrity_problem(entry, features, skipped, key)
+        if problem is not None:
+            self._warn(path, f"corrupt feature-cache entry ({problem})")
             return None
         return {"features": features, "skipped": skipped, "next_index": next_index}
 
@@ -215,21 +237,85 @@ class FeatureCache:
         features: Mapping[str, Tensor],
         skipped: Sequence[tuple[str, str]],
         next_index: int | None,
+        entry_key: Mapping[str, Any],
     ) -> Path | None:
+        stem = self.path_for(entry_key).stem
+        if stem in self._failed:
+            return None
+        tensors = {layer: value.detach().cpu().contiguous() for layer, value in features.items()}
         payload: dict[str, Any] = {
             "key": json.dumps(key, sort_keys=True),
-            "features": {layer: value.detach().cpu().contiguous() for layer, value in features.items()},
+            "features": tensors,
             "skipped": json.dumps([list(pair) for pair in skipped]),
+            "checksums": json.dumps(_checksums(tensors), sort_keys=True),
         }
         if next_index is not None:
             payload["next_index"] = next_index
         try:
             return atomic_write(path, lambda handle: torch.save(payload, handle))
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - a full disk (OSError, or torch's RuntimeError), no permission
+            self._failed.add(stem)
+            self.remove_parts(entry_key)  # what a full disk left behind would keep it full
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
             warnings.warn(
                 FeatureCacheWarning(
-                    f"{self.directory}: cannot write the feature cache ({exc.strerror or exc}); continuing without it"
+                    f"{quote_path(self.directory)}: cannot write the feature cache ({reason}); continuing without "
+                    "it for this input (its partial files are deleted)"
                 ),
                 stacklevel=3,
             )
             return None
+
+
+def _checksums(features: Mapping[str, Tensor]) -> dict[str, Any]:
+    """What an entry promises: its row count and, per layer, shape, dtype and the SHA-256 of the tensor's bytes."""
+    rows = {int(value.shape[0]) for value in features.values() if value.ndim}
+    return {
+        "rows": rows.pop() if len(rows) == 1 else None,
+        "layers": {
+            layer: {"shape": list(value.shape), "dtype": str(value.dtype), "sha256": _tensor_digest(value)}
+            for layer, value in features.items()
+        },
+    }
+
+
+def _expected_rows(key: Mapping[str, Any], skipped: Sequence[tuple[str, str]]) -> int | None:
+    """How many rows a full entry of ``key`` must hold (``None`` for a part entry or an unknown source count)."""
+    if "part" in key:
+        return None
+    count = key.get("source", {}).get("count")
+    if not isinstance(count, int):
+        return None
+    rows = count - len(skipped)
+    num_samples = key.get("num_samples")
+    return min(rows, num_samples) if isinstance(num_samples, int) else rows
+
+
+def _integrity_problem(
+    entry: Mapping[str, Any], features: Mapping[str, Tensor], skipped: Sequence[tuple[str, str]], key: Mapping[str, Any]
+) -> str | None:
+    """Why an entry's features cannot be trusted (checksum, shapes, rows, non-finite values), or ``None``."""
+    promised = json.loads(entry.get("checksums", "null") or "null")
+    if not isinstance(promised, dict) or not isinstance(promised.get("layers"), dict):
+        return "no checksums"
+    actual = _checksums(features)
+    for layer, value in features.items():
+        want = promised["layers"].get(layer)
+        have = actual["layers"][layer]
+        if not isinstance(want, dict) or want.get("shape") != have["shape"] or want.get("dtype") != have["dtype"]:
+            return f"layer {layer!r} has shape {have['shape']} {have['dtype']}, not the recorded one"
+        if want.get("sha256") != have["sha256"]:
+            return f"SHA-256 checksum mismatch in layer {layer!r}: the stored tensor was altered"
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return f"layer {layer!r} contains NaN or infinite values"
+    if promised.get("rows") != actual["rows"]:
+        return f"{actual['rows']} rows, but {promised.get('rows')} recorded"
+    expected = _expected_rows(key, skipped)
+    if expected is not None and actual["rows"] != expected:
+        return f"{actual['rows']} rows, but its input has {expected}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
