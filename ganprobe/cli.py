@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -54,6 +55,30 @@ metric settings (--set METRIC.SETTING=VALUE, repeatable; defaults shown):
         + defaults.settings_help()
         + "\n"
     )
+
+
+# The library's messages name Python arguments; on the command line the same advice is an option.
+_CLI_WORDS = (
+    ("strict=False (CLI --skip-unreadable) skips such files instead", "--skip-unreadable skips such files instead"),
+    ("(strict=True fails instead)", "(without --skip-unreadable such files fail the run)"),
+    ("(or pass weights_path=...)", "(or pass --weights FILE)"),
+    ("weights_path '", "--weights '"),
+)
+
+
+_CLI_PATTERNS = (
+    (re.compile(r"settings=\{'(\w+)': \{'(\w+)': ([^}]+)\}\}"), r"--set \1.\2=\3"),
+    (re.compile(r"leave it out of metrics=\[\.\.\.\]"), "leave the metric out of --metrics"),
+)
+
+
+def in_cli_words(message: str) -> str:
+    """``message`` with the Python API's argument names replaced by the CLI options that do the same."""
+    for python, cli in _CLI_WORDS:
+        message = message.replace(python, cli)
+    for pattern, cli in _CLI_PATTERNS:
+        message = pattern.sub(cli, message)
+    return message
 
 
 class _Parser(argparse.ArgumentParser):
@@ -266,7 +291,7 @@ def _check_gate_options(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Extract once per image set, compute every requested metric, check gates, print tables, write reports."""
     from ganprobe.data import list_images
-    from ganprobe.evaluation import evaluate, load_baseline
+    from ganprobe.evaluation import check_stats_path, evaluate, load_baseline
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
@@ -276,6 +301,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
     check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
     list_images(args.fake)  # fail early, before the backbone loads, on a missing or empty folder
+    check_stats_path(args.real, "REAL")
     if not Path(args.real).is_file():
         list_images(args.real)
     extractor = _build_extractor(args)
@@ -386,7 +412,8 @@ def run_extractors() -> int:
         layers = ", ".join(f"{layer}*" if layer == info.default_layer else layer for layer in info.layers)
         table.add_row(name, layers or "?", info.weights, info.description)
         if info.advice:
-            missing.append(f"{name}: {info.advice}")
+            advice = info.advice.removeprefix(f"{name}: ")  # the line already starts with the name
+            missing.append(f"{name}: {in_cli_words(advice)}")
     console = Console(width=max(140, Console().width))
     console.print(table)
     if missing:
@@ -399,7 +426,9 @@ def run_extractors() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ganprobe`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = lambda message, category, *rest, **kw: f"ganprobe: warning: {one_line(str(message))}\n"
+    warnings.formatwarning = lambda message, category, *rest, **kw: (
+        f"ganprobe: warning: {one_line(in_cli_words(str(message)))}\n"
+    )
 
     try:
         if args.command == "evaluate":
@@ -408,7 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_stats(args)
         return run_extractors()
     except GanprobeError as exc:  # bad input or options; any other exception is a bug (exit 3)
-        message = one_line(str(exc)) or type(exc).__name__  # a file name's newline or ESC is escaped, not printed
+        # in the CLI's words; a file name's newline or ESC is escaped, not printed
+        message = one_line(in_cli_words(str(exc))) or type(exc).__name__
         print(f"ganprobe {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # an output path we cannot write, a folder we cannot read

@@ -180,6 +180,19 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
     return validate_baseline(payload, source)
 
 
+def check_stats_path(source: ImageSource, what: str = "real") -> None:
+    """Refuse a ``.npz`` path that does not exist as a missing *stats file* (not as a missing folder).
+
+    Raises:
+        InputError: naming ``what`` (``real``, or ``REAL`` on the CLI), the path and how to make the file.
+    """
+    if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".npz" and not Path(source).exists():
+        raise InputError(
+            f"{what}: stats file {source} does not exist; write it with `ganprobe stats REAL_FOLDER -o {source}` "
+            "or give the real image folder"
+        )
+
+
 def evaluate(
     fake: ImageSource,
     real: ImageSource,
@@ -241,12 +254,14 @@ def evaluate(
     Raises:
         InputError, ImageFolderError: unusable inputs, named.
     """
+    from ganprobe.data.colour import warn_if_colour
     from ganprobe.data.sources import source_length
     from ganprobe.evaluator import Evaluator, is_stats_file
     from ganprobe.functional import first_separable_layer
     from ganprobe.provenance import describe_source, thumbnails
 
     started = time.perf_counter()
+    check_stats_path(real)
     options = ReportOptions(seed, bootstrap, fid_bootstrap, fid_infinity, permutations, noise_resamples)
     evaluator = Evaluator(
         extractor,
@@ -259,6 +274,9 @@ def evaluate(
         extractor_kwargs=extractor_kwargs,
     )
     check_gate_sources(parse_gates(fail_if), evaluator.output_keys(options))
+    if getattr(evaluator.extractor.preprocessing, "luma", None) is not None:  # a grayscale network
+        for label, source in (("real", real), ("fake", fake)):
+            warn_if_colour(source, evaluator.extractor.name, label)
     evaluator.check_sample_counts(
         None if is_stats_file(real) else source_length(real, num_samples), source_length(fake, num_samples)
     )

@@ -133,10 +133,11 @@ class Evaluator:
             for label, count, least in (("real", real, least_real), ("fake", fake, least_fake)):
                 if count is not None and count < least:
                     because = f" ({setting})" if setting else ""
-                    fix = f", lower it with --set {name}.{setting.split('=')[0]}=N" if setting else ""
+                    key = setting.split("=")[0]
+                    fix = f", lower it with settings={{'{name}': {{'{key}': N}}}}" if setting else ""
                     raise InputError(
                         f"{name}: needs at least {least} {label} images{because}, the {label} set has {count}; "
-                        f"use more images{fix}, or leave the metric out with --metrics"
+                        f"use more images{fix}, or leave it out of metrics=[...]"
                     )
 
     def add(

@@ -153,8 +153,38 @@ class GanprobeSession:
         Returns:
             The :class:`ganprobe.evaluation.EvaluationResult` (``result["fid"]``, ``result.separability``...).
         """
+        from ganprobe.errors import GanprobeError
+        from ganprobe.text import one_line
+
+        # Bad input (a missing folder, a stats file of another extractor, a typo in a gate) fails the test with one
+        # line, never a traceback through ganprobe's internals.
+        try:
+            result, failed = self._run(
+                fake, real, fail_if, baseline, max_regression, settings, extractor, num_samples, options
+            )
+        except GanprobeError as error:
+            pytest.fail(f"ganprobe: {one_line(str(error)) or type(error).__name__}", pytrace=False)
+        if failed and fail_now:
+            pytest.fail(failure_message(failed), pytrace=False)
+        self.last_failures = failed
+        return result
+
+    def _run(
+        self,
+        fake: Any,
+        real: Any,
+        fail_if: Sequence[str],
+        baseline: Mapping[str, Any] | str | None,
+        max_regression: float | None,
+        settings: Mapping[str, Mapping[str, Any]] | None,
+        extractor: str | FeatureExtractor | None,
+        num_samples: int | None,
+        options: dict[str, Any],
+    ) -> tuple[EvaluationResult, list[GateResult]]:
+        """Build the extractor and cache as the CLI does, evaluate, and check the gates: ``(result, failed)``."""
         from ganprobe import defaults
         from ganprobe.evaluation import evaluate
+        from ganprobe.report.gates import check_max_regression
         from ganprobe.runtime import build_cache, build_extractor
 
         device = str(self.device_option or options.pop("device", None) or self.device)
@@ -168,8 +198,6 @@ class GanprobeSession:
             merged.setdefault(metric, {}).update(values)
         options.setdefault("batch_size", self.batch_size)
         options.setdefault("cache", build_cache(enabled=self.use_cache))
-        from ganprobe.report.gates import check_max_regression
-
         limit = defaults.MAX_REGRESSION_PERCENT if max_regression is None else max_regression
         check_max_regression(limit)
         # Gates are validated before the (slow) evaluation, so a typo or a left-out metric fails at once.
@@ -182,11 +210,7 @@ class GanprobeSession:
             settings=merged,
             **options,
         )
-        failed = [gate for gate in result.check(fail_if, baseline, limit) if not gate.passed]
-        if failed and fail_now:
-            pytest.fail(failure_message(failed), pytrace=False)
-        self.last_failures = failed
-        return result
+        return result, [gate for gate in result.check(fail_if, baseline, limit) if not gate.passed]
 
 
 @pytest.fixture(scope="session")

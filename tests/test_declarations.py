@@ -128,7 +128,9 @@ def test_small_sets_are_refused_before_any_extraction(monkeypatch: pytest.Monkey
     calls = []
     monkeypatch.setattr(extract_module, "iter_features", lambda *a, **k: calls.append(1) or iter(()))
     real, fake = torch.rand(20, 3, 16, 16), torch.rand(6, 3, 16, 16)
-    with pytest.raises(InputError, match=r"^is: needs at least 10 fake images \(splits=10\).*--set is.splits=N"):
+    with pytest.raises(
+        InputError, match=r"^is: needs at least 10 fake images \(splits=10\).*settings=\{'is': \{'splits': N\}\}"
+    ):
         evaluate(fake, real, extractor="random-resnet18")
     with pytest.raises(InputError, match=r"precision_recall: needs at least 4 real images \(k=3\)"):
         evaluate(

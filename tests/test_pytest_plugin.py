@@ -47,7 +47,7 @@ def test_gates_pass_and_fail_with_metric_value_and_threshold(project: pytest.Pyt
     assert "not reached" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*fake count = 32, device = cpu*"])
     # A typo in a gate fails at once with one line; the fixture without its marker is a usage error.
-    result.stdout.fnmatch_lines(["*InputError: --fail-if 'fdi>4': unknown metric 'fdi'*"])
+    result.stdout.fnmatch_lines(["*ganprobe: --fail-if 'fdi>4': unknown metric 'fdi'*"])  # one line, no traceback
     result.stdout.fnmatch_lines(["*needs @pytest.mark.ganprobe(fake=..., real=...)*"])
 
 

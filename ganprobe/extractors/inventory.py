@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ganprobe.errors import GanprobeError, WeightsError
 from ganprobe.extractors.registry import available_extractors, extractor_entry, get_extractor
-from ganprobe.extractors.weights import OFFLINE_ENV
+from ganprobe.extractors.weights import look_only
 
 
 @dataclass(frozen=True)
@@ -37,19 +34,6 @@ class ExtractorInfo:
     advice: str = ""
 
 
-@contextmanager
-def _offline() -> Iterator[None]:
-    previous = os.environ.get(OFFLINE_ENV)
-    os.environ[OFFLINE_ENV] = "1"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(OFFLINE_ENV, None)
-        else:
-            os.environ[OFFLINE_ENV] = previous
-
-
 def describe_extractor(name: str) -> ExtractorInfo:
     """Build ``name`` without any download and report its layers and weights status.
 
@@ -60,7 +44,7 @@ def describe_extractor(name: str) -> ExtractorInfo:
         UnknownExtractorError: no extractor is registered under ``name``.
     """
     entry = extractor_entry(name)
-    with _offline():
+    with look_only():
         try:
             extractor = get_extractor(name)
         except WeightsError as exc:

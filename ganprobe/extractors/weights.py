@@ -23,7 +23,9 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,20 @@ from ganprobe.errors import WeightsChecksumError, WeightsFormatError, WeightsNot
 WEIGHTS_DIR_ENV = "GANPROBE_WEIGHTS_DIR"
 CACHE_DIR_ENV = "GANPROBE_CACHE_DIR"
 OFFLINE_ENV = "GANPROBE_OFFLINE"
+# Set while only looking (``ganprobe extractors``): a missing file is reported, never downloaded.
+_LOOK_ONLY: ContextVar[bool] = ContextVar("ganprobe_weights_look_only", default=False)
+
+
+@contextmanager
+def look_only() -> Iterator[None]:
+    """Within the block, :func:`resolve_weights` reports a missing file instead of downloading it."""
+    token = _LOOK_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _LOOK_ONLY.reset(token)
+
+
 _DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -176,6 +192,11 @@ def resolve_weights(
     )
     if spec.url is None:
         raise WeightsNotFoundError(f"weights file {spec.filename!r} not found and has no download URL: {hint}")
+    if _LOOK_ONLY.get():
+        raise WeightsNotFoundError(
+            f"weights file {spec.filename!r} is not on this machine (it downloads on first use where there is "
+            f"internet): {hint}"
+        )
     if os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no"):
         raise WeightsNotFoundError(f"weights file {spec.filename!r} not found and {OFFLINE_ENV} is set: {hint}")
     # Download under a staging name and check it before it takes the real name, so a wrong download (a proxy's

@@ -201,6 +201,6 @@ def check_compatible(meta: Mapping[str, Any], extractor: FeatureExtractor, path:
         if theirs != mine:
             raise InputError(
                 f"{path}: made with {field} {theirs!r}, but this run uses {mine!r}; recompute it with "
-                f"`ganprobe stats REAL -o {Path(path).name} --extractor {extractor.name}"
+                f"`ganprobe stats REAL_FOLDER -o {path} --extractor {extractor.name}"
                 + (f" --autocast {extractor.autocast}`" if extractor.autocast else "`")
             )
