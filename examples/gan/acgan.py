@@ -23,11 +23,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gan import cli, outputs
-from gan.data import ImageData, epoch_batches, split, to_signed
+from gan.data import ImageData, balanced_subset, epoch_batches, split, to_signed
 from gan.loop import GAN, RunResult, fixed_inputs, generate, train
 from gan.losses import gradient_penalty
 from gan.models import DISCRIMINATOR_TAPS, ACGANDiscriminator, ACGANGenerator, count_parameters
 from gan.monitor import MetricMonitor
+
+# The layers whose features the study maximised (its 3c): the 4th and 8th convolutions.
+STUDY_FEATURE_LAYERS = ("features.conv4", "features.conv8")
 
 
 @dataclass
@@ -77,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--gp-weight", type=float, default=10.0, help="gradient-penalty weight (default: 10)")
     model.add_argument(
         "--held-out", type=float, default=0.1, help="held-out fraction (< 1) or count of a --data folder's images"
+    )
+    probe = parser.add_argument_group("--probe (the study's visualisations)")
+    probe.add_argument("--ascent-steps", type=int, default=100, help="gradient-ascent steps per synthesised image")
+    probe.add_argument(
+        "--feature-channels", type=int, default=8, help="channels maximised per layer (layers 4 and 8; default: 8)"
     )
     return parser
 
@@ -203,9 +211,10 @@ def _probe(
     from gan.probes import probe_discriminator
 
     device = torch.device(args.device)
-    count = min(args.probe_samples, len(held_out))
-    real = to_signed(held_out.images[:count].to(device))
-    real_labels = held_out.labels[:count].to(device)
+    probed = balanced_subset(held_out, args.probe_samples, seed=args.seed + 2)
+    count = len(probed)
+    real = to_signed(probed.images.to(device))
+    real_labels = probed.labels.to(device)
     num_classes = discriminator.fc10.out_features
     if gan is not None:
         noise, fake_labels = fixed_inputs(gan, count, args.seed + 3, device)
@@ -215,7 +224,20 @@ def _probe(
         fake, labels = None, {"real": real_labels.cpu()}
     layers = DISCRIMINATOR_TAPS[ACGANDiscriminator]
     scores = probe_discriminator(
-        discriminator, real, fake, layers, out / "probe", labels, real_labels, num_classes, seed=args.seed
+        discriminator,
+        real,
+        fake,
+        layers,
+        out / "probe",
+        labels,
+        real_labels,
+        num_classes,
+        ascent_steps=args.ascent_steps,
+        seed=args.seed,
+        class_names=held_out.classes,
+        feature_layers=STUDY_FEATURE_LAYERS,
+        feature_channels=args.feature_channels,
+        who="D trained with G" if gan is not None else "D trained alone (classifier)",
     )
     return {f"{name}_{key}": value for key, value in scores.items()}
 
@@ -249,7 +271,7 @@ def run(argv: Sequence[str] | None = None) -> ACGANResult:
         monitor = None
         if not args.no_metrics:
             monitor = MetricMonitor(
-                held_out.images[: args.eval_samples],
+                balanced_subset(held_out, args.eval_samples, seed=args.seed).images,
                 cli.resolve_extractor(args.extractor, args.extractor_weights),
                 discriminator=gan.discriminator,
                 discriminator_layers=DISCRIMINATOR_TAPS[ACGANDiscriminator],
@@ -265,6 +287,8 @@ def run(argv: Sequence[str] | None = None) -> ACGANResult:
         info = cli.run_info(args, "acgan32", {"parameters": parameters, "classes": list(data.classes)})
         config = cli.loop_config(args)
         config.out = out / "gan"
+        config.grid_nrow = num_classes  # fixed labels cycle through the classes: one class per grid column
+        config.grid_size = num_classes * max(1, round(64 / num_classes))
         gan_result = train(gan, train_set, config, monitor, info)
         comparison["with_generator_accuracy"] = class_accuracy(gan.discriminator, held_out, device)
         if args.probe:

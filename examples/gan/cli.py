@@ -51,11 +51,12 @@ def add_loop_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any]
         default=None,
         help="weights file for the extractor (your own run of its training script; checksum not verified)",
     )
+    protocols = list(defaults.get("protocols", ["linear_probe", "knn_loo"]))
     metrics.add_argument(
         "--protocols",
         nargs="+",
-        default=["linear_probe", "knn_loo"],
-        help="separability protocols (default: linear_probe knn_loo)",
+        default=protocols,
+        help=f"separability protocols (default: {' '.join(protocols)})",
     )
     metrics.add_argument("--no-metrics", action="store_true", help="train without ganprobe evaluations")
     metrics.add_argument(

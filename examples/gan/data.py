@@ -215,3 +215,19 @@ def epoch_batches(
             images = to_signed(data.images[index].to(device, non_blocking=True))
             yield epoch, images, labels, position == len(stops) - 1
         epoch += 1
+
+
+def write_pngs(images: Tensor, folder: str | os.PathLike[str]) -> Path:
+    """Save ``uint8`` ``(N, C, H, W)`` images (1 or 3 channels) as ``folder/00000.png``, ``00001.png``, ...
+
+    Returns:
+        ``folder``.
+    """
+    from PIL import Image
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images.cpu()):
+        array = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).contiguous().numpy()
+        Image.fromarray(array).save(root / f"{index:05d}.png")
+    return root
