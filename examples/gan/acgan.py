@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     probe = parser.add_argument_group("--probe (the study's visualisations)")
     probe.add_argument("--ascent-steps", type=int, default=100, help="gradient-ascent steps per synthesised image")
     probe.add_argument(
+        "--epsilon", type=float, default=0.05, help="attack budget in [-1, 1] units (default: 0.05, ~6/255)"
+    )
+    probe.add_argument(
+        "--attack-steps", type=int, default=1, help="signed-gradient steps (default: 1, the study's single step)"
+    )
+    probe.add_argument(
         "--feature-channels", type=int, default=8, help="channels maximised per layer (layers 4 and 8; default: 8)"
     )
     return parser
@@ -232,6 +238,8 @@ def _probe(
         labels,
         real_labels,
         num_classes,
+        epsilon=args.epsilon,
+        attack_steps=args.attack_steps,
         ascent_steps=args.ascent_steps,
         seed=args.seed,
         class_names=held_out.classes,

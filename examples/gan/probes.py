@@ -114,6 +114,7 @@ def probe_discriminator(
     feature_layers: Sequence[str] = (),
     feature_channels: int = 8,
     who: str = "D",
+    attack_steps: int = 10,
 ) -> dict[str, float]:
     """Embed the discriminator's layers, attack it, and synthesise the inputs it likes most.
 
@@ -126,6 +127,8 @@ def probe_discriminator(
         real_labels: true classes of ``real`` to attack the class head (ACGAN) instead of the real/fake head.
         num_classes: outputs of the class head (ACGAN), 0 otherwise.
         epsilon: the attack's L-infinity budget in ``[-1, 1]`` units.
+        attack_steps: signed-gradient steps of the attack; ``1`` is one step of size ``epsilon`` (FGSM, the CIFAR-10
+            study's "small signed step").
         ascent_steps: gradient-ascent steps per synthesised image (every one starts from the average real image,
             as in the study).
         seed: seed of t-SNE.
@@ -150,10 +153,11 @@ def probe_discriminator(
         title=f"{who}'s layers: PCA(50) + t-SNE, coloured by {colour}",
     )
     conditional = real_labels is not None and num_classes > 0
+    step = epsilon if attack_steps == 1 else None
     if conditional:
-        attack = adversarial_perturbation(discriminator, real, epsilon, labels=real_labels, head=1)
+        attack = adversarial_perturbation(discriminator, real, epsilon, attack_steps, step, labels=real_labels, head=1)
     else:
-        attack = adversarial_perturbation(discriminator, real, epsilon, target="fake")
+        attack = adversarial_perturbation(discriminator, real, epsilon, attack_steps, step, target="fake")
     plot_perturbation(attack, out / "perturbation.png")
     start = real.mean(dim=0, keepdim=True)  # the study's start: the average real image
     scores = maximise_outputs(

@@ -33,7 +33,7 @@ from gan.studies.common import Comparison, StudyResult, add_common_arguments, re
 
 NAME = "layers"
 TITLE = "§5 Looking inside a GAN's layers (MNIST DCGAN, 32x32)"
-SHORT = {"epochs": 6, "embed_samples": 500, "batch_size": 256, "width": 32, "tsne_iterations": 300}
+SHORT = {"epochs": 15, "embed_samples": 1000, "batch_size": 256, "width": 32, "tsne_iterations": 300}
 FULL = {"epochs": 45, "embed_samples": 4096, "batch_size": 256, "width": 32, "tsne_iterations": 300}
 LATENT_DIM = 100
 PCA_DIMS = 50
