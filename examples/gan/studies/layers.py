@@ -26,7 +26,7 @@ from torch import Tensor
 
 from gan import cli, outputs
 from gan.data import ImageData, balanced_subset, class_counts, mnist_digits, to_signed, to_unit
-from gan.loop import GAN, LoopConfig, generate, train
+from gan.loop import GAN, LoopConfig, RunResult, generate, train
 from gan.losses import bce_discriminator_loss, bce_generator_loss
 from gan.models import DISCRIMINATOR_TAPS, GENERATOR_TAPS, LayersDiscriminator, LayersGenerator, count_parameters
 from gan.studies.common import Comparison, StudyResult, add_common_arguments, resolve, settings_help
@@ -134,81 +134,103 @@ def _structure_plot(scores: Mapping[str, Mapping[str, float]], path: Path) -> Pa
     return outputs._save_figure(figure, path)
 
 
-def _activations(module: torch.nn.Module, inputs: Tensor, layers: tuple[str, ...]) -> dict[str, Tensor]:
+# (figure file, title of the group, whose labels colour it)
+GROUPS = {
+    "D on real digits": ("d_layers_real", "real"),
+    "D on generated digits": ("d_layers_fake", "fake"),
+    "G (generated digits)": ("g_layers", "fake"),
+}
+Activations = dict[str, tuple[dict[str, Tensor], Tensor]]
+
+
+def record_groups(gan: GAN, digits: ImageData, args: argparse.Namespace) -> tuple[Activations, Tensor]:
+    """Activations of D on real and generated digits and of G, each with its digit labels; the fakes' labels come
+    from the classifier. Returns ``({group: ({layer: (N, ...)}, labels)}, fake images)``."""
     from ganprobe.probe import record_activations
 
-    return record_activations(module, inputs, layers)
-
-
-def run(args: argparse.Namespace) -> StudyResult:
-    """Train the study's DCGAN, embed every layer, write the figures and the comparison table."""
-    from ganprobe.probe import plot_layer_embeddings
-
-    args = resolve(args, SHORT, FULL)
-    out = Path(args.out or "runs/study_layers")
-    cli.seed_everything(args.seed, args.threads)
     device = torch.device(args.device)
-    digits = padded_digits()
-    steps = args.steps or max(1, args.epochs * (len(digits) // args.batch_size))
-    gan = build_gan(args.width, device)
-    config = LoopConfig(out=out / "train", steps=steps, batch_size=args.batch_size, log_every=max(1, steps // 20))
-    config.seed, config.device = args.seed, args.device
-    parameters = {"generator": count_parameters(gan.generator), "discriminator": count_parameters(gan.discriminator)}
-    run_info = cli.run_info(args, "study_layers", {"parameters": parameters})
-    trained = train(gan, digits, config, None, run_info)
-
     real = balanced_subset(digits, args.embed_samples, seed=args.seed + 2)
     noise = gan.noise(len(real), torch.Generator().manual_seed(args.seed + 3)).to(device)
     fake = generate(gan, noise, None)
     predicted = classify(args.classifier, fake, device)
-    real_accuracy = float(
-        (classify(args.classifier, to_signed(real.images.to(device)), device) == real.labels).float().mean()
-    )
     d_layers, g_layers = DISCRIMINATOR_TAPS[LayersDiscriminator], GENERATOR_TAPS[LayersGenerator]
-    acts = {
-        "D on real digits": (_activations(gan.discriminator, to_signed(real.images.to(device)), d_layers), real.labels),
-        "D on generated digits": (_activations(gan.discriminator, fake, d_layers), predicted),
-        "G (generated digits)": (_activations(gan.generator, noise, g_layers), predicted),
+    real_images = to_signed(real.images.to(device))
+    groups = {
+        "D on real digits": (record_activations(gan.discriminator, real_images, d_layers), real.labels),
+        "D on generated digits": (record_activations(gan.discriminator, fake, d_layers), predicted),
+        "G (generated digits)": (record_activations(gan.generator, noise, g_layers), predicted),
     }
+    return groups, fake
+
+
+def plot_groups(groups: Activations, args: argparse.Namespace, out: Path) -> dict[str, Path]:
+    """One PCA -> t-SNE figure per group, coloured by digit (the study's settings: PCA 50, perplexity 40)."""
+    from ganprobe.probe import plot_layer_embeddings
+
     files = {}
-    tsne = {"perplexity": PERPLEXITY, "iterations": args.tsne_iterations, "pca_dims": PCA_DIMS, "max_points": None}
-    names = {
-        "D on real digits": "d_layers_real",
-        "D on generated digits": "d_layers_fake",
-        "G (generated digits)": "g_layers",
-    }
-    for group, (layer_acts, labels) in acts.items():
-        key = "real" if group == "D on real digits" else "fake"
+    for group, (activations, labels) in groups.items():
+        name, key = GROUPS[group]
+        source = "true" if key == "real" else f"{args.classifier}-predicted"
         title = (
             f"{group}: PCA({PCA_DIMS}) + t-SNE (perplexity {PERPLEXITY:g}, {args.tsne_iterations} iterations), "
-            f"coloured by {'true' if key == 'real' else args.classifier + '-predicted'} digit"
+            f"coloured by {source} digit"
         )
-        files[names[group]] = plot_layer_embeddings(
-            layer_acts if key == "real" else None,
-            layer_acts if key == "fake" else None,
-            out / f"{names[group]}.png",
+        files[name] = plot_layer_embeddings(
+            activations if key == "real" else None,
+            activations if key == "fake" else None,
+            out / f"{name}.png",
             labels={key: labels},
             seed=args.seed,
+            max_points=None,
+            pca_dims=PCA_DIMS,
+            perplexity=PERPLEXITY,
+            iterations=args.tsne_iterations,
             title=title,
-            **tsne,
         )
+    return files
+
+
+def train_gan(args: argparse.Namespace, digits: ImageData, out: Path) -> tuple[GAN, RunResult]:
+    """The study's DCGAN trained by the shared loop on ``digits`` (run folder ``out``)."""
+    device = torch.device(args.device)
+    steps = args.steps or max(1, args.epochs * (len(digits) // args.batch_size))
+    gan = build_gan(args.width, device)
+    config = LoopConfig(out=out, steps=steps, batch_size=args.batch_size, log_every=max(1, steps // 20))
+    config.seed, config.device = args.seed, args.device
+    parameters = {"generator": count_parameters(gan.generator), "discriminator": count_parameters(gan.discriminator)}
+    return gan, train(gan, digits, config, None, cli.run_info(args, "study_layers", {"parameters": parameters}))
+
+
+def run(args: argparse.Namespace) -> StudyResult:
+    """Train the study's DCGAN, embed every layer, write the figures and the comparison table."""
+    args = resolve(args, SHORT, FULL)
+    out = Path(args.out or "runs/study_layers")
+    cli.seed_everything(args.seed, args.threads)
+    digits = padded_digits()
+    gan, trained = train_gan(args, digits, out / "train")
+    groups, fake = record_groups(gan, digits, args)
+    files = plot_groups(groups, args, out)
     scores = {
-        group: {layer: digit_knn_accuracy(a, labels) for layer, a in layer_acts.items()}
-        for group, (layer_acts, labels) in acts.items()
+        group: {layer: digit_knn_accuracy(values, labels) for layer, values in activations.items()}
+        for group, (activations, labels) in groups.items()
     }
     files["class_structure"] = _structure_plot(scores, out / "class_structure.png")
     files.update({f"train_{k}": v for k, v in trained.files.items() if k in ("final_grid", "losses_plot", "last")})
+    real_labels = groups["D on real digits"][1]
+    real_images = to_signed(balanced_subset(digits, args.embed_samples, seed=args.seed + 2).images.to(args.device))
+    real_predicted = classify(args.classifier, real_images, torch.device(args.device))
+    predicted = groups["D on generated digits"][1]
     numbers = {
         "steps": trained.steps,
         "epochs": trained.losses[-1]["epoch"] + 1,
         "final_d_loss": trained.losses[-1]["d_loss"],
         "final_g_loss": trained.losses[-1]["g_loss"],
-        "classifier_accuracy_on_real": real_accuracy,
+        "classifier_accuracy_on_real": float((real_predicted == real_labels).float().mean()),
         "fake_predicted_class_counts": class_counts(ImageData(fake, predicted, digits.classes)),
         "digit_1nn": scores,
         "train_seconds": trained.seconds["train"],
     }
-    return StudyResult(TITLE, _rows(args, numbers, scores, steps), numbers, files)
+    return StudyResult(TITLE, _rows(args, numbers, scores, trained.steps), numbers, files)
 
 
 def _rows(
