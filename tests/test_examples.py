@@ -84,7 +84,7 @@ def test_mnist_dcgan_metrics_match_an_independent_1nn(tmp_path: Path) -> None:
     argv += ["--probe", "--probe-samples", "30"]
     result = train_mnist_dcgan.main(argv)
     rows = check_run_folder(tmp_path, steps=8, evaluations=2)
-    for plot in ("layer_embeddings", "perturbation", "maximised"):
+    for plot in ("layer_embeddings", "generator_embeddings", "perturbation", "maximised"):
         assert (tmp_path / "probe" / f"{plot}.png").stat().st_size > 1000
     assert result.metrics[-1]["knn_loo"] == pytest.approx(rows[-1]["knn_loo"])
     # Rebuild what the monitor saw: the seeded held-out reals and the generator's fixed-noise fakes.

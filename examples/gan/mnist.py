@@ -24,6 +24,7 @@ from gan.loop import GAN, RunResult, fixed_inputs, generate, train
 from gan.losses import bce_discriminator_loss, bce_generator_loss, ls_discriminator_loss, ls_generator_loss
 from gan.models import (
     DISCRIMINATOR_TAPS,
+    GENERATOR_TAPS,
     MLPDiscriminator,
     MLPGenerator,
     MNISTDCGANDiscriminator,
@@ -106,12 +107,12 @@ def build_gan(kind: str, args: argparse.Namespace, device: torch.device) -> GAN:
 def probe_mnist(
     gan: GAN, digits: ImageData, monitor: MetricMonitor | None, args: argparse.Namespace, device: torch.device
 ) -> dict[str, float]:
-    """``--probe``: t-SNE of D's layers coloured by digit (fakes labelled by the extractor's classifier), attacks."""
-    from gan.probes import probe_discriminator
+    """``--probe``: t-SNE of D's and G's layers coloured by digit (fakes labelled by the extractor's classifier),
+    the attack on D, D's favourite input."""
+    from gan.probes import embed_generator, probe_discriminator
 
-    count = min(args.probe_samples, len(digits))
-    _, held = split(digits, count, seed=args.seed + 2)
-    noise, _ = fixed_inputs(gan, count, args.seed + 3, device)
+    held = balanced_subset(digits, args.probe_samples, seed=args.seed + 2)
+    noise, _ = fixed_inputs(gan, len(held), args.seed + 3, device)
     fake = generate(gan, noise, None)
     labels = None
     if monitor is not None and monitor.extractor.logits_layer is not None:
@@ -120,7 +121,12 @@ def probe_mnist(
         labels = {"real": held.labels, "fake": predicted.cpu()}
     layers = DISCRIMINATOR_TAPS[type(gan.discriminator)]
     real = to_signed(held.images.to(device))
-    return probe_discriminator(gan.discriminator, real, fake, layers, Path(args.out) / "probe", labels, seed=args.seed)
+    out = Path(args.out) / "probe"
+    scores = probe_discriminator(gan.discriminator, real, fake, layers, out, labels, seed=args.seed)
+    fake_labels = None if labels is None else labels["fake"]
+    name = monitor.extractor.name if monitor is not None else ""
+    embed_generator(gan.generator, noise, GENERATOR_TAPS[type(gan.generator)], out, fake_labels, args.seed, name)
+    return scores
 
 
 def run(kind: str, argv: Sequence[str] | None = None) -> RunResult:

@@ -304,8 +304,12 @@ DISCRIMINATOR_TAPS: dict[type[nn.Module], tuple[str, ...]] = {
     ACGANDiscriminator: ("features.conv2", "features.conv4", "features.conv8", "pool"),
     LayersDiscriminator: ("conv1", "conv2", "conv3"),
 }
-# The generator layers the layer study embeds.
-GENERATOR_TAPS: dict[type[nn.Module], tuple[str, ...]] = {LayersGenerator: ("fc", "deconv1", "deconv2", "out")}
+# Generator layers that --probe and the layer study embed (after each block's last activation or norm).
+GENERATOR_TAPS: dict[type[nn.Module], tuple[str, ...]] = {
+    LayersGenerator: ("fc", "deconv1", "deconv2", "out"),
+    MNISTDCGANGenerator: ("fc.2", "fc.5", "deconv.2", "deconv.4"),
+    MLPGenerator: ("net.1", "net.3", "net.5"),
+}
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -98,6 +98,31 @@ def maximise_features(
     )
 
 
+def embed_generator(
+    generator: nn.Module,
+    noise: Tensor,
+    layers: Sequence[str],
+    out: Path,
+    labels: Tensor | None = None,
+    seed: int = 0,
+    classifier: str = "classifier",
+) -> Path:
+    """PCA-50 + t-SNE of the generator's ``layers`` for ``noise``, coloured by ``labels`` (e.g. a classifier's
+    predicted digit for each generated image); writes ``generator_embeddings.png``."""
+    from ganprobe.probe import plot_layer_embeddings
+
+    activations = record_activations(generator, noise, layers)
+    colour = f"{classifier}-predicted class" if labels is not None else "one colour"
+    return plot_layer_embeddings(
+        None,
+        activations,
+        out / "generator_embeddings.png",
+        labels=None if labels is None else {"fake": labels},
+        seed=seed,
+        title=f"G's layers: PCA(50) + t-SNE, coloured by {colour}",
+    )
+
+
 def probe_discriminator(
     discriminator: nn.Module,
     real: Tensor,
