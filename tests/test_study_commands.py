@@ -68,6 +68,9 @@ def test_layers_study_embeds_g_and_d_layers_coloured_by_digit(tmp_path: Path) ->
     assert list(scores["G (generated digits)"]) == ["fc", "deconv1", "deconv2", "out"]
     assert all(0.0 <= v <= 1.0 for group in scores.values() for v in group.values())
     assert sum(result.numbers["fake_predicted_class_counts"].values()) == 30
+    again = reproduce_study.main([*argv[:2], str(tmp_path / "again"), *argv[3:], "--tsne-iterations", "250",
+                                  "--batch-size", "32", *COMMON])  # fmt: skip
+    assert again.numbers["digit_1nn"] == scores  # deterministic for a seed: training, sampling, PCA
 
 
 def test_faces_study_exports_samples_and_measures_1nn_tsne_and_pca(tmp_path: Path) -> None:
