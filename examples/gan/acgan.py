@@ -28,6 +28,7 @@ from gan.loop import GAN, RunResult, fixed_inputs, generate, train
 from gan.losses import gradient_penalty
 from gan.models import DISCRIMINATOR_TAPS, ACGANDiscriminator, ACGANGenerator, count_parameters
 from gan.monitor import MetricMonitor
+from gan.progress import TrainingProgress
 
 # The layers whose features the study maximised (its 3c): the 4th and 8th convolutions.
 STUDY_FEATURE_LAYERS = ("features.conv4", "features.conv8")
@@ -120,19 +121,24 @@ def train_classifier(
     batches = epoch_batches(train_set, args.batch_size, args.seed, device)
     rows: list[dict[str, float]] = []
     running = torch.zeros((), device=device)
-    for step in range(1, steps + 1):
-        epoch, images, labels, _ = next(batches)
-        optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(discriminator(images)[1], labels)
-        loss.backward()
-        optimizer.step()
-        running += loss.detach()
-        if step % args.eval_every == 0 or step == steps:
-            count = (step - 1) % args.eval_every + 1
-            accuracy = class_accuracy(discriminator, held_out, device)
-            rows.append({"step": step, "epoch": epoch, "train_loss": float(running) / count, "accuracy": accuracy})
-            running.zero_()
-            print(f"classifier step {step:6d}  held-out accuracy {accuracy:.3f}", flush=True)
+    with TrainingProgress(steps, description="classifier") as bar:
+        for step in range(1, steps + 1):
+            epoch, images, labels, _ = next(batches)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(discriminator(images)[1], labels)
+            loss.backward()
+            optimizer.step()
+            running += loss.detach()
+            if step % args.eval_every == 0 or step == steps:
+                count = (step - 1) % args.eval_every + 1
+                accuracy = class_accuracy(discriminator, held_out, device)
+                row = {"step": step, "epoch": epoch, "train_loss": float(running) / count, "accuracy": accuracy}
+                rows.append(row)
+                running.zero_()
+                bar.update(step, losses={"train_loss": row["train_loss"]}, metrics={"d_class_accuracy": accuracy})
+                bar.print(f"classifier step {step:6d}  held-out accuracy {accuracy:.3f}")
+            else:
+                bar.update(step)
     outputs.write_csv(rows, out / "metrics.csv")
     outputs.save_checkpoint(
         {"discriminator": discriminator.state_dict(), "step": steps}, out / "checkpoints" / "last.pt"
