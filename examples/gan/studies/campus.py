@@ -36,7 +36,6 @@ SHORT = {"images": 800, "held_out": 200, "epochs": 30, "width": 16, "batch_size"
 FULL = {"images": 3200, "held_out": 320, "epochs": 80, "width": 64, "batch_size": 128, "samples": 64}
 PROTOCOLS = ("pca2_kmeans", "pca2_svm", "linear_probe", "knn_loo")
 KMEANS_SEED = 2
-TRUST_THRESHOLD = 0.75  # a block "separates" real from fake at this accuracy or above
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,8 +107,10 @@ def _protocol_figure(table: Mapping[str, Mapping[str, float]], path: Path) -> Pa
 
 
 def _first(table: Mapping[str, Mapping[str, float]], protocol: str) -> str:
-    blocks = [block for block, scores in table.items() if scores[protocol] >= TRUST_THRESHOLD]
-    return blocks[0] if blocks else "none"
+    """The first block whose ``protocol`` accuracy reaches ganprobe's separability threshold (0.75), or "none"."""
+    from ganprobe.functional.separability import first_separable_layer
+
+    return first_separable_layer(table, protocol=protocol) or "none"
 
 
 def run(args: argparse.Namespace) -> StudyResult:
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> StudyResult:
         Comparison(
             "conclusion",
             "block 1 indistinguishable; blocks 3 and 4 separate",
-            f"first block at >= {TRUST_THRESHOLD}: PCA-2 SVM {_first(table, 'pca2_svm')}, linear probe "
+            "first block at >= 0.75 (ganprobe's threshold): PCA-2 SVM {_first(table, 'pca2_svm')}, linear probe "
             f"{_first(table, 'linear_probe')}, 1-NN {_first(table, 'knn_loo')}",
             "trust the linear probe and 1-NN (full feature space, held out)",
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -180,19 +181,28 @@ def run(args: argparse.Namespace) -> StudyResult:
         "knn_loo": accuracies,
         "pca_components": needed,
     }
+    return StudyResult(TITLE, _rows(args, numbers, layers), numbers, files)
+
+
+def _rows(args: argparse.Namespace, numbers: dict[str, Any], layers: list[str]) -> list[Comparison]:
+    """The study's numbers next to this run's."""
+    _, direction = outputs.declared("knn_loo")
+    accuracy, needed = numbers["knn_loo"], numbers["pca_components"]
+    real, fake, name = numbers["real_images"], numbers["fake_images"], numbers["extractor"]
     logits = layers[0]
+    perplexity = min(PERPLEXITY, (real + fake - 1) / 3)
     rows = [
         Comparison(
             "images evaluated",
             "3,143 real + 3,143 generated (FFHQ)",
-            f"{len(real):,} real + {len(fake):,} generated",
+            f"{real:,} real + {fake:,} generated",
             "photo crops from scikit-image" if args.data is None and args.fake is None else "",
         ),
         Comparison(
             f"1-NN LOO accuracy, {logits}",
             f"{STUDY_ACCURACY} (ResNet-50 logits, BatchNorm in training mode)",
-            f"{accuracies[logits]:.3f} ({extractor.name} {logits}, eval mode)",
-            "0.5 is best",
+            f"{accuracy[logits]:.3f} ({name} {logits}, eval mode)",
+            direction,
         ),
         Comparison(
             f"components for 90% variance, {logits}",
@@ -203,19 +213,12 @@ def run(args: argparse.Namespace) -> StudyResult:
         Comparison(
             "t-SNE real vs generated",
             "perplexity 30, 1,000 iterations (figure)",
-            f"perplexity {min(PERPLEXITY, (len(real) + len(fake) - 1) / 3):g}, {args.tsne_iterations} iterations",
+            f"perplexity {perplexity:g}, {args.tsne_iterations} iterations",
             "tsne.png",
         ),
     ]
-    if len(layers) > 1:
-        pooled = layers[1]
+    for pooled in layers[1:]:
         rows.insert(
-            2,
-            Comparison(
-                f"1-NN LOO accuracy, {pooled}",
-                "not measured",
-                f"{accuracies[pooled]:.3f}",
-                "pooled features: the embedding we recommend",
-            ),
+            2, Comparison(f"1-NN LOO accuracy, {pooled}", "not measured", f"{accuracy[pooled]:.3f}", "pooled features")
         )
-    return StudyResult(TITLE, rows, numbers, files)
+    return rows
