@@ -106,8 +106,17 @@ def _protocol_figure(table: Mapping[str, Mapping[str, float]], path: Path) -> Pa
     return outputs._save_figure(figure, path)
 
 
+def _threshold() -> float:
+    """ganprobe's default accuracy above which a layer counts as separable."""
+    import inspect
+
+    from ganprobe.functional.separability import first_separable_layer
+
+    return float(inspect.signature(first_separable_layer).parameters["threshold"].default)
+
+
 def _first(table: Mapping[str, Mapping[str, float]], protocol: str) -> str:
-    """The first block whose ``protocol`` accuracy reaches ganprobe's separability threshold (0.75), or "none"."""
+    """The first block whose ``protocol`` accuracy reaches ganprobe's separability threshold, or "none"."""
     from ganprobe.functional.separability import first_separable_layer
 
     return first_separable_layer(table, protocol=protocol) or "none"
@@ -164,7 +173,7 @@ def run(args: argparse.Namespace) -> StudyResult:
         Comparison(
             "conclusion",
             "block 1 indistinguishable; blocks 3 and 4 separate",
-            "first block at >= 0.75 (ganprobe's threshold): PCA-2 SVM {_first(table, 'pca2_svm')}, linear probe "
+            f"first block at >= {_threshold():g}: PCA-2 SVM {_first(table, 'pca2_svm')}, linear probe "
             f"{_first(table, 'linear_probe')}, 1-NN {_first(table, 'knn_loo')}",
             "trust the linear probe and 1-NN (full feature space, held out)",
         )
