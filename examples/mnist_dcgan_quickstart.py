@@ -8,7 +8,8 @@ classifier) ships with ganprobe. Steps:
 2. write ``--samples`` generated digits to ``OUT/samples/`` and as many of the 1,000 digits the extractor never saw
    in training to ``OUT/real/`` (PNG files; equal counts keep 1-NN accuracy's 0.5 baseline);
 3. score the folders with ``ganprobe.evaluate`` (what ``ganprobe evaluate OUT/samples OUT/real --extractor
-   lenet-mnist`` runs) and print the tables; the JSON report goes to ``OUT/report.json``.
+   lenet-mnist --json OUT/report.json --html OUT/report.html`` runs) and print the tables; the reports go to
+   ``OUT/report.json`` and ``OUT/report.html`` (open the HTML one in a browser: plots, t-SNE, sample grids).
 
 Everything lands under ``--out`` (default ``runs/quickstart``): ``train/`` holds the training run (losses.csv,
 metrics.csv, log.json, sample grids, plots, checkpoints). Takes about 3-4 minutes on two CPU cores.
@@ -25,11 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gan import cli  # noqa: E402
+from gan.data import ImageData, balanced_subset, write_pngs  # noqa: E402
 from gan.loop import RunResult  # noqa: E402
 from gan.mnist import run  # noqa: E402
 from gan.models import MNISTDCGANGenerator  # noqa: E402
@@ -63,18 +64,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_pngs(images: torch.Tensor, folder: Path) -> None:
-    """Save ``uint8`` ``(N, 1, H, W)`` images as ``folder/00000.png``, ``00001.png``, ..."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, image in enumerate(images):
-        Image.fromarray(image[0].cpu().numpy(), mode="L").save(folder / f"{index:05d}.png")
-
-
-def held_out_digits() -> torch.Tensor:
-    """The 1,000 digits held out from the ``lenet-mnist`` extractor's training (uint8 ``(1000, 1, 28, 28)``)."""
+def held_out_digits(count: int, seed: int) -> torch.Tensor:
+    """``count`` of the 1,000 digits held out from the ``lenet-mnist`` extractor's training, class-balanced and
+    seeded (uint8 ``(count, 1, 28, 28)``)."""
     from ganprobe.extractors.lenet import lenet_mnist_split
 
-    return lenet_mnist_split()[2]
+    _, _, images, labels = lenet_mnist_split()
+    return balanced_subset(ImageData(images, labels), count, seed=seed).images
 
 
 @torch.no_grad()
@@ -92,6 +88,7 @@ def generate_digits(checkpoint: Path, count: int, seed: int, g_width: int, devic
 def main(argv: Sequence[str] | None = None) -> int:
     """Train, sample, evaluate; print the tables and the timings. Returns 0."""
     import ganprobe
+    from ganprobe.report.html import write_html_report
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
@@ -115,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     fake = generate_digits(out / "train" / "checkpoints" / "last.pt", args.samples, args.seed, args.g_width, device)
     write_pngs(fake, out / "samples")
-    write_pngs(held_out_digits()[: args.samples], out / "real")
+    write_pngs(held_out_digits(args.samples, args.seed), out / "real")
 
     print(f"3/3 ganprobe evaluate {out / 'samples'} {out / 'real'} --extractor {args.extractor}")
     extractor = cli.resolve_extractor(args.extractor, args.extractor_weights)
@@ -123,15 +120,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         out / "samples", out / "real", extractor=extractor, device=device, seed=args.seed, permutations=200
     )
     print_results(report.extractor["name"], report.records, report.first_separable_layer)
-    write_json(out / "report.json", report.to_json())
+    payload = report.to_json()
+    write_json(out / "report.json", payload)
+    html = write_html_report(
+        out / "report.html", payload, report.features, report.real_images, report.fake_images, seed=args.seed
+    )
     finished = time.perf_counter()
     print("\n1-NN accuracy during training (0.5 = fakes indistinguishable from reals in lenet-mnist's fc1 space):")
     for row in result.metrics:
         print(f"  step {int(row['step']):5d}: 1-NN {row['knn_loo']:.3f}  Fréchet distance {row['fd']:.3g}")
     print(
         f"\ntimings: training {trained - started:.0f} s, sampling + evaluation {finished - trained:.0f} s, "
-        f"total {finished - started:.0f} s. Report: {out / 'report.json'}; training run: {out / 'train'}"
+        f"total {finished - started:.0f} s. Training run: {out / 'train'}; JSON report: {out / 'report.json'}"
     )
+    print(f"HTML report (open it in a browser): {html.resolve()}")
     return 0
 
 

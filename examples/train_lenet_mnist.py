@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import io
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +39,9 @@ from ganprobe.extractors.lenet import (
 )
 from ganprobe.extractors.nets.lenet import LeNet
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gan.data import ImageData, balanced_subset  # noqa: E402
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see ``--help``)."""
@@ -49,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the initialisation, batches and shifts (the split is fixed)"
     )
-    parser.add_argument("--limit", type=int, default=None, help="train on only this many digits (quick runs)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="train on N digits drawn at random, N/10 of each (quick runs)"
+    )
     parser.add_argument("--max-shift", type=int, default=2, help="random translation augmentation, in pixels")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return parser.parse_args(argv)
@@ -85,8 +91,9 @@ def train(args: argparse.Namespace) -> tuple[dict[str, Tensor], float]:
     """Train a LeNet; return its float32 state dict and its held-out accuracy."""
     torch.manual_seed(args.seed)
     train_x, train_y, test_x, test_y = lenet_mnist_split()
-    if args.limit is not None:
-        train_x, train_y = train_x[: args.limit], train_y[: args.limit]
+    if args.limit is not None:  # a seeded, class-balanced subset (never "the first N", see gan.data.stratified_order)
+        subset = balanced_subset(ImageData(train_x, train_y), args.limit, seed=args.seed)
+        train_x, train_y = subset.images, subset.labels
     preprocess = lenet_preprocessing()
     train_x, test_x = preprocess(train_x), preprocess(test_x)
     model = LeNet()

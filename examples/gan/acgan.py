@@ -23,11 +23,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gan import cli, outputs
-from gan.data import ImageData, epoch_batches, split, to_signed
+from gan.data import ImageData, balanced_subset, epoch_batches, split, to_signed
 from gan.loop import GAN, RunResult, fixed_inputs, generate, train
 from gan.losses import gradient_penalty
 from gan.models import DISCRIMINATOR_TAPS, ACGANDiscriminator, ACGANGenerator, count_parameters
 from gan.monitor import MetricMonitor
+from gan.progress import TrainingProgress
+
+# The layers whose features the study maximised (its 3c): the 4th and 8th convolutions.
+STUDY_FEATURE_LAYERS = ("features.conv4", "features.conv8")
 
 
 @dataclass
@@ -78,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--held-out", type=float, default=0.1, help="held-out fraction (< 1) or count of a --data folder's images"
     )
+    probe = parser.add_argument_group("--probe (the study's visualisations)")
+    probe.add_argument("--ascent-steps", type=int, default=100, help="gradient-ascent steps per synthesised image")
+    probe.add_argument(
+        "--epsilon", type=float, default=0.05, help="attack budget in [-1, 1] units (default: 0.05, ~6/255)"
+    )
+    probe.add_argument(
+        "--attack-steps", type=int, default=1, help="signed-gradient steps (default: 1, the study's single step)"
+    )
+    probe.add_argument(
+        "--feature-channels", type=int, default=8, help="channels maximised per layer (layers 4 and 8; default: 8)"
+    )
     return parser
 
 
@@ -106,19 +121,24 @@ def train_classifier(
     batches = epoch_batches(train_set, args.batch_size, args.seed, device)
     rows: list[dict[str, float]] = []
     running = torch.zeros((), device=device)
-    for step in range(1, steps + 1):
-        epoch, images, labels, _ = next(batches)
-        optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(discriminator(images)[1], labels)
-        loss.backward()
-        optimizer.step()
-        running += loss.detach()
-        if step % args.eval_every == 0 or step == steps:
-            count = (step - 1) % args.eval_every + 1
-            accuracy = class_accuracy(discriminator, held_out, device)
-            rows.append({"step": step, "epoch": epoch, "train_loss": float(running) / count, "accuracy": accuracy})
-            running.zero_()
-            print(f"classifier step {step:6d}  held-out accuracy {accuracy:.3f}", flush=True)
+    with TrainingProgress(steps, description="classifier") as bar:
+        for step in range(1, steps + 1):
+            epoch, images, labels, _ = next(batches)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(discriminator(images)[1], labels)
+            loss.backward()
+            optimizer.step()
+            running += loss.detach()
+            if step % args.eval_every == 0 or step == steps:
+                count = (step - 1) % args.eval_every + 1
+                accuracy = class_accuracy(discriminator, held_out, device)
+                row = {"step": step, "epoch": epoch, "train_loss": float(running) / count, "accuracy": accuracy}
+                rows.append(row)
+                running.zero_()
+                bar.update(step, losses={"train_loss": row["train_loss"]}, metrics={"d_class_accuracy": accuracy})
+                bar.print(f"classifier step {step:6d}  held-out accuracy {accuracy:.3f}")
+            else:
+                bar.update(step)
     outputs.write_csv(rows, out / "metrics.csv")
     outputs.save_checkpoint(
         {"discriminator": discriminator.state_dict(), "step": steps}, out / "checkpoints" / "last.pt"
@@ -203,9 +223,10 @@ def _probe(
     from gan.probes import probe_discriminator
 
     device = torch.device(args.device)
-    count = min(args.probe_samples, len(held_out))
-    real = to_signed(held_out.images[:count].to(device))
-    real_labels = held_out.labels[:count].to(device)
+    probed = balanced_subset(held_out, args.probe_samples, seed=args.seed + 2)
+    count = len(probed)
+    real = to_signed(probed.images.to(device))
+    real_labels = probed.labels.to(device)
     num_classes = discriminator.fc10.out_features
     if gan is not None:
         noise, fake_labels = fixed_inputs(gan, count, args.seed + 3, device)
@@ -215,7 +236,22 @@ def _probe(
         fake, labels = None, {"real": real_labels.cpu()}
     layers = DISCRIMINATOR_TAPS[ACGANDiscriminator]
     scores = probe_discriminator(
-        discriminator, real, fake, layers, out / "probe", labels, real_labels, num_classes, seed=args.seed
+        discriminator,
+        real,
+        fake,
+        layers,
+        out / "probe",
+        labels,
+        real_labels,
+        num_classes,
+        epsilon=args.epsilon,
+        attack_steps=args.attack_steps,
+        ascent_steps=args.ascent_steps,
+        seed=args.seed,
+        class_names=held_out.classes,
+        feature_layers=STUDY_FEATURE_LAYERS,
+        feature_channels=args.feature_channels,
+        who="D trained with G" if gan is not None else "D trained alone (classifier)",
     )
     return {f"{name}_{key}": value for key, value in scores.items()}
 
@@ -249,7 +285,7 @@ def run(argv: Sequence[str] | None = None) -> ACGANResult:
         monitor = None
         if not args.no_metrics:
             monitor = MetricMonitor(
-                held_out.images[: args.eval_samples],
+                balanced_subset(held_out, args.eval_samples, seed=args.seed).images,
                 cli.resolve_extractor(args.extractor, args.extractor_weights),
                 discriminator=gan.discriminator,
                 discriminator_layers=DISCRIMINATOR_TAPS[ACGANDiscriminator],
@@ -265,6 +301,8 @@ def run(argv: Sequence[str] | None = None) -> ACGANResult:
         info = cli.run_info(args, "acgan32", {"parameters": parameters, "classes": list(data.classes)})
         config = cli.loop_config(args)
         config.out = out / "gan"
+        config.grid_nrow = num_classes  # fixed labels cycle through the classes: one class per grid column
+        config.grid_size = num_classes * max(1, round(64 / num_classes))
         gan_result = train(gan, train_set, config, monitor, info)
         comparison["with_generator_accuracy"] = class_accuracy(gan.discriminator, held_out, device)
         if args.probe:

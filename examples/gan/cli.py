@@ -51,11 +51,12 @@ def add_loop_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any]
         default=None,
         help="weights file for the extractor (your own run of its training script; checksum not verified)",
     )
+    protocols = list(defaults.get("protocols", ["linear_probe", "knn_loo"]))
     metrics.add_argument(
         "--protocols",
         nargs="+",
-        default=["linear_probe", "knn_loo"],
-        help="separability protocols (default: linear_probe knn_loo)",
+        default=protocols,
+        help=f"separability protocols (default: {' '.join(protocols)})",
     )
     metrics.add_argument("--no-metrics", action="store_true", help="train without ganprobe evaluations")
     metrics.add_argument(
@@ -138,7 +139,9 @@ def add_colour_data_arguments(parser: argparse.ArgumentParser, labelled: bool) -
     group.add_argument("--data", type=Path, default=None, help="folder of images" + layout)
     group.add_argument("--torchvision", default=None, help="a torchvision dataset already on disk, e.g. CIFAR10")
     group.add_argument("--root", type=Path, default=None, help="folder of the --torchvision dataset (never downloaded)")
-    group.add_argument("--limit", type=int, default=None, help="use only the first N training images (seeded order)")
+    group.add_argument(
+        "--limit", type=int, default=None, help="train on N images drawn at random (seeded; class-balanced if labelled)"
+    )
 
 
 def steps_from_epochs(args: argparse.Namespace, train_count: int) -> int:
@@ -150,7 +153,7 @@ def steps_from_epochs(args: argparse.Namespace, train_count: int) -> int:
 
 def load_colour_data(args: argparse.Namespace, size: int, labelled: bool, train: bool = True) -> Any:
     """The images of ``--data`` or ``--torchvision``/``--root``, at ``size`` x ``size``, limited by ``--limit``."""
-    from gan.data import image_folder, torchvision_dataset
+    from gan.data import balanced_subset, image_folder, torchvision_dataset
 
     if (args.data is None) == (args.torchvision is None):
         raise SystemExit("error: give exactly one of --data FOLDER or --torchvision NAME --root DIR")
@@ -163,8 +166,7 @@ def load_colour_data(args: argparse.Namespace, size: int, labelled: bool, train:
         if not labelled:
             data.labels = None
     if args.limit is not None and train:
-        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed))
-        data = data.subset(order[: args.limit])
+        data = balanced_subset(data, args.limit, seed=args.seed)
     return data
 
 

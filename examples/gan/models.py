@@ -247,12 +247,68 @@ class ACGANGenerator(nn.Module):
         return conditioned
 
 
+class LayersGenerator(nn.Module):
+    """The layer study's generator (SEEDS.md §5): dense latent -> 4w x4x4 + BatchNorm + LeakyReLU 0.2, then
+    transposed 4x4 stride-2 convolutions to 2w x8x8 and w x16x16 (BatchNorm, LeakyReLU 0.2) and to 1x32x32 (tanh).
+
+    Layers (for :func:`ganprobe.probe.record_activations`): ``fc``, ``deconv1``, ``deconv2``, ``out``.
+
+    Args:
+        latent_dim: latent size (100 in the study).
+        width: channels of the last hidden map (32 in the study: 128 -> 64 -> 32 -> 1).
+    """
+
+    def __init__(self, latent_dim: int = 100, width: int = 32) -> None:
+        super().__init__()
+        self.width = width
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, 4 * width * 16), nn.BatchNorm1d(4 * width * 16), nn.LeakyReLU(0.2)
+        )
+        self.deconv1 = _up(4 * width, 2 * width)
+        self.deconv2 = _up(2 * width, width)
+        self.out = nn.Sequential(nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh())
+
+    def forward(self, noise: Tensor) -> Tensor:
+        """``(N, latent_dim)`` -> ``(N, 1, 32, 32)`` images in ``[-1, 1]``."""
+        hidden = self.fc(noise).view(-1, 4 * self.width, 4, 4)
+        return self.out(self.deconv2(self.deconv1(hidden)))
+
+
+class LayersDiscriminator(nn.Module):
+    """The layer study's discriminator (SEEDS.md §5): 4x4 stride-2 convolutions w -> 2w -> 4w, each with
+    BatchNorm and LeakyReLU 0.2 (32x32 -> 16 -> 8 -> 4), then a dense layer to one logit.
+
+    Layers: ``conv1``, ``conv2``, ``conv3`` (the study's three), ``out``.
+
+    Args:
+        width: channels of the first convolution (32 in the study: 32 -> 64 -> 128).
+    """
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        self.conv1 = _down(1, width)
+        self.conv2 = _down(width, 2 * width)
+        self.conv3 = _down(2 * width, 4 * width)
+        self.out = nn.Sequential(nn.Flatten(), nn.Linear(4 * width * 16, 1))
+
+    def forward(self, images: Tensor) -> Tensor:
+        """``(N, 1, 32, 32)`` images in ``[-1, 1]`` -> ``(N,)`` logits."""
+        return self.out(self.conv3(self.conv2(self.conv1(images)))).squeeze(1)
+
+
 # Layers of each discriminator that ganprobe's ModuleExtractor taps for per-layer separability.
 DISCRIMINATOR_TAPS: dict[type[nn.Module], tuple[str, ...]] = {
     MLPDiscriminator: ("fc1", "fc2"),
     MNISTDCGANDiscriminator: ("conv1", "conv2", "fc1"),
     DCGAN64Discriminator: ("block1", "block2", "block3", "block4"),
     ACGANDiscriminator: ("features.conv2", "features.conv4", "features.conv8", "pool"),
+    LayersDiscriminator: ("conv1", "conv2", "conv3"),
+}
+# Generator layers that --probe and the layer study embed (after each block's last activation or norm).
+GENERATOR_TAPS: dict[type[nn.Module], tuple[str, ...]] = {
+    LayersGenerator: ("fc", "deconv1", "deconv2", "out"),
+    MNISTDCGANGenerator: ("fc.2", "fc.5", "deconv.2", "deconv.4"),
+    MLPGenerator: ("net.1", "net.3", "net.5"),
 }
 
 

@@ -92,33 +92,59 @@ def plot_losses(rows: Sequence[Row], path: str | os.PathLike[str]) -> Path:
     axes = figure.add_subplot()
     for key in dict.fromkeys(k for row in rows for k in row if k.endswith("loss")):
         axes.plot(*_series(rows, key), label=key)
-    axes.set_xlabel("step")
-    axes.set_ylabel("loss")
+    axes.set_xlabel("training step")
+    axes.set_ylabel("loss (mean over the log window)")
     axes.set_title("Training losses")
     axes.legend()
     axes.grid(alpha=0.3)
     return _save_figure(figure, path)
 
 
-def plot_metrics(rows: Sequence[Row], path: str | os.PathLike[str], fd_label: str = "Fréchet distance") -> Path:
-    """Two panels against the step: 1-NN leave-one-out accuracy (with the 0.5 ideal) and the Fréchet distance."""
+def declared(key: str) -> tuple[str, str]:
+    """``(label, direction in words)`` of a ganprobe output key, from the metric's own declaration.
+
+    ``key`` is a report key (``knn_loo``, ``fid``, ``separability.LAYER.PROTOCOL``); the direction reads e.g.
+    ``"0.5 is best"`` or ``"lower is better"``, so a plot never states a direction the metric does not declare.
+    """
+    from ganprobe.metrics.registry import find_output
+
+    found = find_output(key)
+    if found is None:
+        raise KeyError(f"{key!r}: no ganprobe metric declares this output")
+    output = found[1]
+    return output.label, output.direction.describe()
+
+
+def metrics_figure(rows: Sequence[Row], space: str = "") -> Any:
+    """The figure of :func:`plot_metrics`: 1-NN accuracy (with its ideal) and the Fréchet distance vs step."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 4))
+    knn_label, knn_direction = declared("knn_loo")
+    fd_label, fd_direction = declared("fid")
+    fd_label = fd_label.format(space=space or "extractor")
+    figure = Figure(figsize=(11, 4.4), layout="constrained")
     left, right = figure.subplots(1, 2)
-    left.plot(*_series(rows, "knn_loo"), marker="o", label="1-NN LOO accuracy")
+    left.plot(*_series(rows, "knn_loo"), marker="o", label=knn_label)
     left.axhline(0.5, color="grey", linestyle="--", label="indistinguishable (0.5)")
     left.set_ylim(0.0, 1.05)
-    left.set_xlabel("step")
-    left.set_ylabel("accuracy")
-    left.set_title("1-NN real-vs-fake accuracy (lower is better)")
-    left.legend()
+    left.set_ylabel(knn_label)
+    left.set_title(f"Real vs fake, 1-nearest neighbour\n({knn_direction})", fontsize=11)
+    left.legend(loc="lower left", fontsize=9)
     right.plot(*_series(rows, "fd"), marker="o", color="tab:red")
-    right.set_xlabel("step")
-    right.set_title(f"{fd_label} (lower is better)")
+    right.set_ylabel(fd_label)
+    right.set_title(f"{fd_label}\n({fd_direction})", fontsize=11)
     for axes in (left, right):
+        axes.set_xlabel("training step")
         axes.grid(alpha=0.3)
-    return _save_figure(figure, path)
+    return figure
+
+
+def plot_metrics(rows: Sequence[Row], path: str | os.PathLike[str], space: str = "") -> Path:
+    """Two panels against the step: 1-NN leave-one-out accuracy and the Fréchet distance in ``space``'s features.
+
+    Titles, labels and directions come from the metrics' own declarations (:func:`declared`).
+    """
+    return _save_figure(metrics_figure(rows, space), path)
 
 
 def plot_separability(rows: Sequence[Row], path: str | os.PathLike[str], protocol: str = "linear_probe") -> Path:
@@ -129,7 +155,8 @@ def plot_separability(rows: Sequence[Row], path: str | os.PathLike[str], protoco
         k for k in dict.fromkeys(k for row in rows for k in row) if k.startswith("sep.") and k.endswith(protocol)
     ]
     spaces = list(dict.fromkeys(k.split(".")[1] for k in columns))
-    figure = Figure(figsize=(5 * max(len(spaces), 1), 4))
+    _, direction = declared(f"separability.layer.{protocol}")
+    figure = Figure(figsize=(5 * max(len(spaces), 1), 4.4), layout="constrained")
     panels = figure.subplots(1, max(len(spaces), 1), squeeze=False)[0]
     for axes, space in zip(panels, spaces, strict=False):
         for key in (k for k in columns if k.split(".")[1] == space):
@@ -137,9 +164,71 @@ def plot_separability(rows: Sequence[Row], path: str | os.PathLike[str], protoco
             axes.plot(*_series(rows, key), marker="o", label=layer)
         axes.axhline(0.5, color="grey", linestyle="--")
         axes.set_ylim(0.0, 1.05)
-        axes.set_xlabel("step")
-        axes.set_ylabel(f"{protocol} accuracy")
-        axes.set_title(f"Separability per layer: {space}")
+        axes.set_xlabel("training step")
+        axes.set_ylabel(f"{protocol} real-vs-fake accuracy")
+        axes.set_title(f"Separability per layer: {space}\n({direction})", fontsize=11)
         axes.legend(fontsize="small")
         axes.grid(alpha=0.3)
     return _save_figure(figure, path)
+
+
+def labelled_grid_figure(
+    images: Tensor,
+    captions: Sequence[str],
+    title: str,
+    ncol: int | None = None,
+    row_labels: Sequence[str] | None = None,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    cell_inches: float = 1.25,
+) -> Any:
+    """A grid of images, each with its caption above it, rows optionally named on the left, and a title.
+
+    Args:
+        images: ``(N, C, H, W)`` with 1 or 3 channels, in ``value_range``.
+        captions: one per image (e.g. the class name).
+        title: the figure title (what the images are, how they were made).
+        ncol: images per row (default: all in one row, at most 10).
+        row_labels: one label per row, written left of it (e.g. the layer whose channels a row maximises).
+        value_range: the pixel range mapped to black..white.
+        cell_inches: size of each image on the page (small images are upscaled without smoothing).
+    """
+    from matplotlib.figure import Figure
+
+    if len(captions) != len(images):
+        raise ValueError(f"captions: expected one per image ({len(images)}), got {len(captions)}")
+    ncol = ncol or min(len(images), 10)
+    nrows = -(-len(images) // ncol)
+    low, high = value_range
+    pixels = images.detach().float().cpu().sub(low).div(high - low).clamp(0, 1)
+    figure = Figure(figsize=(cell_inches * ncol + (1.2 if row_labels else 0.2), cell_inches * nrows + 0.9))
+    figure.set_layout_engine("constrained")
+    axes = figure.subplots(nrows, ncol, squeeze=False)
+    for index, axis in enumerate(axes.ravel()):
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if index >= len(images):
+            axis.set_axis_off()
+            continue
+        image = pixels[index]
+        if image.shape[0] == 1:
+            axis.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            axis.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+        axis.set_title(captions[index], fontsize=8)
+    for row, label in enumerate(row_labels or ()):
+        axes[row, 0].set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center")
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def save_labelled_grid(
+    images: Tensor,
+    captions: Sequence[str],
+    path: str | os.PathLike[str],
+    title: str,
+    ncol: int | None = None,
+    row_labels: Sequence[str] | None = None,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+) -> Path:
+    """Write :func:`labelled_grid_figure` as a PNG (atomically); returns ``path``."""
+    return _save_figure(labelled_grid_figure(images, captions, title, ncol, row_labels, value_range), path)
