@@ -88,3 +88,25 @@ def test_unverified_or_random_weights_are_never_comparable(trusted: Path) -> Non
     assert unverified.published_reference is None
     assert get_extractor("random-inception-fid").published_reference is None
     assert not FID(extractor=get_extractor("random-inception-fid")).comparable_with_published
+
+
+def test_cli_pipeline_option_reaches_the_extractor_and_the_report(tmp_path: Path, capsys) -> None:
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from ganprobe.cli import main
+
+    for name in ("fake", "real"):
+        (tmp_path / name).mkdir()
+        for index in range(4):
+            pixels = np.random.default_rng(index + len(name)).integers(0, 256, (40, 30, 3)).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"{index}.png")
+    report = tmp_path / "report.json"
+    common = [str(tmp_path / "fake"), str(tmp_path / "real"), "--no-cache", "--quiet", "--metrics", "fid"]
+    assert main(["evaluate", *common, "--extractor", "random-inception-fid", "--pipeline", "clean", "--json",
+                 str(report)]) == 0  # fmt: skip
+    assert "pipeline=clean" in json.loads(report.read_text())["extractor"]["preprocessing"]
+    assert main(["evaluate", *common, "--extractor", "random-resnet18", "--pipeline", "clean"]) == 2
+    assert "--pipeline: 'resnet18' has pipelines ['imagenet'], got 'clean'" in capsys.readouterr().err
