@@ -63,6 +63,7 @@ _CLI_WORDS = (
     ("(strict=True fails instead)", "(without --skip-unreadable such files fail the run)"),
     ("(or pass weights_path=...)", "(or pass --weights FILE)"),
     ("weights_path '", "--weights '"),
+    ("pipeline: '", "--pipeline: '"),
 )
 
 
@@ -112,6 +113,13 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
         action="store_true",
         help="opt-in: torch.compile the backbone (about 1.8x faster on thousands of images; each new input shape "
         "compiles first, about a minute on 2 CPU cores)",
+    )
+    command.add_argument(
+        "--pipeline",
+        choices=["tf", "clean", "pytorch-fid"],
+        default=None,
+        help="inception-fid only: the input pipeline to reproduce (default tf: the original TensorFlow FID, as "
+        "published numbers were computed; clean: clean-fid's; pytorch-fid: pytorch-fid's)",
     )
     command.add_argument("--cache-dir", default=None, help="feature cache folder (default: ~/.cache/ganprobe)")
     command.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
@@ -267,6 +275,7 @@ def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a Feat
         channels_last=not args.no_channels_last,
         autocast=args.autocast,
         compile=args.compile,
+        pipeline=args.pipeline,
     )
 
 

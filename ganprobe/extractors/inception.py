@@ -1,19 +1,22 @@
-"""The Inception-v3 used for published FID/KID/IS numbers (pytorch-fid's ``pt_inception-2015-12-05`` weights)."""
+"""The Inception-v3 used for published FID/KID/IS numbers (pytorch-fid's ``pt_inception-2015-12-05`` weights).
+
+The declaration (taps, the three reference input pipelines) is
+:data:`ganprobe.extractors.backbones.INCEPTION_FID`; this module holds the weights loader.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
-import torch
+from torch import nn
 
-from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.nets.inception_fid import (
-    FID_INCEPTION_WEIGHTS_FILENAME,
-    FID_INCEPTION_WEIGHTS_URL,
-    FIDInceptionV3,
-)
-from ganprobe.extractors.preprocessing import Preprocessing
+from ganprobe.extractors.backbone import BackboneExtractor
+from ganprobe.extractors.backbones import INCEPTION_FID, INCEPTION_PIPELINES, INCEPTION_TAPS
+from ganprobe.extractors.nets.inception_fid import FID_INCEPTION_WEIGHTS_FILENAME, FID_INCEPTION_WEIGHTS_URL
 from ganprobe.extractors.weights import WeightsFile, load_state_dict, load_weights_into, resolve_weights
+
+__all__ = ["FID_INCEPTION_WEIGHTS", "INCEPTION_PIPELINES", "INCEPTION_TAPS", "InceptionFIDExtractor"]
 
 # The full SHA-256 of pytorch-fid's 95,628,359-byte file (its name carries only the prefix 6726825d), from public
 # pins of the same file (torch-fidelity ships it under the name weights-inception-2015-12-05-6726825d.pth).
@@ -21,64 +24,34 @@ FID_INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49
 FID_INCEPTION_WEIGHTS = WeightsFile(
     filename=FID_INCEPTION_WEIGHTS_FILENAME, url=FID_INCEPTION_WEIGHTS_URL, sha256=FID_INCEPTION_SHA256
 )
-INCEPTION_TAPS = {
-    "mixed_5d": "Mixed_5d",
-    "mixed_6e": "Mixed_6e",
-    "mixed_7c": "Mixed_7c",
-    "pool": "avgpool",
-    "logits": "fc",
-}
 
 
-class InceptionFIDExtractor(FeatureExtractor):
-    """The FID Inception-v3: 299x299 input scaled to ``[-1, 1]``; ``pool`` is the 2048-d pool3 embedding.
+def load_inception_weights(model: nn.Module, weights_path: str | os.PathLike[str] | None, verify: bool) -> str:
+    """Find, check and load the FID Inception weights into ``model``; return the file's SHA-256."""
+    path, digest = resolve_weights(FID_INCEPTION_WEIGHTS, weights_path, verify)
+    load_weights_into(model, load_state_dict(path), path, "FID Inception-v3")
+    return digest
 
-    Only features from this extractor (with the official weights) give numbers comparable with published
-    FID/KID/IS. Resizing follows ganprobe's one method (bilinear, antialiased), which equals pytorch-fid's
-    bilinear resize whenever images are enlarged (e.g. 32x32 or 64x64 to 299x299).
+
+class InceptionFIDExtractor(BackboneExtractor):
+    """The FID Inception-v3: 299x299 input; ``pool`` is the 2048-d pool3 embedding.
+
+    Only features from this extractor with the official weights and ``pipeline="tf"`` (the default) give numbers
+    comparable with published FID/KID/IS. The ``pipeline`` option picks the reference input pipeline:
+
+    * ``"tf"``: the original TensorFlow graph's, as torch-fidelity reproduces it: TF1 bilinear resize (no
+      antialiasing) of ``[0, 255]`` pixels, then ``(x - 128) / 128``;
+    * ``"clean"``: clean-fid's ``mode="clean"``: PIL bicubic resize of each channel as a float image, clipped to
+      ``[0, 255]``, then ``(x - 128) / 128``;
+    * ``"pytorch-fid"``: pytorch-fid's: bilinear ``F.interpolate`` without antialiasing of ``[0, 1]`` pixels, then
+      ``2x - 1``.
 
     Args:
-        weights_path: an explicit ``pt_inception-2015-12-05-6726825d.pth``; otherwise see
-            :mod:`ganprobe.extractors.weights` for the search (``$GANPROBE_WEIGHTS_DIR``, caches, download).
-        verify_checksum: check the file's full SHA-256 against :data:`FID_INCEPTION_SHA256`.
-        pretrained: ``False`` gives seeded random weights (``random-inception-fid``).
-        seed: the random initialisation's seed when ``pretrained=False``.
-        channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
-            to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
-        autocast, compile: opt-in speed options (off by default); see the base class.
+        options: ``weights_path``, ``verify_checksum``, ``pretrained``, ``seed``, ``pipeline``, ``channels_last``,
+            ``autocast``, ``compile``; see :class:`~ganprobe.extractors.backbone.BackboneExtractor`.
 
     Layers: ``mixed_5d`` (288), ``mixed_6e`` (768), ``mixed_7c`` (2048 maps), ``pool`` (2048), ``logits`` (1008).
     """
 
-    def __init__(
-        self,
-        weights_path: str | os.PathLike[str] | None = None,
-        verify_checksum: bool = True,
-        pretrained: bool = True,
-        seed: int = 0,
-        channels_last: bool = True,
-        autocast: str | None = None,
-        compile: bool = False,
-    ) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = FIDInceptionV3()
-        if pretrained:
-            path, digest = resolve_weights(FID_INCEPTION_WEIGHTS, weights_path, verify_checksum)
-            load_weights_into(model, load_state_dict(path), path, "FID Inception-v3")
-            name, weights = "inception-fid", digest
-        else:
-            name, weights = "random-inception-fid", f"random-init-seed-{seed}"
-        super().__init__(
-            name=name,
-            model=model,
-            taps=INCEPTION_TAPS,
-            preprocessing=Preprocessing(size=(299, 299), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-            default_layer="pool",
-            block_layers=("mixed_5d", "mixed_6e", "mixed_7c"),
-            logits_layer="logits",
-            weights_sha256=weights,
-            channels_last=channels_last,
-            autocast=autocast,
-            compile=compile,
-        )
+    def __init__(self, **options: Any) -> None:
+        super().__init__(INCEPTION_FID, **options)

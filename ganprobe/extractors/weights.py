@@ -142,6 +142,14 @@ def _candidates(spec: WeightsFile) -> Iterable[Path]:
     yield Path(torch.hub.get_dir()) / "checkpoints" / spec.filename
 
 
+def find_local(spec: WeightsFile) -> Path | None:
+    """The first existing copy of ``spec`` in the search folders (steps 2-4 of the module docstring), or ``None``.
+
+    Nothing is downloaded and no checksum is computed.
+    """
+    return next((path for path in _candidates(spec) if path.is_file()), None)
+
+
 def _download(url: str, destination: Path) -> None:
     """Download ``url`` to ``destination`` atomically (temporary file in the same folder, then rename)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +196,8 @@ def resolve_weights(
     target = cache_dir() / "weights" / spec.filename
     hint = (
         f"download {spec.url or spec.filename} on a machine with internet and put it in ${WEIGHTS_DIR_ENV} "
-        f"(or pass weights_path=...); looked in: {', '.join(str(p.parent) for p in searched)}"
+        + (f"as {spec.filename} " if spec.url and not spec.url.endswith("/" + spec.filename) else "")
+        + f"(or pass weights_path=...); looked in: {', '.join(str(p.parent) for p in searched)}"
     )
     if spec.url is None:
         raise WeightsNotFoundError(f"weights file {spec.filename!r} not found and has no download URL: {hint}")

@@ -198,9 +198,23 @@ def check_compatible(meta: Mapping[str, Any], extractor: FeatureExtractor, path:
         ("precision", extractor.precision),
     ):
         theirs = meta.get(field, "float32" if field == "precision" else None)  # older files: float32
+        if field == "preprocessing" and theirs != mine and _pipeline(theirs) != _pipeline(mine):
+            raise InputError(
+                f"{path}: made with the {_pipeline(theirs) or 'default'!r} input pipeline of "
+                f"{meta.get('extractor')!r}, but this run uses {_pipeline(mine) or 'default'!r}; run with the "
+                f"extractor option pipeline={_pipeline(theirs)!r} to use it, or recompute it with this run's pipeline"
+            )
         if theirs != mine:
             raise InputError(
                 f"{path}: made with {field} {theirs!r}, but this run uses {mine!r}; recompute it with "
                 f"`ganprobe stats REAL_FOLDER -o {path} --extractor {extractor.name}"
                 + (f" --autocast {extractor.autocast}`" if extractor.autocast else "`")
             )
+
+
+def _pipeline(description: object) -> str | None:
+    """The ``pipeline=`` token of a preprocessing description (``None`` when it names none)."""
+    for token in str(description or "").split():
+        if token.startswith("pipeline="):
+            return token.split("=", 1)[1]
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,29 @@ from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
 from ganprobe.metrics.outputs import LOWER, Output
 
+# The CMMD paper's feature space; used by default when it can be built here without a download.
+CMMD_EXTRACTOR = "clip-vitl14-336"
+AUTO = "auto"
+
+
+def default_cmmd_extractor() -> str:
+    """``"clip-vitl14-336"`` when timm is installed and its weights are on disk, else the package default.
+
+    The fallback warns once per metric, plainly, that the number is not in CMMD's space.
+    """
+    from ganprobe.extractors.vit import CLIP_WEIGHTS, clip_available
+
+    if clip_available():
+        return CMMD_EXTRACTOR
+    warnings.warn(
+        f"CMMD runs on {DEFAULT_EXTRACTOR} features, not on CLIP ViT-L/14@336 (the space of published CMMD): "
+        f"install ganprobe[vit] and put {CLIP_WEIGHTS.filename} in $GANPROBE_WEIGHTS_DIR (or pass "
+        f"extractor={CMMD_EXTRACTOR!r} to download it)",
+        UserWarning,
+        stacklevel=3,
+    )
+    return DEFAULT_EXTRACTOR
+
 
 class CMMD(SingleLayerMetric):
     r"""MMD² with a Gaussian RBF kernel, computed as the official CMMD code does.
@@ -29,9 +53,12 @@ class CMMD(SingleLayerMetric):
     See :func:`ganprobe.functional.mmd.cmmd`. 0 means identical sets; lower is better; no Gaussian assumption and
     no ``1 / N`` bias of the FID kind.
 
-    Published CMMD numbers use CLIP ViT-L/14@336 embeddings, which ganprobe does not ship: with any extractor here
-    the value is an RBF-MMD on *those* features, never comparable with published CMMD
-    (:attr:`comparable_with_published` is always ``False``), and ``sigma = 10`` was tuned for CLIP.
+    Published CMMD numbers use CLIP ViT-L/14@336 embeddings: the ``clip-vitl14-336`` extractor (needs timm,
+    ``pip install ganprobe[vit]``) with the reference's preprocessing, used by default (``extractor="auto"``) when
+    its weights are on disk; otherwise the default falls back to ``efficientnet-lite0`` with a warning that says so.
+    On any other space the value is an RBF-MMD on *those* features (and ``sigma = 10`` was tuned for CLIP).
+    :attr:`comparable_with_published` is ``True`` only on ``clip-vitl14-336`` embeddings from a weights file whose
+    full SHA-256 is pinned; none is pinned in this release (see :mod:`ganprobe.extractors.vit`).
 
     Every feature row is stored (``cat``-synced under DDP); the kernel matrices are evaluated in blocks, never held
     whole. ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an
@@ -41,8 +68,8 @@ class CMMD(SingleLayerMetric):
         sigma: RBF bandwidth.
         scale: multiplier of the result.
         normalize: L2-normalise every feature row before the kernel.
-        extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to
-            ``update`` with precomputed features.
+        extractor: ``"auto"`` (default: ``clip-vitl14-336`` when available, see above), a registry name, a
+            ``FeatureExtractor``, or ``None`` to ``update`` with precomputed features.
         layer: the extractor layer to compare (default: the extractor's pooled features).
         extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
         block_bytes: memory budget of one block of a kernel matrix.
@@ -77,7 +104,7 @@ class CMMD(SingleLayerMetric):
         sigma: float = setting("cmmd", "sigma"),
         scale: float = setting("cmmd", "scale"),
         normalize: bool = setting("cmmd", "normalize"),
-        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
+        extractor: str | FeatureExtractor | None = AUTO,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
         block_bytes: int = DEFAULT_BLOCK_BYTES,
@@ -88,6 +115,8 @@ class CMMD(SingleLayerMetric):
                 raise InputError(f"{argument}: expected a number > 0, got {value!r}")
         if not isinstance(normalize, bool):
             raise InputError(f"normalize: expected True or False, got {normalize!r}")
+        if extractor == AUTO:
+            extractor = default_cmmd_extractor()
         super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.sigma = sigma
         self.scale = scale
@@ -96,8 +125,14 @@ class CMMD(SingleLayerMetric):
 
     @property
     def comparable_with_published(self) -> bool:
-        """Always ``False``: published CMMD uses CLIP embeddings, which no ganprobe extractor provides."""
-        return False
+        """``True`` only on ``clip-vitl14-336`` embeddings from pinned official weights (the reference's setting)."""
+        extractor = self.extractor
+        return (
+            extractor is not None
+            and extractor.name == CMMD_EXTRACTOR
+            and self.layer == "embedding"
+            and getattr(extractor, "published_reference", None) is not None
+        )
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         value = cmmd(real[self.layer], fake[self.layer], self.sigma, self.scale, self.normalize, self.block_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,7 @@ from torch import Tensor
 
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.inception import FID_INCEPTION_SHA256
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.bootstrap import Interval, bootstrap_interval
 from ganprobe.functional.frechet import (
@@ -26,18 +28,44 @@ from ganprobe.metrics.outputs import LOWER, Estimate, Output, ReportOptions
 # Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).
 PUBLISHED_EXTRACTOR = "inception-fid"
 PUBLISHED_LAYER = "pool"
-# SHA-256 prefix of pt_inception-2015-12-05-6726825d.pth: published numbers need exactly these weights.
-PUBLISHED_WEIGHTS_PREFIX = "6726825d"
+# Published numbers need exactly pt_inception-2015-12-05-6726825d.pth: its full SHA-256 (never a prefix).
+PUBLISHED_WEIGHTS_SHA256 = FID_INCEPTION_SHA256
+
+
+# Published numbers come from the TensorFlow graph's input pipeline (extractor option pipeline="tf").
+PUBLISHED_PIPELINE = "tf"
 
 
 def official_inception(metric: FeatureMetric) -> bool:
-    """Whether ``metric`` runs on the ``inception-fid`` extractor with the official weights file."""
+    """Whether ``metric`` runs on ``inception-fid`` with the official weights file and the TF input pipeline."""
     extractor = metric.extractor
     return (
         extractor is not None
         and extractor.name == PUBLISHED_EXTRACTOR
-        and str(extractor.weights_sha256 or "").startswith(PUBLISHED_WEIGHTS_PREFIX)
+        and str(extractor.weights_sha256 or "") == PUBLISHED_WEIGHTS_SHA256
+        and getattr(extractor.preprocessing, "pipeline", None) == PUBLISHED_PIPELINE
     )
+
+
+def with_reference(outputs: list[Output], metric: FeatureMetric, applies: bool = True) -> list[Output]:
+    """``outputs`` whose labels name the implementation the numbers reproduce, when the extractor declares one
+    and ``applies`` (the metric is measured the way that implementation measures it, e.g. on the pool layer).
+
+    E.g. ``"FID (comparable with TensorFlow FID (TTUR) / torch-fidelity)"`` on official weights with the TF
+    pipeline, ``"FD on inception-fid features (comparable with clean-fid mode='clean')"`` with the clean one.
+    """
+    reference = getattr(metric.extractor, "published_reference", None)
+    if not reference or not applies:
+        return outputs
+    suffix = f" (comparable with {reference})"
+    return [
+        dataclasses.replace(
+            output,
+            label=output.label + suffix,
+            published_label=output.published_label + suffix if output.published_label else None,
+        )
+        for output in outputs
+    ]
 
 
 class FID(SingleLayerMetric):
@@ -151,6 +179,10 @@ class FID(SingleLayerMetric):
     def comparable_with_published(self) -> bool:
         """``True`` only on ``inception-fid`` ``pool`` features: the setting of published FID numbers."""
         return official_inception(self) and self.layer == PUBLISHED_LAYER
+
+    def declared_outputs(self) -> list[Output]:
+        """The outputs, labelled with the implementation the numbers reproduce (see :func:`with_reference`)."""
+        return with_reference(super().declared_outputs(), self, self.layer == PUBLISHED_LAYER)
 
     def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
         x = features[self.layer].double()

@@ -15,7 +15,7 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.fid import official_inception
+from ganprobe.metrics.fid import official_inception, with_reference
 from ganprobe.metrics.outputs import HIGHER, NO_DIRECTION, Output
 
 # Extractors whose logits are scored without the classifier's bias by default, as the original IS code does.
@@ -144,6 +144,10 @@ class InceptionScore(SingleLayerMetric):
         The sample count is not checked: published numbers use 50,000 generated samples.
         """
         return official_inception(self) and bool(self.unbiased_logits) and self.splits == 10
+
+    def declared_outputs(self) -> list[Output]:
+        """The outputs, labelled with the implementation the numbers reproduce (see ``with_reference``)."""
+        return with_reference(super().declared_outputs(), self, self.comparable_with_published)
 
     def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
         logits = features[self.layer]

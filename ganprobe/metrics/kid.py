@@ -14,7 +14,7 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.fid import PUBLISHED_LAYER, official_inception
+from ganprobe.metrics.fid import PUBLISHED_LAYER, official_inception, with_reference
 from ganprobe.metrics.outputs import LOWER, NO_DIRECTION, Output
 
 
@@ -125,6 +125,10 @@ class KID(SingleLayerMetric):
     def comparable_with_published(self) -> bool:
         """``True`` only on ``inception-fid`` ``pool`` features: the setting of published KID numbers."""
         return official_inception(self) and self.layer == PUBLISHED_LAYER
+
+    def declared_outputs(self) -> list[Output]:
+        """The outputs, labelled with the implementation the numbers reproduce (see ``with_reference``)."""
+        return with_reference(super().declared_outputs(), self, self.layer == PUBLISHED_LAYER)
 
     def minimum_samples(self) -> tuple[int, int, str]:
         """Two per set when subsets may shrink (the default), else ``subset_size`` per set."""
