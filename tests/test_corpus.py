@@ -240,6 +240,34 @@ def _width_mismatch(root: Path) -> Setup:
     return Setup(fake, real, args=["--num-samples", "2"], api=api)
 
 
+def _small_fake_set(root: Path) -> Setup:
+    """Fewer fakes than the Inception Score's 10 splits: refused in one line before any extraction (issue 14.10)."""
+    from ganprobe.evaluation import evaluate
+
+    fake, real = image_folder(root / "fake", 4, 1), image_folder(root / "real", 12, 2)
+    return Setup(
+        fake, real, args=["--metrics", "fid", "is"], api=lambda: evaluate(fake, real, "random-resnet18", ["is"])
+    )
+
+
+def _bad_features(kind: str) -> Callable[[Path], Setup]:
+    """Not reachable from the CLI (one extractor): numpy images or (N, 0) features given to a metric's update()."""
+
+    def build(root: Path) -> Setup:
+        from ganprobe.metrics.knn_loo import KNNLOOAccuracy
+
+        def api() -> None:
+            if kind == "numpy":
+                KNNLOOAccuracy(extractor="random-resnet18").update(np.zeros((2, 3, 8, 8), np.uint8), real=True)
+            else:
+                KNNLOOAccuracy(extractor=None).update(torch.zeros(4, 0), real=True)
+
+        fake, real = image_folder(root / "fake", 3, 1), image_folder(root / "real", 3, 2)
+        return Setup(fake, real, args=["--num-samples", "2"], api=api)
+
+    return build
+
+
 def _weights(root: Path, kind: str) -> Setup:
     fake, real = image_folder(root / "fake", 3, 1), image_folder(root / "real", 3, 2)
     weights = root / "resnet18-f37072fd.pth"
@@ -542,6 +570,16 @@ CASES = [
          "`InputError` (`load_reference_stats(path, extractor)`)", "made with extractor", api_error=InputError),
     Case("device_meta", "`--device meta`", _device_meta, 2, "exit 2 `--device: meta cannot run a model`",
          "`check_device`: `UsageError`", "--device: meta", api_error=UsageError),
+    Case("small_fake_set", "4 fakes for the Inception Score's 10 splits", _small_fake_set, 2,
+         "exit 2 before any extraction: `is: needs at least 10 fake images (splits=10) ... --set is.splits=N`",
+         "`InputError` before any extraction", "is: needs at least 10 fake images (splits=10)",
+         api_error=InputError),
+    Case("numpy_images", "a numpy array passed to `update()`", _bad_features("numpy"), 0,
+         "not reachable from the CLI; exit 0", "`InputError`: expected images as a torch.Tensor ... (convert with "
+         "torch.from_numpy)", api_error=InputError),
+    Case("empty_features", "`(N, 0)` features passed to `update()`", _bad_features("empty"), 0,
+         "not reachable from the CLI; exit 0", "`InputError`: expected a non-empty (N, D) tensor",
+         api_error=InputError),
 ]  # fmt: skip
 
 
