@@ -180,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--noise-resamples",
         type=int,
-        default=defaults.NOISE_RESAMPLES,
-        help="random halves behind each output's standard error, used by --baseline (default: %(default)s; 0: off)",
+        default=None,
+        help="random halves behind the half-sample standard errors that --baseline allows for (default: "
+        f"{defaults.NOISE_RESAMPLES}, computed only with --baseline; a number computes them for every run; 0: off)",
     )
     evaluate.add_argument(
         "--bootstrap",

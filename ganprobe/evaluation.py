@@ -27,6 +27,7 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.functional.memorization import SuspectedCopy
 from ganprobe.metrics.outputs import MetricRecord, ReportOptions
+from ganprobe.metrics.registry import find_output
 from ganprobe.report.baseline import validate_baseline
 from ganprobe.report.gates import (
     GateResult,
@@ -88,6 +89,8 @@ class EvaluationResult:
     fake_images: Sequence[str | None] | Tensor = field(repr=False, default_factory=list)
     skipped: list[str] = field(default_factory=list)
     verdict: list[str] = field(default_factory=list)
+    # The metrics (and options) to compute half-sample standard errors from when a baseline check needs them.
+    noise_source: tuple[Mapping[str, Any], ReportOptions] | None = field(default=None, repr=False, compare=False)
 
     @property
     def separability(self) -> dict[str, dict[str, float]]:
@@ -131,9 +134,30 @@ class EvaluationResult:
         if baseline is not None:
             if not isinstance(baseline, Mapping):
                 baseline = load_baseline(baseline)
+            self.fill_standard_errors()
             _check_same_precision(baseline, self.extractor)
             results += check_regressions(self.records, baseline, max_regression, sigmas)
         return results
+
+    def fill_standard_errors(self) -> None:
+        """Compute the half-sample standard errors this evaluation deferred (``noise_resamples=None``), once."""
+        if self.noise_source is None:
+            return
+        metrics, options = self.noise_source
+        self.noise_source = None
+        missing: dict[str, list[str]] = {}
+        for record in self.records:
+            output = find_output(record.key)
+            if record.stderr is None and output is not None and output[1].uncertainty == "half_sample":
+                missing.setdefault(record.metric, []).append(record.key)
+        errors: dict[str, float] = {}
+        for name, keys in missing.items():
+            if name in metrics:
+                errors.update(metrics[name].half_sample_errors(keys, options))
+        self.records = [
+            dataclasses.replace(record, stderr=errors[record.key]) if record.key in errors else record
+            for record in self.records
+        ]
 
     def to_json(self, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
         """The JSON report (schema ``ganprobe/report/schema.json``, version :data:`REPORT_SCHEMA_VERSION`)."""
@@ -208,7 +232,7 @@ def evaluate(
     bootstrap: int = defaults.BOOTSTRAP,
     fid_bootstrap: int = 0,
     fid_infinity: bool = False,
-    noise_resamples: int = defaults.NOISE_RESAMPLES,
+    noise_resamples: int | None = None,
     num_workers: int | None = None,
     cache: FeatureCache | None = None,
     progress: bool = False,
@@ -235,8 +259,10 @@ def evaluate(
         bootstrap: resamples of the precision/recall/density/coverage intervals (0: none).
         fid_bootstrap: resamples of FID's interval (0: none; each costs one FID).
         fid_infinity: also report FID extrapolated to infinitely many samples (15 extra FIDs).
-        noise_resamples: random halves behind each output's standard error, which regression gates allow for
-            (0: none; then a baseline comparison allows only its percentage).
+        noise_resamples: random halves behind the half-sample standard errors (FID, KID, IS, density, CMMD), which
+            regression gates allow for. ``None`` (default): computed only when :meth:`EvaluationResult.check` is
+            given a baseline (with :data:`ganprobe.defaults.NOISE_RESAMPLES` halves; each costs one computation of
+            the metric on half the samples); a number: computed now, into every record; 0: never.
         num_workers: image-decoding processes for folders.
         cache: a :class:`FeatureCache` (``None``: no cache).
         progress: show rich progress bars per set.
@@ -262,7 +288,8 @@ def evaluate(
 
     started = time.perf_counter()
     check_stats_path(real)
-    options = ReportOptions(seed, bootstrap, fid_bootstrap, fid_infinity, permutations, noise_resamples)
+    now = 0 if noise_resamples is None else noise_resamples
+    options = ReportOptions(seed, bootstrap, fid_bootstrap, fid_infinity, permutations, now)
     evaluator = Evaluator(
         extractor,
         metrics=metrics,
@@ -312,6 +339,8 @@ def evaluate(
         skipped=skipped,
         verdict=evaluator.verdict(records),
     )
+    if noise_resamples is None:  # standard errors on demand: a baseline check computes them from these metrics
+        result.noise_source = (evaluator.metrics, ReportOptions(seed, noise_resamples=defaults.NOISE_RESAMPLES))
     table = result.separability
     if table and all("linear_probe" in scores for scores in table.values()):
         result.first_separable_layer = first_separable_layer(table, defaults.SEPARABLE_THRESHOLD)

@@ -107,3 +107,21 @@ def test_readme_baseline_example_with_the_plugin(setup, tmp_path: Path) -> None:
             seed=4,
             settings=SETTINGS,
         )
+
+
+def test_standard_errors_are_computed_only_for_a_baseline_check(setup) -> None:
+    """A plain run does not pay for the half-sample errors; a baseline check computes them once, into the report."""
+    extractor, real, baseline = setup
+    assert all(entry["stderr"] is None for entry in baseline["metrics"] if entry["key"] in ("fid", "kid", "cmmd"))
+    binomial = [entry for entry in baseline["metrics"] if entry["key"] in ("precision", "knn_loo", "memorization")]
+    assert all(entry["stderr"] > 0 for entry in binomial)  # proportions' errors are free: always there
+    rerun = ganprobe.evaluate(generator(), real, extractor=extractor, num_samples=NUM, seed=5, settings=SETTINGS)
+    assert rerun.noise_source is not None and rerun.records[0].stderr is None
+    gates = rerun.check(baseline=baseline, max_regression=5)
+    assert all(gate.passed for gate in gates) and rerun.noise_source is None
+    report = {entry["key"]: entry for entry in rerun.to_json(gates)["metrics"]}
+    assert report["fid"]["stderr"] > 0 and report["kid"]["stderr"] > 0 and report["cmmd"]["stderr"] > 0
+    eager = ganprobe.evaluate(
+        generator(), real, extractor=extractor, num_samples=NUM, seed=5, settings=SETTINGS, noise_resamples=10
+    )
+    assert {r.key: r.stderr for r in eager.records} == {r.key: r.stderr for r in rerun.records}  # one number

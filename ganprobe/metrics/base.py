@@ -386,6 +386,13 @@ class FeatureMetric(Metric):
                 count = counts[0] + counts[1] if which == "both" else counts[0 if which == "real" else 1]
                 estimate.stderr = binomial_stderr(estimate.value, count)
 
+    def half_sample_errors(self, keys: Sequence[str], options: ReportOptions) -> dict[str, float]:
+        """The half-sample standard errors of ``keys`` (synced under DDP): what :meth:`report` fills in when
+        ``options.noise_resamples >= 2``, computed on request (a regression gate needs them; a plain report does
+        not pay for them)."""
+        with self.synced():
+            return self._half_sample_spread(keys, options)
+
     def _sample_counts(self) -> tuple[int, int]:
         rows = self._noise_rows()
         if rows is None:

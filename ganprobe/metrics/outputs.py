@@ -250,7 +250,8 @@ class ReportOptions:
         fid_bootstrap: resamples of FID's interval (0: none; each costs one FID).
         fid_infinity: also report FID extrapolated to infinitely many samples.
         permutations: label shuffles of the 1-NN permutation p-value.
-        noise_resamples: random halves for the half-sample standard errors (0: none).
+        noise_resamples: random halves for the half-sample standard errors (0, the default: none; they cost one
+            computation of the metric on half the samples each).
     """
 
     seed: int = 0
@@ -258,4 +259,4 @@ class ReportOptions:
     fid_bootstrap: int = 0
     fid_infinity: bool = False
     permutations: int = 1000
-    noise_resamples: int = 10
+    noise_resamples: int = 0
