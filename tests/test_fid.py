@@ -24,7 +24,7 @@ from ganprobe.functional.frechet import (
     statistics_from_sums,
 )
 from ganprobe.metrics.fid import FID
-from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions, make_record
+from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions
 
 # pytorch-fid passes scipy's deprecated `disp` argument to sqrtm; not ours to fix.
 pytestmark = [
@@ -269,14 +269,7 @@ def _named_extractor(name: str) -> FeatureExtractor:
 def _fid_record(metric: FID) -> MetricRecord:
     """The record a report of ``metric`` labels its FID with (the declaration's label, without computing)."""
     output = metric.outputs[0]
-    return make_record(
-        output,
-        Estimate(0.0),
-        metric.output_space(output),
-        metric.comparable_with_published,
-        "fid",
-        metric.space_label(output),
-    )
+    return metric.output_record(output, Estimate(0.0))
 
 
 def test_label_and_comparability() -> None:

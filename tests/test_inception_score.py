@@ -18,7 +18,7 @@ from ganprobe.extractors.module import ModuleExtractor
 from ganprobe.extractors.preprocessing import Preprocessing
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.metrics.inception_score import InceptionScore
-from ganprobe.metrics.outputs import Estimate, make_record
+from ganprobe.metrics.outputs import Estimate
 
 # The digest prefix of pytorch-fid's official weights: only these give "published" numbers.
 OFFICIAL_DIGEST = FID_INCEPTION_SHA256  # only the official file gives "published" numbers
@@ -41,14 +41,7 @@ def is_label(metric: InceptionScore) -> str:
     """The label a report gives the metric's IS (from its declaration and comparability, without computing)."""
     output = metric.outputs[0]
     assert output.key == "is"
-    return make_record(
-        output,
-        Estimate(0.0),
-        metric.output_space(output),
-        metric.comparable_with_published,
-        "",
-        metric.space_label(output),
-    ).label
+    return metric.output_record(output, Estimate(0.0)).label
 
 
 def random_logits(n: int, classes: int, seed: int, scale: float = 3.0) -> torch.Tensor:

@@ -19,7 +19,7 @@ from ganprobe.functional.mmd import cmmd, kid, mmd2_unbiased, polynomial_kernel
 from ganprobe.metrics.base import FeatureMetric
 from ganprobe.metrics.cmmd import CMMD
 from ganprobe.metrics.kid import KID
-from ganprobe.metrics.outputs import Estimate, MetricRecord, make_record
+from ganprobe.metrics.outputs import Estimate, MetricRecord
 
 full_kernels = mmd._kid_from_full_kernels
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -161,14 +161,7 @@ def _named_extractor(name: str) -> FeatureExtractor:
 def _record(metric: FeatureMetric, key: str) -> MetricRecord:
     """The record a report of ``metric`` labels output ``key`` with (from the declarations, without computing)."""
     (output,) = (output for output in metric.declared_outputs() if output.key == key)
-    return make_record(
-        output,
-        Estimate(0.0),
-        metric.output_space(output),
-        metric.comparable_with_published,
-        "",
-        metric.space_label(output),
-    )
+    return metric.output_record(output, Estimate(0.0))
 
 
 def test_kid_metric_matches_the_functional_and_labels_itself() -> None:

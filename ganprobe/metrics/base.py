@@ -346,17 +346,21 @@ class FeatureMetric(Metric):
         """:meth:`report` labelled by the declarations, in declaration order: what reports and gates read."""
         estimates = self.report(options)
         return [
-            make_record(
-                output,
-                estimates[output.key],
-                self.output_space(output),
-                self.comparable_with_published,
-                self.name,
-                self.space_label(output),
-            )
+            self.output_record(output, estimates[output.key])
             for output in self.declared_outputs()
             if output.key in estimates
         ]
+
+    def output_record(self, output: Output, estimate: Estimate) -> MetricRecord:
+        """``estimate`` of ``output`` labelled as this metric's reports label it (feature space, comparability)."""
+        return make_record(
+            output,
+            estimate,
+            self.output_space(output),
+            self.comparable_with_published,
+            self.name,
+            self.space_label(output),
+        )
 
     def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
         """Plain-words sentences about this metric's numbers (``records`` from :meth:`records`), for the top of a
