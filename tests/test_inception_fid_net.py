@@ -20,7 +20,7 @@ from ganprobe.extractors.nets.inception_fid import (
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
-def _randomise(model: nn.Module) -> None:
+def randomise(model: nn.Module) -> None:
     """Give every layer non-trivial weights and BN statistics that keep activations O(1)."""
     with torch.no_grad():
         for m in model.modules():
@@ -41,7 +41,7 @@ def fid_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Random state dict saved to disk, our model loaded from it, and a seeded input batch in [-1, 1]."""
     torch.manual_seed(0)
     source = FIDInceptionV3()
-    _randomise(source)
+    randomise(source)
     path = tmp_path_factory.mktemp("weights") / FID_INCEPTION_WEIGHTS_FILENAME
     torch.save(source.state_dict(), path)
 

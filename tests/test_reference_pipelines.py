@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import pytorch_fid.inception as pfi
 import torch
+from test_inception_fid_net import randomise  # one random-weights recipe for every reference comparison
 from torch import Tensor, nn
 
 from ganprobe.extractors import get_extractor
@@ -50,27 +51,12 @@ def structured_images(count: int, size: tuple[int, int], seed: int) -> Tensor:
     return (image * 255).round().clamp(0, 255).to(torch.uint8)
 
 
-def _randomise(model: nn.Module) -> None:
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.2)
-                module.running_mean.normal_(0.0, 0.2)
-                module.running_var.uniform_(0.5, 2.0)
-            elif isinstance(module, nn.Linear):
-                module.weight.normal_(0.0, 0.05)
-                module.bias.normal_(0.0, 0.1)
-
-
 @pytest.fixture(scope="module")
 def shared_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(13)
         source = FIDInceptionV3()
-        _randomise(source)
+        randomise(source)
     path = tmp_path_factory.mktemp("weights") / "shared-random-inception.pth"
     torch.save(source.state_dict(), path)
     return path

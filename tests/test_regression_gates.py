@@ -85,28 +85,11 @@ def test_readme_baseline_example_with_the_plugin(setup, tmp_path: Path) -> None:
     report = tmp_path / "v1.2.json"
     report.write_text(json.dumps(baseline))
     session = GanprobeSession(use_cache=False)
-    result = session.evaluate(
-        generator(),
-        real,
-        extractor=extractor,
-        num_samples=NUM,
-        baseline=str(report),
-        max_regression=5,
-        seed=4,
-        settings=SETTINGS,
-    )
+    common = {"extractor": extractor, "num_samples": NUM, "seed": 4, "settings": SETTINGS}
+    result = session.evaluate(generator(), real, baseline=str(report), max_regression=5, **common)
     assert session.last_failures == [] and result["kid"] == result["kid"]
     with pytest.raises(pytest.fail.Exception, match="regression gate FAILED"):
-        session.evaluate(
-            generator(0.3),
-            real,
-            extractor=extractor,
-            num_samples=NUM,
-            baseline=str(report),
-            max_regression=5,
-            seed=4,
-            settings=SETTINGS,
-        )
+        session.evaluate(generator(0.3), real, baseline=str(report), max_regression=5, **common)
 
 
 def test_standard_errors_are_computed_only_for_a_baseline_check(setup) -> None:
