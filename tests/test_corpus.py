@@ -321,6 +321,34 @@ def _cache_case(root: Path, kind: str) -> Setup:
     return Setup(fake, real, args=["--cache-dir", str(cache_dir)], api=api)
 
 
+def _same_size_and_mtime(root: Path) -> Setup:
+    """Files replaced by other images of the same size and modification time after they were cached (issue 14.4):
+    the default size+mtime key cannot see it; ``--hash-contents`` must."""
+    fake, real = image_folder(root / "fake", 5, 1), image_folder(root / "real", 5, 2)
+    for path in fake.glob("*.png"):  # uncompressed PNGs: equal dimensions give equal file sizes
+        Image.open(path).convert("RGB").save(path, compress_level=0)
+    cache_dir = root / "cache"
+    extractor = get_extractor("random-resnet18")
+    extract_features(extractor, fake, "pool", 4, num_workers=0, cache=FeatureCache(cache_dir, content_hash=True))
+    old = extract_features(extractor, fake, "pool", 4, num_workers=0, cache=FeatureCache(cache_dir))
+    for path in fake.glob("*.png"):
+        stat = path.stat()
+        inverted = 255 - np.asarray(Image.open(path).convert("RGB"))
+        Image.fromarray(inverted.astype(np.uint8)).save(path, compress_level=0)
+        assert path.stat().st_size == stat.st_size
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    def api() -> None:
+        truth = extract_features(extractor, fake, "pool", 4, num_workers=0)
+        hashed = FeatureCache(cache_dir, content_hash=True)
+        again = extract_features(extractor, fake, "pool", 4, num_workers=0, cache=hashed)
+        assert torch.equal(again["pool"], truth["pool"])  # the changed files were seen, not the stale entry
+        stale = extract_features(extractor, fake, "pool", 4, num_workers=0, cache=FeatureCache(cache_dir))
+        assert torch.equal(stale["pool"], old["pool"]) and not torch.equal(stale["pool"], truth["pool"])
+
+    return Setup(fake, real, args=["--cache-dir", str(cache_dir), "--hash-contents"], api=api)
+
+
 def _cache_damage(entry: Path, kind: str, fake: Path, cache: FeatureCache, reference: dict[str, Tensor]) -> None:
     """Damage a stored entry: one flipped byte in its tensor data, too few rows for its key, or a NaN."""
     from ganprobe.features.cache import cache_key, source_fingerprint
@@ -527,6 +555,9 @@ CASES = [
     Case("cache_nan", "a cache entry holding NaN", lambda root: _cache_case(root, "nan"), 0,
          "exit 0, a warning naming the entry and how to clear the cache, recomputed",
          "`FeatureCacheWarning`, identical features", api_warning=FeatureCacheWarning),
+    Case("cache_same_mtime", "cached images replaced by others of the same size and mtime", _same_size_and_mtime, 0,
+         "`--hash-contents`: exit 0, the new images' features (the size+mtime default would reuse the entry)",
+         "`FeatureCache(content_hash=True)`: the new images' features"),
     Case("output_is_input_image", "`--junit` naming an image of the fake folder",
          lambda root: _output_case(root, "input_image"), 2,
          "exit 2 `--junit: ... is inside the input folder` before any work; the image untouched",
@@ -660,6 +691,7 @@ def test_cli_case(
         code, stderr = run_cli(args, capsys)
     assert code == case.exit_code, stderr
     assert "Traceback" not in stderr and "\x1b" not in stderr
+    assert "weights_only=False" not in stderr  # never advise unpickling (issue 14.13)
     if case.exit_code == 2:
         assert len(stderr.strip().splitlines()) == 1, stderr
         assert case.stderr in stderr, stderr
