@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = ganprobe.evaluate(
         out / "samples", out / "real", extractor=extractor, device=device, seed=args.seed, permutations=200
     )
-    print_results(report.extractor["name"], report.records, report.first_separable_layer)
+    print_results(report.extractor["name"], report.records, report.first_separable_layer, verdict=report.verdict)
     payload = report.to_json()
     write_json(out / "report.json", payload)
     html = write_html_report(

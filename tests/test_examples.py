@@ -286,6 +286,7 @@ def test_quickstart_trains_samples_and_evaluates(tmp_path: Path, capsys: pytest.
     assert values["fid"] > 0 and set(report["layer_separability"]) == {"conv1", "conv2", "fc1"}
     printed = capsys.readouterr().out
     assert "1-NN" in printed and "timings:" in printed
+    assert "In short" in printed and "1-NN real-vs-fake accuracy" in printed  # the answer before the tables
     assert (tmp_path / "train" / "metrics.csv").is_file()
     html = (tmp_path / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html  # self-contained, with plots

@@ -231,6 +231,11 @@ def make_record(
     )
 
 
+def no_spread(std: float | None, value: float) -> bool:
+    """Whether a spread over subsets or splits is zero up to float64 round-off (every subset gave one value)."""
+    return std is not None and math.isfinite(std) and abs(std) <= 1e-9 * max(1.0, abs(value))
+
+
 def binomial_stderr(value: float, count: int) -> float:
     """Standard error of a proportion over ``count`` samples, never 0 (Agresti-Coull style: one success and one
     failure added), so a proportion of exactly 0 or 1 still allows for one sample changing sides."""

@@ -22,7 +22,7 @@ from torch import Tensor
 from ganprobe.atomic import atomic_write
 from ganprobe.data.folder import load_image
 from ganprobe.errors import GanprobeError, InputError
-from ganprobe.metrics.outputs import Direction
+from ganprobe.metrics.outputs import Direction, no_spread
 from ganprobe.report import plots
 
 Images = Sequence[str | None] | Tensor
@@ -153,7 +153,8 @@ def _uncertainty(record: Mapping[str, Any]) -> str:
     low, high, std = record.get("low"), record.get("high"), record.get("std")
     if low is not None and high is not None:
         return f"CI [{_number(low)}, {_number(high)}]"
-    if std == 0:
+    value = record.get("value")
+    if isinstance(std, (int, float)) and isinstance(value, (int, float)) and no_spread(float(std), float(value)):
         return "± 0: all subsets gave one value (each held the whole set)"
     if std is not None:
         return f"± {_number(std)}"

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ganprobe.metrics.outputs import MetricRecord
+from ganprobe.metrics.outputs import MetricRecord, no_spread
 from ganprobe.report.gates import GateResult
 
 
@@ -77,6 +77,8 @@ def print_results(
     for record in (record for record in records if record.layer is None):
         if record.low is not None and record.high is not None:
             uncertainty = f"[{_number(record.low)}, {_number(record.high)}]"
+        elif no_spread(record.std, record.value):
+            uncertainty = "± 0 (subsets alike)"
         elif record.std is not None:
             uncertainty = f"± {_number(record.std)}"
         else:
