@@ -70,6 +70,7 @@ _CLI_WORDS = (
 _CLI_PATTERNS = (
     (re.compile(r"settings=\{'(\w+)': \{'(\w+)': ([^}]+)\}\}"), r"--set \1.\2=\3"),
     (re.compile(r"leave it out of metrics=\[\.\.\.\]"), "leave the metric out of --metrics"),
+    (re.compile(r"^backend: "), "--backend: "),
 )
 
 
@@ -120,6 +121,14 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
         default=None,
         help="inception-fid only: the input pipeline to reproduce (default tf: the original TensorFlow FID, as "
         "published numbers were computed; clean: clean-fid's; pytorch-fid: pytorch-fid's)",
+    )
+    command.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnxruntime"],
+        default=None,
+        help="how a built-in backbone runs: onnxruntime (CPU, float32; about 4x faster than torch on 2 cores, same "
+        "features to float32 round-off; needs ganprobe[onnxruntime]), torch (eager PyTorch), or auto (the default: "
+        "onnxruntime on the CPU where it is installed, else torch)",
     )
     command.add_argument("--cache-dir", default=None, help="feature cache folder (default: ~/.cache/ganprobe)")
     command.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
@@ -277,6 +286,7 @@ def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a Feat
         autocast=args.autocast,
         compile=args.compile,
         pipeline=args.pipeline,
+        backend=args.backend,
     )
 
 

@@ -360,5 +360,6 @@ def _describe_extractor(model: FeatureExtractor) -> dict[str, Any]:
         "weights_sha256": model.weights_sha256,
         "preprocessing": model.preprocessing.describe(),
         "execution": model.execution,
+        "backend": model.active_backend,
         "device": str(model.device),
     }

@@ -54,6 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ganprobe-batch-size", type=int, default=None, help="images per forward pass")
     group.addoption("--ganprobe-no-cache", action="store_true", help="do not read or write ganprobe's feature cache")
     group.addoption(
+        "--ganprobe-backend",
+        choices=["auto", "torch", "onnxruntime"],
+        default=None,
+        help="how built-in backbones run (default auto: ONNX Runtime on CPU where installed, else torch)",
+    )
+    group.addoption(
         "--ganprobe-set",
         action="append",
         default=[],
@@ -81,6 +87,8 @@ class GanprobeSession:
         batch_size: images per forward pass (``None``: ganprobe's default).
         use_cache: read/write ganprobe's feature cache (real folders are then extracted once across runs).
         settings: ``METRIC.SETTING=VALUE`` texts applied to every evaluation (``--ganprobe-set``).
+        backend: how built-in backbones run, ``"auto"`` (``None``), ``"torch"`` or ``"onnxruntime"``
+            (``--ganprobe-backend``; see :mod:`ganprobe.extractors.onnx_backend`).
     """
 
     def __init__(
@@ -91,6 +99,7 @@ class GanprobeSession:
         batch_size: int | None = None,
         use_cache: bool = True,
         settings: Sequence[str] = (),
+        backend: str | None = None,
     ) -> None:
         from ganprobe import defaults
         from ganprobe.errors import GanprobeError
@@ -105,6 +114,7 @@ class GanprobeSession:
         self.extractor = extractor or defaults.EXTRACTOR
         self.batch_size = batch_size or defaults.BATCH_SIZE
         self.use_cache = use_cache
+        self.backend = backend
         try:
             self.settings = defaults.parse_settings(settings, "--ganprobe-set")
         except GanprobeError as exc:
@@ -117,7 +127,7 @@ class GanprobeSession:
         if key not in self._extractors:
             from ganprobe.runtime import build_extractor
 
-            self._extractors[key] = build_extractor(name, device, option="extractor")
+            self._extractors[key] = build_extractor(name, device, option="extractor", backend=self.backend)
         return self._extractors[key]
 
     def evaluate(
@@ -224,6 +234,7 @@ def ganprobe(request: pytest.FixtureRequest) -> GanprobeSession:
         batch_size=option("--ganprobe-batch-size"),
         use_cache=not option("--ganprobe-no-cache"),
         settings=option("--ganprobe-set"),
+        backend=option("--ganprobe-backend"),
     )
 
 

@@ -45,13 +45,15 @@ def build_extractor(
     compile: bool = False,
     option: str = "--extractor",
     pipeline: str | None = None,
+    backend: str | None = None,
 ) -> FeatureExtractor:
     """A registered extractor by name (or the given one), with the speed options, moved to ``device``.
 
     Only options that differ from the defaults are passed to the factory, so a user-registered factory without
     them still works; one that lacks a requested option is a :class:`UsageError` naming it. ``pipeline`` picks the
     ``inception-fid`` input pipeline (``tf``, ``clean``, ``pytorch-fid``; see the README's "Comparable with
-    published numbers").
+    published numbers"). ``backend`` (``None``: the extractor's default, ``"auto"`` for the built-ins) is
+    ``"auto"``, ``"torch"`` or ``"onnxruntime"``; one that cannot run on ``device`` is an :class:`InputError`.
     """
     from ganprobe.extractors import get_extractor
 
@@ -67,6 +69,8 @@ def build_extractor(
         kwargs["compile"] = True
     if pipeline:
         kwargs["pipeline"] = pipeline
+    if backend:
+        kwargs["backend"] = backend
     try:
         model = get_extractor(extractor, **kwargs)
     except TypeError as exc:
@@ -74,7 +78,9 @@ def build_extractor(
             raise
         unsupported = str(exc).split(" ")[-1]
         raise UsageError(f"{option} {extractor}: its factory does not accept {unsupported}") from None
-    return model.to(target)
+    model = model.to(target)
+    model.active_backend  # noqa: B018 - an InputError now, where the requested backend cannot run (e.g. on CUDA)
+    return model
 
 
 def build_cache(

@@ -12,9 +12,19 @@ pytest_plugins = ("pytester",)
 collect_ignore = ["plugin_project"]
 
 
+@pytest.fixture(scope="session")
+def _onnx_exports(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # ONNX exports are keyed on everything they depend on: one folder serves the whole session (each test's own
+    # cache folder would export every backbone again). Tests of the export cache itself pass their own folder.
+    return str(tmp_path_factory.mktemp("onnx-exports"))
+
+
 @pytest.fixture(autouse=True)
-def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_caches(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _onnx_exports: str
+) -> None:
     cache = tmp_path_factory.mktemp("ganprobe-cache")
+    monkeypatch.setenv("GANPROBE_ONNX_DIR", _onnx_exports)
     monkeypatch.setenv("GANPROBE_CACHE_DIR", str(cache))
     monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))
     monkeypatch.setenv("GANPROBE_OFFLINE", "1")

@@ -109,6 +109,8 @@ class BackboneExtractor(FeatureExtractor):
         channels_last: run in the channels-last memory layout (on by default; features equal to round-off).
         autocast: ``None`` (float32) or ``"bfloat16"`` / ``"float16"``; see the base class.
         compile: compile the backbone piecewise; see the base class.
+        backend: ``"auto"`` (default: ONNX Runtime on the CPU where ``ganprobe[onnxruntime]`` is installed, else
+            eager PyTorch), ``"torch"`` or ``"onnxruntime"``; see the base class.
 
     Attributes:
         backbone: the declaration it was built from.
@@ -128,6 +130,7 @@ class BackboneExtractor(FeatureExtractor):
         channels_last: bool = True,
         autocast: str | None = None,
         compile: bool = False,
+        backend: str = "auto",
     ) -> None:
         pipeline_name, preprocessing = backbone.pipeline(pipeline)
         with torch.random.fork_rng(devices=[]):
@@ -152,6 +155,7 @@ class BackboneExtractor(FeatureExtractor):
             channels_last=channels_last,
             autocast=autocast,
             compile=compile,
+            backend=backend,
         )
         self.backbone = backbone
         self.pipeline = pipeline_name

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ganprobe.errors import InputError
+from ganprobe.extractors.onnx_backend import OnnxRuntimeRunner, check_backend, unusable_reason
 from ganprobe.extractors.preprocessing import ImageBatch, Preprocessing
 from ganprobe.extractors.speed import autocast_context, check_autocast, compile_outside_taps, describe_execution
 
@@ -46,6 +47,10 @@ class FeatureExtractor(nn.Module):
             on CPU, features equal to about 1e-6, but the first batch of each input shape compiles (about a minute
             on 2 cores). Opt-in; worth it from a few thousand images. Compiled kernels may differ from eager ones at
             round-off between batch sizes.
+        backend: ``"torch"`` (eager PyTorch, the base class's default), ``"onnxruntime"`` (the backbone runs in ONNX
+            Runtime on the CPU: about 4x faster than eager on 2 cores, features equal to float32 round-off; see
+            :mod:`ganprobe.extractors.onnx_backend`) or ``"auto"`` (ONNX Runtime where it is installed and usable:
+            CPU, float32, not compiled; the built-in extractors' default). Preprocessing is ganprobe's either way.
 
     Attributes:
         layers: every layer name this extractor can tap, in network order.
@@ -55,6 +60,8 @@ class FeatureExtractor(nn.Module):
     channels_last: bool = False
     autocast: str | None = None
     compiled: bool = False
+    backend: str = "torch"
+    _onnx: OnnxRuntimeRunner | None = None
 
     def __init__(
         self,
@@ -69,6 +76,7 @@ class FeatureExtractor(nn.Module):
         channels_last: bool = False,
         autocast: str | None = None,
         compile: bool = False,
+        backend: str = "torch",
     ) -> None:
         super().__init__()
         modules = dict(model.named_modules())
@@ -93,6 +101,11 @@ class FeatureExtractor(nn.Module):
         self.compiled = bool(compile)
         if self.compiled:
             compile_outside_taps(self.model, self.taps.values())
+        self.backend = check_backend(backend)
+        if self.backend == "onnxruntime":
+            reason = unusable_reason(torch.device("cpu"), self.autocast, self.compiled)
+            if reason is not None:
+                raise InputError(f"backend: onnxruntime cannot run extractor {name!r}: {reason}")
         self._freeze()
 
     def _freeze(self) -> None:
@@ -110,8 +123,28 @@ class FeatureExtractor(nn.Module):
         return "channels_last" if self.channels_last else "contiguous"
 
     @property
+    def active_backend(self) -> str:
+        """The backend that runs the backbone now: ``"torch"`` or ``"onnxruntime"`` (``"auto"`` resolved for the
+        extractor's current device and options).
+
+        Raises:
+            InputError: ``backend="onnxruntime"`` where it cannot run (not installed, not on the CPU).
+        """
+        if self.backend == "torch":
+            return "torch"
+        reason = unusable_reason(self.device, self.autocast, self.compiled)
+        if reason is None:
+            return "onnxruntime"
+        if self.backend == "onnxruntime":
+            raise InputError(f"backend: onnxruntime cannot run extractor {self.name!r}: {reason}")
+        return "torch"
+
+    @property
     def execution(self) -> str:
-        """How the backbone runs: layout, precision, compiled or not (see ``describe_execution``; in cache keys)."""
+        """How the backbone runs: backend, layout, precision, compiled or not (see ``describe_execution``; in cache
+        keys, stats files and reports), e.g. ``"channels_last float32"`` or ``"onnxruntime float32"``."""
+        if self.active_backend == "onnxruntime":
+            return "onnxruntime float32"
         return describe_execution(self.channels_last, self.autocast, self.compiled)
 
     @property
@@ -174,6 +207,10 @@ class FeatureExtractor(nn.Module):
     ) -> dict[str, Tensor]:
         """Like :meth:`forward` for a batch that already went through :meth:`preprocess`."""
         wanted = self.resolve_layers(layers)
+        if self.active_backend == "onnxruntime":
+            if self._onnx is None:
+                self._onnx = OnnxRuntimeRunner(self.name, self.weights_sha256)
+            return self._onnx.run(self.model, {layer: self.taps[layer] for layer in wanted}, batch, pool)
         captured: dict[str, Tensor] = {}
         modules = dict(self.model.named_modules())
         handles = []
