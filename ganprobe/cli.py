@@ -309,14 +309,35 @@ def _check_gate_options(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Extract once per image set, compute every requested metric, check gates, print tables, write reports."""
+    """Extract once per image set, compute every requested metric, check gates, print tables, write reports.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the processes join one process group, each extracts its shard of the
+    images, and rank 0 alone prints and writes the reports (see ``docs/distributed.md``).
+    """
+    from ganprobe.distributed import rank_and_world_size, start_from_environment
+
+    _check_counts(args)
+    _check_gate_options(args)
+    started, args.device = start_from_environment(args.device)  # under torchrun: join its process group
+    try:
+        return _evaluate(args, rank_and_world_size()[0] == 0)
+    finally:
+        if started:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _evaluate(args: argparse.Namespace, lead: bool) -> int:
+    """:func:`run_evaluate` on one process; only the ``lead`` process (rank 0, or the only one) prints and writes."""
     from ganprobe.data import list_images
     from ganprobe.evaluation import check_stats_path, evaluate, load_baseline
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
-    _check_counts(args)
-    _check_gate_options(args)
+    if not lead:  # the other ranks of a torchrun compute the same results silently
+        args.quiet = True
+        warnings.simplefilter("ignore")
     settings = defaults.parse_settings(args.settings)
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
     check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
@@ -351,6 +372,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     max_regression = defaults.MAX_REGRESSION_PERCENT if args.max_regression is None else args.max_regression
     sigmas = defaults.REGRESSION_SIGMAS if args.regression_sigmas is None else args.regression_sigmas
     checked = result.check(args.fail_if, baseline, max_regression, sigmas)
+    failed = [gate for gate in checked if not gate.passed]
+    if not lead:
+        return EXIT_GATE_FAILED if failed else EXIT_OK
     print_results(
         result.extractor["name"],
         result.records,
@@ -378,7 +402,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
             seed=args.seed,
             max_points=args.tsne_points,
         )
-    failed = [gate for gate in checked if not gate.passed]
     for gate in failed:
         print(f"ganprobe evaluate: {gate.message}", file=sys.stderr)
     return EXIT_GATE_FAILED if failed else EXIT_OK
@@ -443,6 +466,11 @@ def run_extractors() -> int:
     return EXIT_OK
 
 
+def _lead_process() -> bool:
+    """Whether this process speaks for the run: always, except on the ranks other than 0 of a ``torchrun``."""
+    return os.environ.get("RANK", "0").strip() in ("", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ganprobe`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -457,6 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_stats(args)
         return run_extractors()
     except GanprobeError as exc:  # bad input or options; any other exception is a bug (exit 3)
+        if not _lead_process():  # under torchrun every rank meets the same error: rank 0 says it
+            return EXIT_USAGE
         # in the CLI's words; a file name's newline or ESC is escaped, not printed
         message = one_line(in_cli_words(str(exc))) or type(exc).__name__
         print(f"ganprobe {args.command}: error: {message}", file=sys.stderr)

@@ -12,6 +12,8 @@ nccl (GPU tensors) alike; shard sizes follow from ``N`` and ``W``, so no sizes a
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import torch
@@ -137,10 +139,66 @@ def all_reduce_sum(local: Tensor, process_group: ProcessGroup | None = None) -> 
 def metric_process_group(metric: Any) -> ProcessGroup | None:
     """The group to shard a torchmetrics metric's computation over, or ``None`` to compute locally.
 
-    Sharding is only valid while the metric's states are synced (inside ``compute()`` under DDP): then every rank
-    holds all rows. Unsynced (one process, ``sync_on_compute=False``) each rank computes on its own rows alone.
+    Sharding is only valid while every rank holds all rows: while the metric's states are synced (inside
+    ``compute()`` under DDP), or when the metric is marked ``replicated`` (every rank was fed every row, as the
+    :class:`~ganprobe.evaluator.Evaluator` does under a process group; its states are then never synced).
+    Unsynced and not replicated (``sync_on_compute=False``) each rank computes on its own rows alone.
     """
-    if not getattr(metric, "_is_synced", False) or not is_distributed():
+    if not is_distributed():
+        return None
+    if not getattr(metric, "_is_synced", False) and not getattr(metric, "replicated", False):
         return None
     group = metric.process_group if metric.process_group is not None else dist.group.WORLD
     return group if dist.get_world_size(group) > 1 else None
+
+
+def all_gather_json(value: Any, device: torch.device | str = "cpu", process_group: ProcessGroup | None = None) -> list:
+    """Every rank's JSON-serialisable ``value``, in rank order (sent as UTF-8 bytes: nothing is unpickled).
+
+    ``device``: where the byte tensors live (a CUDA device for NCCL groups, the CPU for gloo).
+    """
+    data = torch.tensor(list(json.dumps(value).encode()), dtype=torch.uint8, device=device)
+    gathered = all_gather_variable(data, process_group)
+    sizes = all_gather_variable(torch.tensor([data.numel()], dtype=torch.long, device=device), process_group)
+    values, offset = [], 0
+    for size in sizes.tolist():
+        values.append(json.loads(bytes(gathered[offset : offset + size].cpu().tolist()).decode()))
+        offset += size
+    return values
+
+
+def collective_device(process_group: ProcessGroup | None = None) -> torch.device:
+    """The device collectives of ``process_group`` need their tensors on: this rank's CUDA device for NCCL, else
+    the CPU."""
+    group = process_group if process_group is not None else dist.group.WORLD
+    if dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def start_from_environment(device: str | None) -> tuple[bool, str | None]:
+    """Join the process group ``torchrun`` describes in the environment, if any: ``(started, device)``.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) and with no process group yet, initialise the default
+    group (NCCL for a CUDA ``device``, else gloo) and return ``True`` with the device this rank uses: a bare
+    ``"cuda"`` becomes ``"cuda:<LOCAL_RANK>"``. Otherwise ``(False, device)`` unchanged.
+
+    Raises:
+        InputError: ``WORLD_SIZE``, ``RANK`` or ``LOCAL_RANK`` is not an integer.
+    """
+    if is_distributed() or not dist.is_available():
+        return False, device
+    try:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        raise InputError("WORLD_SIZE and LOCAL_RANK (set by torchrun) must be integers") from None
+    if world_size <= 1:
+        return False, device
+    cuda = device is not None and str(device).startswith("cuda")
+    if cuda and str(device) == "cuda":
+        device = f"cuda:{local_rank}"
+    if cuda:
+        torch.cuda.set_device(torch.device(str(device)))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return True, device

@@ -75,6 +75,8 @@ class EvaluationResult:
         skipped: files that could not be decoded and were skipped (non-strict runs).
         verdict: the answer in plain words, one sentence per metric that has one (how separable, from which
             layer, fidelity vs diversity, copies), drawn from the records.
+        processes: ``{"world_size": W, "extracted": {"real": [...], "fake": [...]}}``: how many processes shared
+            the work (``torch.distributed``) and how many images each computed features for (0: cache or stats).
     """
 
     records: list[MetricRecord]
@@ -89,6 +91,7 @@ class EvaluationResult:
     fake_images: Sequence[str | None] | Tensor = field(repr=False, default_factory=list)
     skipped: list[str] = field(default_factory=list)
     verdict: list[str] = field(default_factory=list)
+    processes: dict[str, Any] = field(default_factory=lambda: {"world_size": 1, "extracted": {}})
     # The metrics (and options) to compute half-sample standard errors from when a baseline check needs them.
     noise_source: tuple[Mapping[str, Any], ReportOptions] | None = field(default=None, repr=False, compare=False)
 
@@ -177,6 +180,7 @@ class EvaluationResult:
             "gates": [gate.as_dict() for gate in gates],
             "passed": all(gate.passed for gate in gates),
             "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
+            "processes": self.processes,
         }
 
 
@@ -239,6 +243,7 @@ def evaluate(
     strict: bool = True,
     extractor_kwargs: Mapping[str, Any] | None = None,
     fail_if: Sequence[str] = (),
+    distributed: bool | None = None,
 ) -> EvaluationResult:
     """Compare generated images with real ones on every requested metric, from one extraction pass per set.
 
@@ -273,6 +278,10 @@ def evaluate(
         fail_if: gate expressions to validate before any extraction (a typo, or a gate on a metric, layer or
             protocol this run does not compute, raises at once); check them afterwards with
             :meth:`EvaluationResult.check`.
+        distributed: inside an initialised ``torch.distributed`` group of several processes (``None``: detect it),
+            ``fake`` and ``real`` are the whole sets on every process; each extracts its shard and the results equal
+            one process's (see :class:`~ganprobe.evaluator.Evaluator` and ``docs/distributed.md``). Every process
+            must call ``evaluate`` with the same arguments.
 
     Returns:
         An :class:`EvaluationResult`; ``result["fid"]`` is one number, ``result.check(["fid>40"])`` the gates.
@@ -299,6 +308,7 @@ def evaluate(
         cache=cache,
         settings=settings,
         extractor_kwargs=extractor_kwargs,
+        distributed=distributed,
     )
     check_gate_sources(parse_gates(fail_if), evaluator.output_keys(options))
     if getattr(evaluator.extractor.preprocessing, "luma", None) is not None:  # a grayscale network
@@ -338,6 +348,10 @@ def evaluate(
         fake_images=thumbnails(fake, evaluator.paths["fake"]),
         skipped=skipped,
         verdict=evaluator.verdict(records),
+        processes={
+            "world_size": evaluator.world_size if evaluator.distributed else 1,
+            "extracted": evaluator.extracted,
+        },
     )
     if noise_resamples is None:  # standard errors on demand: a baseline check computes them from these metrics
         result.noise_source = (evaluator.metrics, ReportOptions(seed, noise_resamples=defaults.NOISE_RESAMPLES))

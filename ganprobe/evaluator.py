@@ -48,6 +48,12 @@ class Evaluator:
         settings: metric settings, ``{"kid": {"subset_size": 100}}``; names and defaults in
             :data:`ganprobe.defaults.METRIC_SETTINGS` (the same table as the CLI's ``--set``).
         extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
+        distributed: inside an initialised ``torch.distributed`` process group of several ranks (``None``: detect
+            it), each :meth:`add` gets the *whole* set on every rank, each rank extracts its shard of it and all
+            ranks then hold every row (:func:`ganprobe.features.sharded.extract_sharded`); the metrics are fed every
+            row on every rank (``replicated``, never synced) and split their k-NN searches over the ranks. The
+            results equal one process's. ``False``: each rank's :meth:`add` is its own data, and the metrics sync
+            their states over the ranks at ``compute()`` (torchmetrics' usual DDP behaviour).
 
     Example:
         >>> import torch
@@ -68,7 +74,12 @@ class Evaluator:
         cache: FeatureCache | None = None,
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
+        distributed: bool | None = None,
     ) -> None:
+        from ganprobe.distributed import rank_and_world_size
+
+        self.world_size = rank_and_world_size()[1]
+        self.distributed = self.world_size > 1 if distributed is None else bool(distributed) and self.world_size > 1
         self.extractor = get_extractor(extractor, **dict(extractor_kwargs or {}))
         if device is not None:
             self.extractor = self.extractor.to(device)
@@ -92,12 +103,18 @@ class Evaluator:
         for name in names:
             if classes[name].seeded:
                 options.setdefault(name, {}).setdefault("seed", seed)
+            if self.distributed:  # every rank holds every row: nothing to sync
+                options.setdefault(name, {})["sync_on_compute"] = False
         self.metrics: dict[str, FeatureMetric] = {
             name: classes[name](extractor=self.extractor, **options.get(name, {})) for name in names
         }
         for metric in self.metrics.values():
             metric.to(self.extractor.device)
+            metric.replicated = self.distributed
         self.cache = cache
+        # Images each process computed features for, per set, over every add() (0 for cache hits and stats files).
+        processes = self.world_size if self.distributed else 1
+        self.extracted: dict[str, list[int]] = {"real": [0] * processes, "fake": [0] * processes}
         self.seed = seed
         self._paths: dict[str, list[str | None]] = {"real": [], "fake": []}
 
@@ -168,6 +185,8 @@ class Evaluator:
             The features ``{layer: (N, D)}`` that were fed.
         """
         label = "real" if real else "fake"
+        if self.distributed and not is_stats_file(source):
+            return self._add_sharded(source, real, batch_size, num_samples, num_workers, strict, skipped)
         if is_stats_file(source):
             features = self._stats_features(source, num_samples)
             self.add_features(features, real)
@@ -175,6 +194,7 @@ class Evaluator:
             return features
         bad: list[str] = [] if skipped is None else skipped
         already = len(bad)
+        hits = self.cache.hits if self.cache is not None else 0
         features = extract_features(
             self.extractor,
             source,
@@ -190,16 +210,47 @@ class Evaluator:
             skipped=bad,
         )
         self.add_features(features, real)
+        count = next(iter(features.values())).shape[0]
+        if self.cache is None or self.cache.hits == hits:
+            self.extracted[label][0] += count
+        self._record_source_paths(label, source, count, bad[already:])
+        return features
+
+    def _add_sharded(
+        self,
+        source: ImageSource,
+        real: bool,
+        batch_size: int,
+        num_samples: int | None,
+        num_workers: int | None,
+        strict: bool,
+        skipped: list[str] | None,
+    ) -> dict[str, Tensor]:
+        """:meth:`add` under a process group: each rank extracts its shard, every rank gets (and feeds) all rows."""
+        from ganprobe.features.sharded import extract_sharded
+
+        label = "real" if real else "fake"
+        bad: list[str] = [] if skipped is None else skipped
+        already = len(bad)
+        features, extracted = extract_sharded(
+            self.extractor, source, self.layers, batch_size, num_samples, self.seed, num_workers, self.cache, strict,
+            bad,
+        )  # fmt: skip
+        self.add_features(features, real)
+        self.extracted[label] = [mine + new for mine, new in zip(self.extracted[label], extracted, strict=True)]
+        count = next(iter(features.values())).shape[0]
+        self._record_source_paths(label, source, count, bad[already:])
+        return features
+
+    def _record_source_paths(self, label: str, source: ImageSource, count: int, unreadable: Sequence[str]) -> None:
         # Metrics that name files (memorisation pairs) get every row's file, in extraction order (None for rows
         # from tensors, loaders or generators), accumulated over every add() of this class.
-        count = next(iter(features.values())).shape[0]
         if isinstance(source, (str, os.PathLike)):
-            unreadable = set(bad[already:])
-            readable = [str(path) for path in list_images(source) if str(path) not in unreadable]
-            self._record_paths(label, list(readable[:num_samples]))
+            skip = set(unreadable)
+            readable = [str(path) for path in list_images(source) if str(path) not in skip]
+            self._record_paths(label, list(readable[:count]))
         else:
             self._record_paths(label, [None] * count)
-        return features
 
     def _stats_features(self, path: str | os.PathLike[str], num_samples: int | None) -> dict[str, Tensor]:
         from ganprobe.features.stats import check_compatible, load_reference_stats

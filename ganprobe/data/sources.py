@@ -5,9 +5,10 @@ A *source* is one of:
 * a folder path (``str`` / ``Path``): decoded in DataLoader worker processes, each image preprocessed on its own;
 * a tensor ``(N, C, H, W)`` (``uint8`` in ``[0, 255]`` or float in ``[0, 1]``);
 * a ``DataLoader`` or any iterable of batches (a batch may be a tensor or a ``(images, labels, ...)`` tuple);
-* a generator callable ``fn(n) -> images``, called under ``torch.manual_seed(seed)`` (inside a forked RNG state,
-  so the caller's RNG is untouched) with ``n = GENERATOR_CHUNK`` (64) images per call, whatever the batch size,
-  until ``num_samples`` images are drawn.
+* a generator callable ``fn(n) -> images``, called with ``n = GENERATOR_CHUNK`` (64) images per call, whatever the
+  batch size, until ``num_samples`` images are drawn: the first call under ``torch.manual_seed(seed)``, call ``i``
+  under a seed derived from ``(seed, i)`` (:func:`chunk_seed`), each inside a forked RNG state, so the caller's RNG
+  is untouched and any chunk can be drawn without the ones before it (sharding over processes).
 
 A file in a folder that cannot be read or decoded raises :class:`ImageFolderError` naming it (``strict=True``, the
 default). With ``strict=False`` such files are skipped: the rows come from the remaining files (with
@@ -17,6 +18,7 @@ optional ``skipped`` list receives their paths. A folder with no readable file a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -163,7 +165,7 @@ def iter_batches(
         for start in range(0, stop, batch_size):
             yield finish(source[start : min(start + batch_size, stop)])
     elif callable(source) and not isinstance(source, Iterable):
-        yield from (finish(batch) for batch in _generator_batches(source, batch_size, num_samples, seed))
+        yield from (finish(batch) for batch in generator_batches(source, batch_size, num_samples, seed))
     elif isinstance(source, Iterable):
         seen = 0
         for item in source:
@@ -192,9 +194,10 @@ def iter_folder_batches(
     num_workers: int | None = None,
     strict: bool = True,
     start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[FolderBatch]:
-    """Decode ``folder`` from its ``start``-th listed file on, in batches of exactly ``batch_size`` readable images
-    (the last may be smaller), skipping undecodable files unless ``strict``.
+    """Decode ``folder`` from its ``start``-th listed file on (up to, not including, the ``stop``-th), in batches of
+    exactly ``batch_size`` readable images (the last may be smaller), skipping undecodable files unless ``strict``.
 
     Batches do not depend on where the skipped files fall, so features (and resumed runs, which pass the previous
     batch's ``next_index`` as ``start`` and the images still wanted as ``num_samples``) do not either.
@@ -204,7 +207,8 @@ def iter_folder_batches(
             file at all.
     """
     paths = list_images(folder)
-    remaining = paths[start:]
+    end = len(paths) if stop is None else min(stop, len(paths))
+    remaining = paths[start:end]
     workers = default_num_workers() if num_workers is None else num_workers
     wanted = num_samples if num_samples is not None else len(remaining)
     loader = DataLoader(
@@ -241,15 +245,15 @@ def iter_folder_batches(
     if pending:  # fewer than a batch left (skipped files made up the rest): the last batch consumes everything
         files = [str(remaining[item.index]) for item in pending]
         everything = [(path, reason) for _, path, reason in bad]
-        yield FolderBatch(_stack([item.image for item in pending]), files, everything, len(paths))
+        yield FolderBatch(_stack([item.image for item in pending]), files, everything, end)
         return
-    if taken == 0 and start == 0:
+    if taken == 0 and start == 0 and stop is None:
         first = f"{quote_path(bad[0][1])}: {bad[0][2]}" if bad else "no files"
         raise ImageFolderError(
             f"{quote_path(folder)}: none of its {len(paths)} image files could be decoded (first: {first})"
         )
     if bad:
-        yield FolderBatch(None, [], [(path, reason) for _, path, reason in bad], len(paths))
+        yield FolderBatch(None, [], [(path, reason) for _, path, reason in bad], end)
 
 
 def _stack(images: list[Tensor]) -> Tensor | list[Tensor]:
@@ -284,37 +288,66 @@ def report_skipped(folder: Path, bad: Sequence[tuple[str, str]], skipped: list[s
     )
 
 
-def _generator_batches(
-    generate: Callable[[int], Tensor], batch_size: int, num_samples: int | None, seed: int
+def chunk_seed(seed: int, index: int) -> int:
+    """The seed a generator callable's ``index``-th chunk is drawn under.
+
+    The first chunk is drawn under ``seed`` itself (so ``fn(n)`` for up to :data:`GENERATOR_CHUNK` images is called
+    under ``torch.manual_seed(seed)``); later chunks under a seed derived from ``(seed, index)``, so any chunk can be
+    drawn on its own, without drawing the ones before it: what sharding a generator's samples over processes needs.
+    """
+    if index == 0:
+        return seed
+    digest = hashlib.sha256(f"ganprobe-generator-chunk:{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def _draw_chunk(generate: Callable[[int], Tensor], seed: int, index: int, count: int) -> Tensor:
+    # Fork the RNG around each call only: the caller's own draws between batches neither see nor shift the
+    # generator's seeded stream, and the caller's RNG state is untouched.
+    with torch.random.fork_rng():
+        torch.manual_seed(chunk_seed(seed, index))
+        with torch.no_grad():
+            chunk = generate(count)
+    if not isinstance(chunk, Tensor) or chunk.ndim != 4 or chunk.shape[0] != count:
+        shape = tuple(chunk.shape) if isinstance(chunk, Tensor) else type(chunk).__name__
+        raise InputError(f"generator: fn({count}) must return an NCHW tensor of {count} images, got {shape}")
+    return chunk.detach()
+
+
+def generator_batches(
+    generate: Callable[[int], Tensor],
+    batch_size: int,
+    num_samples: int | None,
+    seed: int,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[Tensor]:
-    """Call ``generate`` in fixed chunks of :data:`GENERATOR_CHUNK` (whatever ``batch_size`` is) and re-batch, so
-    the images drawn for a seed do not depend on the batch size."""
+    """Rows ``[start, stop)`` of the ``num_samples`` images a generator callable draws for ``seed``, in batches of
+    ``batch_size`` counted from ``start`` (the last may be smaller).
+
+    ``generate`` is always called for whole chunks of :data:`GENERATOR_CHUNK` images (the last chunk fewer), chunk
+    ``i`` under :func:`chunk_seed` ``(seed, i)``, whatever the batch size or range: the images a seed draws depend on
+    neither, and a range computed on its own equals the same rows of the whole stream.
+
+    Raises:
+        InputError: ``num_samples`` missing, or ``fn(n)`` returned something other than ``n`` NCHW images.
+    """
     if num_samples is None:
         raise InputError("num_samples: required when the source is a generator callable fn(n) -> images")
-    drawn = 0
-    state: tuple[Tensor, list[Tensor]] | None = None
+    stop = num_samples if stop is None else min(stop, num_samples)
     pending: list[Tensor] = []
-    while drawn < num_samples:
-        count = min(GENERATOR_CHUNK, num_samples - drawn)
-        # Fork the RNG around each call only: the caller's own draws between batches neither see nor shift the
-        # generator's seeded stream, and the caller's RNG state is untouched.
-        with torch.random.fork_rng():
-            if state is None:
-                torch.manual_seed(seed)
-            else:
-                torch.set_rng_state(state[0])
-                if torch.cuda.is_available():
-                    torch.cuda.set_rng_state_all(state[1])
-            with torch.no_grad():
-                chunk = generate(count)
-            state = (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
-        if not isinstance(chunk, Tensor) or chunk.ndim != 4 or chunk.shape[0] != count:
-            shape = tuple(chunk.shape) if isinstance(chunk, Tensor) else type(chunk).__name__
-            raise InputError(f"generator: fn({count}) must return an NCHW tensor of {count} images, got {shape}")
-        drawn += count
-        pending.append(chunk.detach())
+    buffered_rows = 0
+    for index in range(start // GENERATOR_CHUNK, -(-stop // GENERATOR_CHUNK)):
+        first = index * GENERATOR_CHUNK
+        chunk = _draw_chunk(generate, seed, index, min(GENERATOR_CHUNK, num_samples - first))
+        chunk = chunk[max(start - first, 0) : stop - first]
+        pending.append(chunk)
+        buffered_rows += chunk.shape[0]
+        done = first + GENERATOR_CHUNK >= stop
+        if buffered_rows < batch_size and not done:
+            continue
         buffered = torch.cat(pending) if len(pending) > 1 else pending[0]
-        while buffered.shape[0] >= batch_size or (drawn >= num_samples and buffered.shape[0] > 0):
+        while buffered.shape[0] >= batch_size or (done and buffered.shape[0] > 0):
             yield buffered[:batch_size]
             buffered = buffered[batch_size:]
-        pending = [buffered] if buffered.shape[0] else []
+        pending, buffered_rows = ([buffered], buffered.shape[0]) if buffered.shape[0] else ([], 0)

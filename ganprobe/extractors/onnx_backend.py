@@ -130,7 +130,12 @@ def _versions() -> dict[str, str]:
 
     from ganprobe import __version__
 
-    return {"ganprobe": __version__, "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    return {
+        "ganprobe": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
 
 
 def export_key(

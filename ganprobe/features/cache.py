@@ -122,6 +122,7 @@ class FeatureCache:
         self.enabled = enabled
         self.content_hash = content_hash
         self._failed: set[str] = set()  # entries (file stems) whose writes failed in this run: not retried
+        self.hits = 0  # full entries served by load_entry() (how a caller tells a hit from an extraction)
 
     def path_for(self, key: Mapping[str, Any]) -> Path:
         """The entry file of ``key``."""
@@ -142,7 +143,10 @@ class FeatureCache:
         if not self.enabled:
             return None
         entry = self._read(self.path_for(key), key)
-        return None if entry is None else (entry["features"], entry["skipped"])
+        if entry is None:
+            return None
+        self.hits += 1
+        return entry["features"], entry["skipped"]
 
     def load_part(self, key: Mapping[str, Any], batch_size: int, index: int) -> dict[str, Any] | None:
         """Part ``index`` of an unfinished extraction: ``{"features", "skipped", "next_index"}``, or ``None``."""

@@ -65,6 +65,9 @@ class FeatureMetric(Metric):
     uses_real: ClassVar[bool] = True  # the evaluator feeds it the real set too
     seeded: ClassVar[bool] = False  # takes a ``seed`` (the evaluator passes its own)
     verdict_rank: ClassVar[int] = 50  # where the metric's verdict goes at the top of a report (lower: earlier)
+    # Every process of a torch.distributed group was fed every row (the Evaluator under a process group sets it, with
+    # sync_on_compute=False): states are not synced, and the k-NN searches are still split over the processes.
+    replicated: bool = False
     is_differentiable = False
     full_state_update = False
 
