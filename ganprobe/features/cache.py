@@ -41,11 +41,11 @@ import torch
 from torch import Tensor
 
 from ganprobe.atomic import atomic_write
-from ganprobe.data.folder import list_images
+from ganprobe.data.listing import list_folder
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import FeatureCacheWarning
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.weights import cache_dir, sha256_file
+from ganprobe.extractors.weights import cache_dir
 from ganprobe.text import quote_path
 
 CACHE_FORMAT_VERSION = 2  # 2: entries carry per-layer SHA-256 checksums and a row count
@@ -62,28 +62,12 @@ def source_fingerprint(source: ImageSource, content_hash: bool = False) -> dict[
     """Describe ``source`` for a cache key, or return ``None`` when it cannot be cached (generators, loaders).
 
     Args:
-        source: a folder path or a tensor (other sources return ``None``).
+        source: a folder path or :class:`~ganprobe.data.listing.FolderListing` (whose fingerprint is computed once
+            and kept), or a tensor; other sources return ``None``.
         content_hash: hash every file's bytes instead of trusting sizes and modification times.
     """
     if isinstance(source, (str, os.PathLike)):
-        root = Path(source).expanduser()
-        files = []
-        for path in list_images(root):
-            entry: list[Any] = [path.relative_to(root).as_posix()]
-            try:  # an unreadable file (a link loop, no permission) is keyed as such; decoding reports it
-                stat = path.stat()
-                entry += [stat.st_size, sha256_file(path) if content_hash else stat.st_mtime_ns]
-            except OSError as exc:
-                entry += [None, f"unreadable:{exc.errno}"]
-            files.append(entry)
-        listing = hashlib.sha256(json.dumps(files).encode()).hexdigest()
-        return {
-            "kind": "folder",
-            "path": str(root.resolve()),
-            "count": len(files),
-            "listing_sha256": listing,
-            "content_hash": content_hash,
-        }
+        return list_folder(source).fingerprint(content_hash)
     if isinstance(source, Tensor):
         return {"kind": "tensor", "count": int(source.shape[0]), "sha256": _tensor_digest(source)}
     return None
