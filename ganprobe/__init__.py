@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "FolderListing": "ganprobe.data",
     "iter_batches": "ganprobe.data",
+    "list_folder": "ganprobe.data",
     "list_images": "ganprobe.data",
     "load_image": "ganprobe.data",
     "GanprobeError": "ganprobe.errors",
@@ -52,7 +54,9 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
     from ganprobe.data import (  # noqa: F401
+        FolderListing,
         iter_batches,
+        list_folder,
         list_images,
         load_image,
     )

@@ -330,7 +330,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace, lead: bool) -> int:
     """:func:`run_evaluate` on one process; only the ``lead`` process (rank 0, or the only one) prints and writes."""
-    from ganprobe.data import list_images
+    from ganprobe.data import list_folder
     from ganprobe.evaluation import check_stats_path, evaluate, load_baseline
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
@@ -341,16 +341,17 @@ def _evaluate(args: argparse.Namespace, lead: bool) -> int:
     settings = defaults.parse_settings(args.settings)
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
     check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
-    list_images(args.fake)  # fail early, before the backbone loads, on a missing or empty folder
+    # Each folder is listed once, here: failing early (before the backbone loads) on a missing or empty folder, and
+    # read by every later stage (count, cache key, decoding, report) without walking it again.
+    fake = list_folder(args.fake)
     check_stats_path(args.real, "REAL")
-    if not Path(args.real).is_file():
-        list_images(args.real)
+    real = args.real if Path(args.real).is_file() else list_folder(args.real)
     extractor = _build_extractor(args)
     if args.layers is not None:
         extractor.resolve_layers(args.layers)  # unknown layer names fail here, with the extractor's list
     result = evaluate(
-        args.fake,
-        args.real,
+        fake,
+        real,
         extractor=extractor,
         metrics=args.metrics,
         layers=args.layers,
@@ -409,6 +410,7 @@ def _evaluate(args: argparse.Namespace, lead: bool) -> int:
 
 def run_stats(args: argparse.Namespace) -> int:
     """Extract a real folder's features for every layer the default evaluation uses and save them."""
+    from ganprobe.data import list_folder
     from ganprobe.evaluator import Evaluator
     from ganprobe.features import extract_features, source_fingerprint
     from ganprobe.features.stats import save_reference_stats
@@ -417,11 +419,12 @@ def run_stats(args: argparse.Namespace) -> int:
     check_cli_outputs(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
+    real = list_folder(args.real)  # one listing for the extraction and the file's fingerprint
     extractor = _build_extractor(args)
     layers = Evaluator(extractor).layers
     features = extract_features(
         extractor,
-        args.real,
+        real,
         layers,
         args.batch_size,
         args.num_samples,
@@ -432,7 +435,7 @@ def run_stats(args: argparse.Namespace) -> int:
         cache=_cache(args),
         strict=not args.skip_unreadable,
     )
-    path = save_reference_stats(args.output, features, extractor, source_fingerprint(args.real))
+    path = save_reference_stats(args.output, features, extractor, source_fingerprint(real))
     count = next(iter(features.values())).shape[0]
     print(f"wrote {path}: {count} images, layers {', '.join(layers)}, extractor {extractor.name}")
     return EXIT_OK

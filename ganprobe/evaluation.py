@@ -247,10 +247,15 @@ def evaluate(
 ) -> EvaluationResult:
     """Compare generated images with real ones on every requested metric, from one extraction pass per set.
 
+    A folder is listed once, here (or before, by the caller: pass its :class:`~ganprobe.data.FolderListing`), and
+    every stage reads that listing: the sample count, the cache key, the decoding, the rows' files, the provenance.
+
     Args:
-        fake: generated images: a folder, a tensor, a DataLoader/iterable, or a generator callable
-            ``fn(n) -> images``, called under ``torch.manual_seed(seed)`` (then ``num_samples`` is required).
-        real: real images: a folder, a tensor, an iterable, or a ``.npz`` file from ``ganprobe stats``.
+        fake: generated images: a folder (a path or a :class:`~ganprobe.data.FolderListing`), a tensor, a
+            DataLoader/iterable, or a generator callable ``fn(n) -> images``, called under
+            ``torch.manual_seed(seed)`` (then ``num_samples`` is required).
+        real: real images: a folder (a path or a listing), a tensor, an iterable, or a ``.npz`` file from
+            ``ganprobe stats``.
         extractor: registry name or :class:`FeatureExtractor` (default ``efficientnet-lite0``).
         metrics: metric names (default: all that the extractor supports).
         layers: layers of the per-layer separability (default: the extractor's blocks).
@@ -290,6 +295,7 @@ def evaluate(
         InputError, ImageFolderError: unusable inputs, named.
     """
     from ganprobe.data.colour import warn_if_colour
+    from ganprobe.data.listing import as_listed
     from ganprobe.data.sources import source_length
     from ganprobe.evaluator import Evaluator, is_stats_file
     from ganprobe.functional import first_separable_layer
@@ -311,6 +317,7 @@ def evaluate(
         distributed=distributed,
     )
     check_gate_sources(parse_gates(fail_if), evaluator.output_keys(options))
+    real, fake = as_listed(real), as_listed(fake)  # each folder walked once; every stage below reads its listing
     if getattr(evaluator.extractor.preprocessing, "luma", None) is not None:  # a grayscale network
         for label, source in (("real", real), ("fake", fake)):
             warn_if_colour(source, evaluator.extractor.name, label)

@@ -10,7 +10,7 @@ from typing import Any
 from torch import Tensor
 
 from ganprobe import defaults
-from ganprobe.data.folder import list_images
+from ganprobe.data.listing import FolderListing, as_listed
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
@@ -31,6 +31,8 @@ def supported_metrics(extractor: FeatureExtractor) -> list[str]:
 
 def is_stats_file(source: ImageSource) -> bool:
     """Whether ``source`` names a file (a ``ganprobe stats`` ``.npz``) rather than a folder of images."""
+    if isinstance(source, FolderListing):
+        return False
     return isinstance(source, (str, os.PathLike)) and Path(source).is_file()
 
 
@@ -171,8 +173,9 @@ class Evaluator:
         """Extract ``source`` once (or load it from the cache or a stats file) and feed every metric.
 
         Args:
-            source: a folder, tensor, DataLoader/iterable or generator callable; for the real set also a ``.npz``
-                file from ``ganprobe stats`` (its metadata must match this evaluator's extractor).
+            source: a folder (a path, listed here, or a :class:`~ganprobe.data.listing.FolderListing`, reused),
+                tensor, DataLoader/iterable or generator callable; for the real set also a ``.npz`` file from
+                ``ganprobe stats`` (its metadata must match this evaluator's extractor).
             real: ``True`` for the real set, ``False`` for generated images.
             batch_size, num_samples, num_workers, progress: as in :func:`ganprobe.extract_features`; a generator
                 callable is seeded with the evaluator's ``seed``.
@@ -192,6 +195,7 @@ class Evaluator:
             self.add_features(features, real)
             self._record_paths(label, [None] * next(iter(features.values())).shape[0])
             return features
+        source = as_listed(source)  # one listing for the extraction and the rows' files
         bad: list[str] = [] if skipped is None else skipped
         already = len(bad)
         hits = self.cache.hits if self.cache is not None else 0
@@ -204,7 +208,7 @@ class Evaluator:
             self.seed,
             num_workers,
             progress,
-            f"{label}: {source}" if isinstance(source, (str, os.PathLike)) else f"{label} images",
+            f"{label}: {source}" if isinstance(source, FolderListing) else f"{label} images",
             cache=self.cache,
             strict=strict,
             skipped=bad,
@@ -230,6 +234,7 @@ class Evaluator:
         from ganprobe.features.sharded import extract_sharded
 
         label = "real" if real else "fake"
+        source = as_listed(source)
         bad: list[str] = [] if skipped is None else skipped
         already = len(bad)
         features, extracted = extract_sharded(
@@ -245,9 +250,9 @@ class Evaluator:
     def _record_source_paths(self, label: str, source: ImageSource, count: int, unreadable: Sequence[str]) -> None:
         # Metrics that name files (memorisation pairs) get every row's file, in extraction order (None for rows
         # from tensors, loaders or generators), accumulated over every add() of this class.
-        if isinstance(source, (str, os.PathLike)):
+        if isinstance(source, FolderListing):
             skip = set(unreadable)
-            readable = [str(path) for path in list_images(source) if str(path) not in skip]
+            readable = [str(path) for path in source if str(path) not in skip]
             self._record_paths(label, list(readable[:count]))
         else:
             self._record_paths(label, [None] * count)

@@ -26,7 +26,8 @@ def describe_source(source: ImageSource, count: int, stats_meta: Mapping[str, An
     """Provenance of one input: its path or kind, how many images were used, and a SHA-256 of what was read.
 
     Args:
-        source: the folder, stats file, tensor, iterable or generator that was evaluated.
+        source: the folder (a path, or its :class:`~ganprobe.data.listing.FolderListing`, whose fingerprint is
+            reused; the report shows the path as given either way), stats file, tensor, iterable or generator.
         count: rows used from it.
         stats_meta: the metadata of a ``ganprobe stats`` file (``None`` for other sources).
     """

@@ -16,8 +16,7 @@ from PIL import Image
 
 from ganprobe.cli import main
 from ganprobe.errors import FeatureCacheWarning, InputError
-from ganprobe.extractors import get_extractor
-from ganprobe.extractors import onnx_backend
+from ganprobe.extractors import get_extractor, onnx_backend
 from ganprobe.extractors.onnx_backend import ExportCache, OnnxRuntimeRunner, export_key
 from ganprobe.features.cache import cache_key, source_fingerprint
 from ganprobe.runtime import build_extractor
@@ -243,6 +242,9 @@ def test_plugin_session_backend_option() -> None:
     session = GanprobeSession(backend="torch", extractor="random-lenet-mnist")
     result = session.evaluate(_images(12, 28, 1), _images(12, 28, 2), metrics=["fid"])
     assert result.extractor["backend"] == "torch"
-    assert GanprobeSession(extractor="random-lenet-mnist").evaluate(
-        _images(12, 28, 1), _images(12, 28, 2), metrics=["fid"]
-    ).extractor["backend"] == "onnxruntime"
+    assert (
+        GanprobeSession(extractor="random-lenet-mnist")
+        .evaluate(_images(12, 28, 1), _images(12, 28, 2), metrics=["fid"])
+        .extractor["backend"]
+        == "onnxruntime"
+    )

@@ -9,7 +9,8 @@ from itertools import islice
 import torch
 from torch import Tensor
 
-from ganprobe.data.folder import list_images, load_image
+from ganprobe.data.folder import load_image
+from ganprobe.data.listing import list_folder
 from ganprobe.data.sources import ImageSource
 
 # Mean absolute difference between colour channels, in [0, 1] pixel units, above which a set counts as colour:
@@ -34,7 +35,7 @@ def _sample(source: ImageSource, count: int) -> Tensor | None:
         return source[:count].detach().cpu()
     if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
         images = []
-        for path in islice(list_images(source), count):
+        for path in islice(list_folder(source), count):
             try:
                 image = load_image(path)
             except Exception:  # noqa: BLE001 - an unreadable file is reported by the extraction itself
@@ -49,7 +50,8 @@ def warn_if_colour(source: ImageSource, extractor_name: str, label: str) -> bool
     """Warn (``UserWarning``) when a grayscale extractor is about to embed colour images; returns whether it did.
 
     Args:
-        source: the images (only folders and tensors are sampled, the first :data:`SAMPLE` images).
+        source: the images (only folders, as paths or listings, and tensors are sampled, the first :data:`SAMPLE`
+            images).
         extractor_name: named in the message.
         label: ``"real"`` or ``"fake"``.
     """

@@ -2,7 +2,9 @@
 
 A *source* is one of:
 
-* a folder path (``str`` / ``Path``): decoded in DataLoader worker processes, each image preprocessed on its own;
+* a folder path (``str`` / ``Path``), or its :class:`~ganprobe.data.listing.FolderListing` (a folder listed once
+  per run: the functions here walk a plain path again on every call, a listing never): decoded in DataLoader
+  worker processes, each image preprocessed on its own;
 * a tensor ``(N, C, H, W)`` (``uint8`` in ``[0, 255]`` or float in ``[0, 1]``);
 * a ``DataLoader`` or any iterable of batches (a batch may be a tensor or a ``(images, labels, ...)`` tuple);
 * a generator callable ``fn(n) -> images``, called with ``n = GENERATOR_CHUNK`` (64) images per call, whatever the
@@ -29,7 +31,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ganprobe.data.folder import list_images, load_image
+from ganprobe.data.folder import load_image
+from ganprobe.data.listing import FolderListing, list_folder
 from ganprobe.errors import ImageFolderError, InputError, SkippedImagesWarning
 from ganprobe.text import quote_path
 
@@ -106,7 +109,7 @@ def default_num_workers() -> int:
 def source_length(source: ImageSource, num_samples: int | None = None) -> int | None:
     """How many images ``source`` will yield, when that is known in advance."""
     if isinstance(source, (str, os.PathLike)):
-        total: int | None = len(list_images(source))
+        total: int | None = len(list_folder(source))
     elif isinstance(source, Tensor):
         total = source.shape[0]
     elif callable(source) and not isinstance(source, Iterable):
@@ -154,12 +157,13 @@ def iter_batches(
         raise InputError(f"num_samples: must be a positive integer, got {num_samples!r}")
     finish = preprocess if preprocess is not None else (lambda batch: batch)
     if isinstance(source, (str, os.PathLike)):
+        listing = list_folder(source)
         bad: list[tuple[str, str]] = []
-        for batch in iter_folder_batches(Path(source), batch_size, num_samples, preprocess, num_workers, strict):
+        for batch in iter_folder_batches(listing, batch_size, num_samples, preprocess, num_workers, strict):
             bad += batch.skipped
             if batch.images is not None:
                 yield batch.images  # type: ignore[misc]
-        report_skipped(Path(source), bad, skipped)
+        report_skipped(Path(listing), bad, skipped)
     elif isinstance(source, Tensor):
         stop = source.shape[0] if num_samples is None else min(num_samples, source.shape[0])
         for start in range(0, stop, batch_size):
@@ -187,7 +191,7 @@ def iter_batches(
 
 
 def iter_folder_batches(
-    folder: Path,
+    folder: str | os.PathLike[str] | FolderListing,
     batch_size: int,
     num_samples: int | None = None,
     preprocess: Preprocess | None = None,
@@ -200,13 +204,14 @@ def iter_folder_batches(
     exactly ``batch_size`` readable images (the last may be smaller), skipping undecodable files unless ``strict``.
 
     Batches do not depend on where the skipped files fall, so features (and resumed runs, which pass the previous
-    batch's ``next_index`` as ``start`` and the images still wanted as ``num_samples``) do not either.
+    batch's ``next_index`` as ``start`` and the images still wanted as ``num_samples``) do not either. ``start``
+    counts files of ``folder``'s listing (a :class:`~ganprobe.data.listing.FolderListing`, or a path listed now).
 
     Raises:
         ImageFolderError: a folder problem; ``strict`` and a bad file (named); or, when ``start`` is 0, no readable
             file at all.
     """
-    paths = list_images(folder)
+    paths = list_folder(folder).files
     end = len(paths) if stop is None else min(stop, len(paths))
     remaining = paths[start:end]
     workers = default_num_workers() if num_workers is None else num_workers

@@ -9,6 +9,13 @@ An entry's key covers everything that determines the features:
 * ``num_samples`` and the ganprobe cache-format version.
 
 Generator callables and DataLoaders are not cached (their content is unknown until they run).
+
+An entry file is named ``<digest of the key without its layers>-<digest of the layers>.pt``. A lookup that finds no
+entry with exactly the requested layers finds the input's other entries by that prefix, and one holding a superset
+of the layers (the smallest) serves it: just the requested layers are returned, and the whole entry is verified as
+any other. So evaluating fewer metrics after a full run does not extract again; a run that needs a layer no entry
+holds extracts all its layers and stores an entry of its own.
+
 An entry also records the files skipped as undecodable (a non-strict run), so a cache hit reports them again and a
 strict run refuses it. While a folder is extracted, each finished batch is stored as a *part* entry (the entry's key
 plus the batch size and batch index); a run interrupted with Ctrl-C resumes from its parts, and the full entry
@@ -41,14 +48,16 @@ import torch
 from torch import Tensor
 
 from ganprobe.atomic import atomic_write
-from ganprobe.data.folder import list_images
+from ganprobe.data.listing import list_folder
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import FeatureCacheWarning
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.weights import cache_dir, sha256_file
+from ganprobe.extractors.weights import cache_dir
 from ganprobe.text import quote_path
 
-CACHE_FORMAT_VERSION = 2  # 2: entries carry per-layer SHA-256 checksums and a row count
+# 2: entries carry per-layer SHA-256 checksums and a row count; 3: entry files are named by the key without its
+# layers plus the layers, so the entries of one input with other layer sets are found by name.
+CACHE_FORMAT_VERSION = 3
 
 
 def _tensor_digest(tensor: Tensor) -> str:
@@ -62,28 +71,12 @@ def source_fingerprint(source: ImageSource, content_hash: bool = False) -> dict[
     """Describe ``source`` for a cache key, or return ``None`` when it cannot be cached (generators, loaders).
 
     Args:
-        source: a folder path or a tensor (other sources return ``None``).
+        source: a folder path or :class:`~ganprobe.data.listing.FolderListing` (whose fingerprint is computed once
+            and kept), or a tensor; other sources return ``None``.
         content_hash: hash every file's bytes instead of trusting sizes and modification times.
     """
     if isinstance(source, (str, os.PathLike)):
-        root = Path(source).expanduser()
-        files = []
-        for path in list_images(root):
-            entry: list[Any] = [path.relative_to(root).as_posix()]
-            try:  # an unreadable file (a link loop, no permission) is keyed as such; decoding reports it
-                stat = path.stat()
-                entry += [stat.st_size, sha256_file(path) if content_hash else stat.st_mtime_ns]
-            except OSError as exc:
-                entry += [None, f"unreadable:{exc.errno}"]
-            files.append(entry)
-        listing = hashlib.sha256(json.dumps(files).encode()).hexdigest()
-        return {
-            "kind": "folder",
-            "path": str(root.resolve()),
-            "count": len(files),
-            "listing_sha256": listing,
-            "content_hash": content_hash,
-        }
+        return list_folder(source).fingerprint(content_hash)
     if isinstance(source, Tensor):
         return {"kind": "tensor", "count": int(source.shape[0]), "sha256": _tensor_digest(source)}
     return None
@@ -125,9 +118,9 @@ class FeatureCache:
         self.hits = 0  # full entries served by load_entry() (how a caller tells a hit from an extraction)
 
     def path_for(self, key: Mapping[str, Any]) -> Path:
-        """The entry file of ``key``."""
-        name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-        return self.directory / f"{name}.pt"
+        """The entry file of ``key``: ``<digest of the key without layers>-<digest of the layers>.pt``."""
+        layers = hashlib.sha256(json.dumps(sorted(key["layers"])).encode()).hexdigest()[:12]
+        return self.directory / f"{_input_stem(key)}-{layers}.pt"
 
     def part_path(self, key: Mapping[str, Any], batch_size: int, index: int) -> Path:
         """The file of part ``index`` (batch ``index`` at ``batch_size``) of an unfinished extraction of ``key``."""
@@ -139,14 +132,51 @@ class FeatureCache:
         return None if entry is None else entry[0]
 
     def load_entry(self, key: Mapping[str, Any]) -> tuple[dict[str, Tensor], list[tuple[str, str]]] | None:
-        """Return ``({layer: features}, skipped (file, reason) pairs)`` for ``key``, or ``None`` on a miss."""
+        """Return ``({layer: features}, skipped (file, reason) pairs)`` for ``key``, or ``None`` on a miss.
+
+        When no entry has exactly ``key``'s layers, an entry with the same key but more layers serves it (just
+        the requested layers are returned; the whole entry is verified as usual).
+        """
         if not self.enabled:
             return None
         entry = self._read(self.path_for(key), key)
         if entry is None:
+            entry = self._read_superset(key)
+        if entry is None:
             return None
         self.hits += 1
         return entry["features"], entry["skipped"]
+
+    def _read_superset(self, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The entry of ``key``'s input holding the fewest layers that include ``key``'s, cut to those layers."""
+        wanted, exact = set(key["layers"]), self.path_for(key)
+        candidates = []
+        for path in self.directory.glob(f"{_input_stem(key)}-*.pt"):
+            if ".part-" in path.name or path == exact:
+                continue
+            layers = self._stored_layers(path)
+            if layers is not None and wanted < set(layers):
+                candidates.append((len(layers), path.name, path, layers))
+        for _, _, path, layers in sorted(candidates):
+            entry = self._read(path, {**key, "layers": sorted(layers)})
+            if entry is not None:
+                entry["features"] = {layer: entry["features"][layer] for layer in key["layers"]}
+                return entry
+        return None
+
+    def _stored_layers(self, path: Path) -> list[str] | None:
+        """The layers an entry file says it holds, read without reading its tensors (memory-mapped, never copied)."""
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            layers = json.loads(entry["key"])["layers"]
+            if not isinstance(layers, list) or not all(isinstance(layer, str) for layer in layers):
+                raise TypeError("layers")
+        except FileNotFoundError:  # removed by another process since the glob
+            return None
+        except Exception as exc:  # noqa: BLE001 - truncated zip, wrong layout, bad JSON: a miss, never a crash
+            self._warn(path, f"unreadable feature-cache entry ({type(exc).__name__})")
+            return None
+        return layers
 
     def load_part(self, key: Mapping[str, Any], batch_size: int, index: int) -> dict[str, Any] | None:
         """Part ``index`` of an unfinished extraction: ``{"features", "skipped", "next_index"}``, or ``None``."""
@@ -269,6 +299,12 @@ class FeatureCache:
                 stacklevel=3,
             )
             return None
+
+
+def _input_stem(key: Mapping[str, Any]) -> str:
+    """The digest of everything in ``key`` but its layers: the shared name prefix of one input's entries."""
+    rest = {name: value for name, value in key.items() if name != "layers"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def _checksums(features: Mapping[str, Tensor]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
+from ganprobe.data.listing import FolderListing, as_listed
 from ganprobe.data.sources import ImageSource, iter_batches, iter_folder_batches, report_skipped, source_length
 from ganprobe.errors import ImageFolderError
 from ganprobe.extractors.base import FeatureExtractor
@@ -66,6 +66,7 @@ def iter_features(
             :func:`ganprobe.data.iter_batches`).
     """
     wanted = extractor.resolve_layers(layers)
+    source = as_listed(source)  # a folder is listed once, for its count and its batches
     total = source_length(source, num_samples)
     preprocess = extractor.preprocessing
     with _progress(progress) as bar:
@@ -96,6 +97,8 @@ def extract_features(
     With a ``cache``, folder and tensor sources are looked up first (see :mod:`ganprobe.features.cache`) and
     stored after extraction; the result is identical either way. A folder's finished batches are also stored as
     they complete, so a run interrupted (Ctrl-C) and started again computes only the batches that were missing.
+    A folder path is listed once here; pass a :class:`~ganprobe.data.listing.FolderListing` to reuse a listing
+    (and its cache fingerprint) made earlier in the run.
 
     Args:
         strict: for folders, raise :class:`~ganprobe.errors.ImageFolderError` on the first unreadable or
@@ -118,6 +121,7 @@ def extract_features(
         {'layer1': (6, 64), 'pool': (6, 512)}
     """
     wanted = extractor.resolve_layers(layers)
+    source = as_listed(source)
     key = None
     # An extractor without a weights digest (a user's module, whose weights change as it trains) is never cached.
     if cache is not None and cache.enabled and extractor.weights_sha256 is not None:
@@ -131,9 +135,9 @@ def extract_features(
                 if bad:  # only folders skip files
                     report_skipped(Path(source), bad, skipped)  # type: ignore[arg-type]
                 return {layer: features[layer].to(extractor.device) for layer in wanted}
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, FolderListing):
         result, bad = _extract_folder(
-            extractor, Path(source), wanted, batch_size, num_samples, num_workers, progress, description, strict,
+            extractor, source, wanted, batch_size, num_samples, num_workers, progress, description, strict,
             cache if key is not None else None, key,
         )  # fmt: skip
         if key is not None and cache is not None:
@@ -163,7 +167,7 @@ def _check_skipped(bad: Sequence[tuple[str, str]], strict: bool) -> None:
 
 def _extract_folder(
     extractor: FeatureExtractor,
-    folder: Path,
+    folder: FolderListing,
     wanted: Sequence[str],
     batch_size: int,
     num_samples: int | None,

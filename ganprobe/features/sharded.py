@@ -37,6 +37,7 @@ from torch import Tensor
 
 from ganprobe import errors
 from ganprobe.data.folder import list_images
+from ganprobe.data.listing import FolderListing, list_folder
 from ganprobe.data.sources import (
     ImageSource,
     generator_batches,
@@ -88,7 +89,7 @@ def extract_sharded(
     rank, world_size = rank_and_world_size()
     device = collective_device()
     if isinstance(source, (str, os.PathLike)):
-        _check_same_listing(Path(source), device)
+        source = _same_listing_everywhere(source, device)  # listed once, then reused by every step below
     key = None
     if cache is not None and cache.enabled and extractor.weights_sha256 is not None:
         fingerprint = source_fingerprint(source, cache.content_hash)
@@ -131,16 +132,18 @@ def extract_sharded(
     return features, extracted
 
 
-def _check_same_listing(folder: Path, device: torch.device) -> None:
-    """Refuse to split a folder that the ranks see differently (another machine, another path or mount).
+def _same_listing_everywhere(folder: str | os.PathLike[str], device: torch.device) -> FolderListing:
+    """This rank's listing of ``folder`` (walked once; a listing is reused), after checking every rank sees the same
+    files: a folder split over ranks that see it differently (another machine, path or mount) is refused.
 
     Raises:
-        ImageFolderError: on every rank, the first rank's own listing error, or which ranks differ.
+        ImageFolderError: on every rank: the first rank's own listing error, or which ranks differ.
     """
+    listing = None
     try:
-        files = list_images(folder)
-        names = "\n".join(path.relative_to(folder).as_posix() for path in files)
-        seen: list[Any] = [len(files), hashlib.sha256(names.encode()).hexdigest()]
+        listing = list_folder(folder)
+        names = "\n".join(listing.names)
+        seen: list[Any] = [len(listing), hashlib.sha256(names.encode()).hexdigest()]
     except ImageFolderError as exc:
         seen = [-1, str(exc)]
     views = all_gather_json(seen, device)
@@ -153,6 +156,7 @@ def _check_same_listing(folder: Path, device: torch.device) -> None:
             f"{folder}: the processes see different image files ({counts}); every process must see the same "
             "files at the same path (a shared file system)"
         )
+    return listing  # type: ignore[return-value] - set: this rank's own listing error was raised above
 
 
 def _extract_shard(
@@ -190,7 +194,7 @@ def _extract_shard(
                                   world_size)  # fmt: skip
         if stop > start:
             folder = iter_folder_batches(
-                Path(source), batch_size, None, extractor.preprocessing, num_workers, strict, start, stop
+                source, batch_size, None, extractor.preprocessing, num_workers, strict, start, stop
             )
 
             def images() -> Iterator[Tensor]:

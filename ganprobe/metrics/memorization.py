@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.data.folder import list_images
+from ganprobe.data.listing import FolderListing, as_listed
 from ganprobe.data.sources import ImageSource
 from ganprobe.defaults import setting
 from ganprobe.distributed import metric_process_group
@@ -139,9 +139,10 @@ class Memorization(SingleLayerMetric):
         progress: bool = False,
     ) -> None:
         """Add every image of a source (see :meth:`FeatureMetric.update_from`); folders also record file paths."""
-        if self.extractor is not None and isinstance(source, (str, os.PathLike)):
-            # The same listing (and order) that the folder loader uses.
-            self._pending_paths = iter([str(path) for path in list_images(source)[:num_samples]])
+        if self.extractor is not None:
+            source = as_listed(source)  # one listing (and order) for the loader and the recorded paths
+            if isinstance(source, FolderListing):
+                self._pending_paths = iter([str(path) for path in source[:num_samples]])
         try:
             super().update_from(source, real, batch_size, num_samples, seed, num_workers, progress)
         finally:
