@@ -8,13 +8,14 @@ threshold), 2 usage or input error (one line on stderr, never a traceback), 3 in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ganprobe import defaults
 from ganprobe.errors import GanprobeError, UsageError
@@ -314,13 +315,25 @@ def run_evaluate(args: argparse.Namespace) -> int:
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the processes join one process group, each extracts its shard of the
     images, and rank 0 alone prints and writes the reports (see ``docs/distributed.md``).
     """
-    from ganprobe.distributed import rank_and_world_size, start_from_environment
-
     _check_counts(args)
     _check_gate_options(args)
-    started, args.device = start_from_environment(args.device)  # under torchrun: join its process group
+    with _process_group(args) as lead:
+        return _evaluate(args, lead)
+
+
+@contextlib.contextmanager
+def _process_group(args: argparse.Namespace) -> Iterator[bool]:
+    """Join the process group ``torchrun`` describes (if any) for the duration; yields whether this process leads
+    (rank 0, or the only process). The other ranks run quietly: no progress bars, no warnings."""
+    from ganprobe.distributed import rank_and_world_size, start_from_environment
+
+    started, args.device = start_from_environment(args.device)
     try:
-        return _evaluate(args, rank_and_world_size()[0] == 0)
+        lead = rank_and_world_size()[0] == 0
+        if not lead:
+            args.quiet = True
+            warnings.simplefilter("ignore")
+        yield lead
     finally:
         if started:
             import torch.distributed as dist
@@ -335,9 +348,6 @@ def _evaluate(args: argparse.Namespace, lead: bool) -> int:
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
-    if not lead:  # the other ranks of a torchrun compute the same results silently
-        args.quiet = True
-        warnings.simplefilter("ignore")
     settings = defaults.parse_settings(args.settings)
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
     check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
@@ -409,32 +419,40 @@ def _evaluate(args: argparse.Namespace, lead: bool) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    """Extract a real folder's features for every layer the default evaluation uses and save them."""
+    """Extract a real folder's features for every layer the default evaluation uses and save them (under
+    ``torchrun``: each process extracts its shard, rank 0 writes the file)."""
     from ganprobe.data import list_folder
-    from ganprobe.evaluator import Evaluator
-    from ganprobe.features import extract_features, source_fingerprint
-    from ganprobe.features.stats import save_reference_stats
 
     _check_counts(args)
     check_cli_outputs(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
     real = list_folder(args.real)  # one listing for the extraction and the file's fingerprint
+    with _process_group(args) as lead:
+        return _stats(args, real, lead)
+
+
+def _stats(args: argparse.Namespace, real: Any, lead: bool) -> int:
+    from ganprobe.distributed import rank_and_world_size
+    from ganprobe.evaluator import Evaluator
+    from ganprobe.features import extract_features, source_fingerprint
+    from ganprobe.features.sharded import extract_sharded
+    from ganprobe.features.stats import save_reference_stats
+
     extractor = _build_extractor(args)
     layers = Evaluator(extractor).layers
-    features = extract_features(
-        extractor,
-        real,
-        layers,
-        args.batch_size,
-        args.num_samples,
-        0,
-        args.workers,
-        progress=not args.quiet,
-        description=f"real: {args.real}",
-        cache=_cache(args),
-        strict=not args.skip_unreadable,
-    )
+    strict = not args.skip_unreadable
+    if rank_and_world_size()[1] > 1:
+        features, _ = extract_sharded(
+            extractor, real, layers, args.batch_size, args.num_samples, 0, args.workers, _cache(args), strict
+        )
+    else:
+        features = extract_features(
+            extractor, real, layers, args.batch_size, args.num_samples, 0, args.workers, progress=not args.quiet,
+            description=f"real: {args.real}", cache=_cache(args), strict=strict,
+        )  # fmt: skip
+    if not lead:
+        return EXIT_OK
     path = save_reference_stats(args.output, features, extractor, source_fingerprint(real))
     count = next(iter(features.values())).shape[0]
     print(f"wrote {path}: {count} images, layers {', '.join(layers)}, extractor {extractor.name}")

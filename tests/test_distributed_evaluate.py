@@ -182,3 +182,25 @@ def test_api_inside_a_process_group_equals_one_process(tmp_path: Path) -> None:
     assert extracted["generator"] == {"fake": [36, 34], "real": [16, 15]}  # the loader's batches of 5, in turn
     assert extracted["folder"] == {"fake": [6, 3], "real": [6, 3]}
     assert sum(extracted["generator"]["fake"]) == 70
+
+
+def test_torchrun_stats_equals_one_process(tmp_path: Path) -> None:
+    real = _folder(tmp_path / "real", 23, 2)
+    from ganprobe.cli import main
+
+    single, shared = tmp_path / "one.npz", tmp_path / "two.npz"
+    common = ["--extractor", EXTRACTOR, "--batch-size", "4", "--quiet", "--no-cache"]
+    torch.set_num_threads(1)
+    try:
+        assert main(["stats", str(real), "-o", str(single), *common]) == 0
+    finally:
+        torch.set_num_threads(2)
+    run = _torchrun(["stats", str(real), "-o", str(shared), *common], tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("wrote ") == 1  # rank 0 alone writes (and says so)
+    with np.load(single, allow_pickle=False) as one, np.load(shared, allow_pickle=False) as two:
+        assert sorted(one.files) == sorted(two.files)
+        layers = [name for name in one.files if name != "meta"]
+        assert layers and all(one[name].shape[0] == 23 for name in layers)
+        for name in layers:  # bit for bit: the same batches as one process
+            assert np.array_equal(one[name], two[name]), name
