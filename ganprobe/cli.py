@@ -140,9 +140,9 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ganprobe`` command."""
-    from ganprobe.metrics.registry import metric_classes
+    from ganprobe.metrics.registry import metric_names
 
-    names = list(metric_classes())
+    names = metric_names()  # from the torch-free declarations: --help imports no metric class
     parser = _Parser(prog="ganprobe", description="Evaluate generated images against real ones, layer by layer.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     evaluate = commands.add_parser(
@@ -300,14 +300,15 @@ def _check_gate_options(args: argparse.Namespace) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Extract once per image set, compute every requested metric, check gates, print tables, write reports."""
+    _check_counts(args)
+    _check_gate_options(args)
+    settings = defaults.parse_settings(args.settings)
+    # Imported after the checks of the options above, so that a typo is reported without loading torch.
     from ganprobe.data import list_images
     from ganprobe.evaluation import check_stats_path, evaluate, load_baseline
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
-    _check_counts(args)
-    _check_gate_options(args)
-    settings = defaults.parse_settings(args.settings)
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
     check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
     list_images(args.fake)  # fail early, before the backbone loads, on a missing or empty folder
@@ -376,14 +377,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_stats(args: argparse.Namespace) -> int:
     """Extract a real folder's features for every layer the default evaluation uses and save them."""
-    from ganprobe.evaluator import Evaluator
-    from ganprobe.features import extract_features, source_fingerprint
-    from ganprobe.features.stats import save_reference_stats
-
     _check_counts(args)
     check_cli_outputs(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
+    # Imported after the checks of the options above, so that a typo is reported without loading torch.
+    from ganprobe.evaluator import Evaluator
+    from ganprobe.features import extract_features, source_fingerprint
+    from ganprobe.features.stats import save_reference_stats
+
     extractor = _build_extractor(args)
     layers = Evaluator(extractor).layers
     features = extract_features(
@@ -408,6 +410,7 @@ def run_stats(args: argparse.Namespace) -> int:
 def run_extractors() -> int:
     """Print every registered extractor with its layers and whether its weights are available here (offline)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from ganprobe.extractors import available_extractors
@@ -420,7 +423,7 @@ def run_extractors() -> int:
     for name in available_extractors():
         info = describe_extractor(name)
         layers = ", ".join(f"{layer}*" if layer == info.default_layer else layer for layer in info.layers)
-        table.add_row(name, layers or "?", info.weights, info.description)
+        table.add_row(name, layers or "?", info.weights, escape(info.description))  # "ganprobe[vit]" is no markup
         if info.advice:
             advice = info.advice.removeprefix(f"{name}: ")  # the line already starts with the name
             missing.append(f"{name}: {in_cli_words(advice)}")
