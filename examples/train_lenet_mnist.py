@@ -10,7 +10,7 @@ The bundled weights were made by (about a minute on two CPU cores)::
     python examples/train_lenet_mnist.py
 
 Retraining (a different seed, PyTorch build or CPU can change the bits) gives a new digest: update
-``LENET_MNIST_SHA256`` in ``ganprobe/extractors/lenet.py``, or load your file with
+``LENET_MNIST_SHA256`` in ``ganprobe/extractors/published.py``, or load your file with
 ``get_extractor("lenet-mnist", weights_path=..., verify_checksum=False)``.
 """
 

@@ -150,9 +150,9 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ganprobe`` command."""
-    from ganprobe.metrics.registry import metric_classes
+    from ganprobe.metrics.registry import metric_names
 
-    names = list(metric_classes())
+    names = metric_names()  # from the torch-free declarations: --help imports no metric class
     parser = _Parser(prog="ganprobe", description="Evaluate generated images against real ones, layer by layer.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     evaluate = commands.add_parser(
@@ -317,8 +317,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """
     _check_counts(args)
     _check_gate_options(args)
+    settings = defaults.parse_settings(args.settings)  # a typo is reported before torch loads
     with _process_group(args) as lead:
-        return _evaluate(args, lead)
+        return _evaluate(args, lead, settings)
 
 
 @contextlib.contextmanager
@@ -341,14 +342,13 @@ def _process_group(args: argparse.Namespace) -> Iterator[bool]:
             dist.destroy_process_group()
 
 
-def _evaluate(args: argparse.Namespace, lead: bool) -> int:
+def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str, Any]]) -> int:
     """:func:`run_evaluate` on one process; only the ``lead`` process (rank 0, or the only one) prints and writes."""
     from ganprobe.data import list_folder
     from ganprobe.evaluation import check_stats_path, evaluate, load_baseline
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
-    settings = defaults.parse_settings(args.settings)
     baseline = load_baseline(args.baseline) if args.baseline is not None else None
     check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
     # Each folder is listed once, here: failing early (before the backbone loads) on a missing or empty folder, and
@@ -462,6 +462,7 @@ def _stats(args: argparse.Namespace, real: Any, lead: bool) -> int:
 def run_extractors() -> int:
     """Print every registered extractor with its layers and whether its weights are available here (offline)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from ganprobe.extractors import available_extractors
@@ -474,7 +475,7 @@ def run_extractors() -> int:
     for name in available_extractors():
         info = describe_extractor(name)
         layers = ", ".join(f"{layer}*" if layer == info.default_layer else layer for layer in info.layers)
-        table.add_row(name, layers or "?", info.weights, info.description)
+        table.add_row(name, layers or "?", info.weights, escape(info.description))  # "ganprobe[vit]" is no markup
         if info.advice:
             advice = info.advice.removeprefix(f"{name}: ")  # the line already starts with the name
             missing.append(f"{name}: {in_cli_words(advice)}")

@@ -1,7 +1,10 @@
-"""Each metric's identity is declared once: keys, labels and directions in its class, settings in one table."""
+"""Each metric's identity is declared once: keys, labels and directions in its torch-free declaration module
+(``ganprobe/metrics/declarations/<metric>.py``), which its class reads, and settings in one table."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -9,31 +12,79 @@ from pathlib import Path
 import pytest
 
 from ganprobe import defaults
-from ganprobe.metrics.registry import declared_outputs, find_output, metric_classes
+from ganprobe.metrics.registry import declared_outputs, find_output, metric_classes, metric_declarations
 from ganprobe.report.json_report import report_schema
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ganprobe"
+DECLARATIONS = PACKAGE / "metrics" / "declarations"
 # The user-facing modules where a metric's identity used to be rewritten (and drifted): they must read it.
 CONSUMERS = ("report", "cli.py", "evaluation.py", "evaluator.py", "pytest_plugin.py", "runtime.py", "defaults.py")
 
 
 def _sources() -> dict[Path, str]:
+    """Every module that could write a metric's key or label: the consumers, the metric classes, the declarations."""
     return {
         path: path.read_text(encoding="utf-8")
         for path in PACKAGE.rglob("*.py")
-        if path.relative_to(PACKAGE).parts[0] in CONSUMERS or path.parent.name == "metrics"
+        if path.relative_to(PACKAGE).parts[0] in CONSUMERS or path.parent in (PACKAGE / "metrics", DECLARATIONS)
     }
 
 
+def _declaration_modules() -> dict[str, Path]:
+    """``{metric name: its declaration module}`` for every module in ``ganprobe/metrics/declarations/``."""
+    modules = {}
+    for path in sorted(DECLARATIONS.glob("*.py")):
+        if path.stem != "__init__":
+            module = importlib.import_module(f"ganprobe.metrics.declarations.{path.stem}")
+            modules[module.DECLARATION.name] = path.resolve()
+    return modules
+
+
+def test_one_declaration_module_per_registered_metric_and_its_class_reads_it() -> None:
+    declarations = metric_declarations()
+    assert set(_declaration_modules()) == set(declarations)
+    for name, cls in metric_classes().items():
+        declaration = declarations[name]
+        assert cls.declaration is declaration and f"{cls.__module__}:{cls.__qualname__}" == declaration.metric_class
+        assert (cls.name, cls.outputs, cls.needs_logits, cls.uses_real, cls.seeded, cls.verdict_rank) == (
+            declaration.name,
+            declaration.outputs,
+            declaration.needs_logits,
+            declaration.uses_real,
+            declaration.seeded,
+            declaration.verdict_rank,
+        )
+
+
+def _without_docstrings(text: str) -> str:
+    """``text`` with the lines of every docstring blanked (what a module documents, not what its code writes)."""
+    lines = text.splitlines()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                lines[first.lineno - 1 : first.end_lineno] = [""] * (first.end_lineno - first.lineno + 1)
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("metric, output", declared_outputs(), ids=lambda item: getattr(item, "key", item))
-def test_key_and_label_written_once_in_the_metric_module(metric: str, output) -> None:  # noqa: ANN001
-    module = Path(inspect.getfile(metric_classes()[metric])).resolve()
+def test_key_and_label_written_once_in_the_declaration_module(metric: str, output) -> None:  # noqa: ANN001
+    """A key or label is a string literal in one module, its declaration; its class imports the key constants
+    (its docstrings may quote them, as user-facing examples do); no other module writes them at all."""
+    module = _declaration_modules()[metric]
+    metric_module = Path(inspect.getfile(metric_classes()[metric])).resolve()
     names = [output.label] if output.label != output.key else []
-    if output.key not in metric_classes() and not output.is_template:  # metric names also key the settings table
+    if output.key not in metric_declarations() and not output.is_template:  # metric names also key the settings
         names.append(output.key)
     for name in names:
         pattern = re.compile(r"[\"']" + re.escape(name) + r"[\"']")
-        holders = [path for path, text in _sources().items() if pattern.search(text)]
+        sources = _sources()
+        sources[metric_module] = _without_docstrings(sources[metric_module])
+        holders = [path for path, text in sources.items() if pattern.search(text)]
         outside = [path for path in holders if path != module]
         assert module in holders and not outside, f"{name!r} written outside {module.name}: {outside}"
 

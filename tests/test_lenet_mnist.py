@@ -19,7 +19,7 @@ from PIL import Image
 
 import ganprobe
 from ganprobe.errors import WeightsChecksumError
-from ganprobe.extractors import get_extractor
+from ganprobe.extractors import get_extractor, published
 from ganprobe.extractors import lenet as lenet_module
 from ganprobe.extractors.lenet import LENET_MNIST_SHA256, LeNetMNISTExtractor, lenet_mnist_split
 from ganprobe.features.extract import extract_features
@@ -128,7 +128,7 @@ def test_tampered_weights_raise_checksum_error(tmp_path: Path, monkeypatch: pyte
     tampered.write_bytes(bytes(data))
     with pytest.raises(WeightsChecksumError):
         LeNetMNISTExtractor(weights_path=tampered)
-    monkeypatch.setattr(lenet_module, "BUNDLED_WEIGHTS", tampered)
+    monkeypatch.setattr(published, "BUNDLED_WEIGHTS", tampered)
     with pytest.raises(WeightsChecksumError):
         get_extractor("lenet-mnist")
 

@@ -182,3 +182,13 @@ def test_describe_names_size_method_and_constants() -> None:
     text = Preprocessing(size=(224, 224), mean=MEAN, std=STD).describe()
     assert "224x224" in text and "bilinear-antialias" in text and str(MEAN) in text and str(STD) in text
     assert text != Preprocessing(size=(299, 299), mean=MEAN, std=STD).describe()
+
+
+def test_declared_method_names_are_the_resize_modules() -> None:
+    """A pipeline is checked against names written without torch; they must be the implemented methods."""
+    from ganprobe.extractors import preprocessing, resize
+
+    assert preprocessing.RESIZE_NAMES == tuple(resize.RESIZE_METHODS)
+    assert preprocessing.CROP_NAMES == tuple(resize.CROP_METHODS)
+    with pytest.raises(InputError, match="resize: expected one of"):
+        Preprocessing(size=(8, 8), mean=MEAN, std=STD, resize="nearest")

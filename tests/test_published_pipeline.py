@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import ganprobe.extractors.inception as inception_mod
+import ganprobe.extractors.published as published
 import ganprobe.metrics.fid as fid_mod
 from ganprobe.errors import InputError
 from ganprobe.extractors import get_extractor
@@ -33,8 +33,8 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trusted(weights_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Treat the test file as the official one (its digest pinned and recognised as published)."""
     digest = sha256_file(weights_file)
-    spec = inception_mod.FID_INCEPTION_WEIGHTS
-    monkeypatch.setattr(inception_mod, "FID_INCEPTION_WEIGHTS", WeightsFile(spec.filename, spec.url, digest))
+    spec = published.FID_INCEPTION_WEIGHTS
+    monkeypatch.setattr(published, "FID_INCEPTION_WEIGHTS", WeightsFile(spec.filename, spec.url, digest))
     monkeypatch.setattr(fid_mod, "PUBLISHED_WEIGHTS_SHA256", digest)
     return weights_file
 

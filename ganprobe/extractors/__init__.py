@@ -1,45 +1,57 @@
-"""Feature extractors: backbones with named layer taps and their own preprocessing, plus a name registry."""
+"""Feature extractors: backbones with named layer taps and their own preprocessing, plus a name registry.
 
-from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.module import ModuleExtractor
-from ganprobe.extractors.preprocessing import Preprocessing, to_unit_float
-from ganprobe.extractors.registry import (
-    DEFAULT_EXTRACTOR,
-    available_extractors,
-    extractor_entry,
-    get_extractor,
-    register_extractor,
-)
+Names are loaded lazily (PEP 562): the registry and the backbone declarations import no torch, so listing and
+declaring extractors (``ganprobe extractors``, ``--help``) starts at once; building one imports torch.
+"""
 
-_LAZY = {
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "DEFAULT_EXTRACTOR": "ganprobe.extractors.registry",
     "EfficientNetLiteExtractor": "ganprobe.extractors.efficientnet",
+    "FeatureExtractor": "ganprobe.extractors.base",
     "InceptionFIDExtractor": "ganprobe.extractors.inception",
     "LeNetMNISTExtractor": "ganprobe.extractors.lenet",
+    "ModuleExtractor": "ganprobe.extractors.module",
+    "Preprocessing": "ganprobe.extractors.preprocessing",
     "ResNetExtractor": "ganprobe.extractors.resnet",
+    "available_extractors": "ganprobe.extractors.registry",
+    "extractor_entry": "ganprobe.extractors.registry",
+    "get_extractor": "ganprobe.extractors.registry",
+    "register_extractor": "ganprobe.extractors.registry",
+    "to_unit_float": "ganprobe.extractors.preprocessing",
 }
 
+__all__ = sorted(_EXPORTS)
 
-def __getattr__(name: str) -> object:
-    """Load backbone families on first use (torchvision is slow to import)."""
-    if name in _LAZY:
-        import importlib
+if TYPE_CHECKING:
+    from ganprobe.extractors.base import FeatureExtractor  # noqa: F401
+    from ganprobe.extractors.efficientnet import EfficientNetLiteExtractor  # noqa: F401
+    from ganprobe.extractors.inception import InceptionFIDExtractor  # noqa: F401
+    from ganprobe.extractors.lenet import LeNetMNISTExtractor  # noqa: F401
+    from ganprobe.extractors.module import ModuleExtractor  # noqa: F401
+    from ganprobe.extractors.preprocessing import Preprocessing, to_unit_float  # noqa: F401
+    from ganprobe.extractors.registry import (  # noqa: F401
+        DEFAULT_EXTRACTOR,
+        available_extractors,
+        extractor_entry,
+        get_extractor,
+        register_extractor,
+    )
+    from ganprobe.extractors.resnet import ResNetExtractor  # noqa: F401
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+
+def __getattr__(name: str) -> Any:
+    """Import the module that holds ``name`` on first access (backbone families import torch and torchvision)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'ganprobe.extractors' has no attribute {name!r}")
 
 
-__all__ = [
-    "LeNetMNISTExtractor",
-    "DEFAULT_EXTRACTOR",
-    "EfficientNetLiteExtractor",
-    "FeatureExtractor",
-    "InceptionFIDExtractor",
-    "ModuleExtractor",
-    "Preprocessing",
-    "ResNetExtractor",
-    "available_extractors",
-    "extractor_entry",
-    "get_extractor",
-    "register_extractor",
-    "to_unit_float",
-]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

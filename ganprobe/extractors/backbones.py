@@ -1,13 +1,14 @@
-"""Every built-in backbone, declared once (see :class:`~ganprobe.extractors.backbone.Backbone`).
+"""Every built-in backbone, declared once (see :class:`~ganprobe.extractors.declaration.Backbone`).
 
-Each entry names its network builder and weights loader by dotted path, so this module imports neither torchvision
-nor timm. The registry (:mod:`ganprobe.extractors.registry`) registers ``<name>`` and ``random-<name>`` for each.
-Adding a backbone: write (or import) the network, a weights loader returning the file's SHA-256, and add an entry.
+Each entry names its network builder, weights finder and loader by dotted path, so this module imports neither
+torch, torchvision nor timm. The registry (:mod:`ganprobe.extractors.registry`) registers ``<name>`` and
+``random-<name>`` for each. Adding a backbone: write (or import) the network, a torch-free weights finder (in
+:mod:`ganprobe.extractors.published`) and a loader returning the file's SHA-256, and add an entry.
 """
 
 from __future__ import annotations
 
-from ganprobe.extractors.backbone import Backbone, Lazy
+from ganprobe.extractors.declaration import Backbone, Lazy
 from ganprobe.extractors.preprocessing import IMAGENET_MEAN, IMAGENET_STD, GrayscalePreprocessing, Preprocessing
 
 # ----------------------------------------------------------------------------------------------- FID Inception-v3
@@ -62,6 +63,7 @@ INCEPTION_FID = Backbone(
     block_layers=("mixed_5d", "mixed_6e", "mixed_7c"),
     pipelines=INCEPTION_PIPELINES,
     weights=Lazy("ganprobe.extractors.inception:load_inception_weights"),
+    find_weights=Lazy("ganprobe.extractors.published:find_inception_weights"),
     logits_layer="logits",
     published_reference=INCEPTION_REFERENCES,
 )
@@ -88,6 +90,7 @@ def resnet_backbone(arch: str) -> Backbone:
         block_layers=("layer1", "layer2", "layer3", "layer4"),
         pipelines={"imagenet": Preprocessing(size=(224, 224), mean=IMAGENET_MEAN, std=IMAGENET_STD)},
         weights=Lazy("ganprobe.extractors.resnet:load_resnet_weights", {"arch": arch}),
+        find_weights=Lazy("ganprobe.extractors.published:find_resnet_weights", {"arch": arch}),
         logits_layer="logits",
     )
 
@@ -117,6 +120,7 @@ def efficientnet_lite_backbone(index: int) -> Backbone:
         # The checkpoint's (x - 127) / 128 on 0..255 pixels.
         pipelines={"imagenet": Preprocessing(size=(size, size), mean=(127 / 255,) * 3, std=(128 / 255,) * 3)},
         weights=Lazy("ganprobe.extractors.efficientnet:load_efficientnet_weights", {"variant": variant}),
+        find_weights=Lazy("ganprobe.extractors.published:find_efficientnet_weights", {"variant": variant}),
         logits_layer="logits",
     )
 
@@ -138,6 +142,7 @@ LENET_MNIST = Backbone(
     block_layers=("conv1", "conv2", "fc1"),
     pipelines={"mnist": LENET_PREPROCESSING},
     weights=Lazy("ganprobe.extractors.lenet:load_lenet_weights"),
+    find_weights=Lazy("ganprobe.extractors.published:find_lenet_weights"),
     logits_layer="logits",
 )
 
@@ -163,7 +168,9 @@ DINOV2_VITL14 = Backbone(
         )
     },
     weights=Lazy("ganprobe.extractors.vit:load_dinov2_weights"),
-    weights_pinned=Lazy("ganprobe.extractors.vit:dinov2_pinned"),
+    weights_pinned=Lazy("ganprobe.extractors.published:dinov2_pinned"),
+    find_weights=Lazy("ganprobe.extractors.published:find_dinov2_weights"),
+    unavailable=Lazy("ganprobe.extractors.published:timm_missing"),
     published_reference={"dgm-eval": "dgm-eval FD_DINOv2 (Stein et al. 2023)"},
 )
 
@@ -188,7 +195,9 @@ CLIP_VITL14_336 = Backbone(
         )
     },
     weights=Lazy("ganprobe.extractors.vit:load_clip_weights"),
-    weights_pinned=Lazy("ganprobe.extractors.vit:clip_pinned"),
+    weights_pinned=Lazy("ganprobe.extractors.published:clip_pinned"),
+    find_weights=Lazy("ganprobe.extractors.published:find_clip_weights"),
+    unavailable=Lazy("ganprobe.extractors.published:timm_missing"),
     published_reference={"cmmd": "CMMD reference (google-research/cmmd)"},
 )
 

@@ -1,7 +1,8 @@
 """The Inception-v3 used for published FID/KID/IS numbers (pytorch-fid's ``pt_inception-2015-12-05`` weights).
 
 The declaration (taps, the three reference input pipelines) is
-:data:`ganprobe.extractors.backbones.INCEPTION_FID`; this module holds the weights loader.
+:data:`ganprobe.extractors.backbones.INCEPTION_FID`, the weights file's name, URL and checksum are in
+:mod:`ganprobe.extractors.published`; this module holds the weights loader.
 """
 
 from __future__ import annotations
@@ -13,22 +14,22 @@ from torch import nn
 
 from ganprobe.extractors.backbone import BackboneExtractor
 from ganprobe.extractors.backbones import INCEPTION_FID, INCEPTION_PIPELINES, INCEPTION_TAPS
-from ganprobe.extractors.nets.inception_fid import FID_INCEPTION_WEIGHTS_FILENAME, FID_INCEPTION_WEIGHTS_URL
-from ganprobe.extractors.weights import WeightsFile, load_state_dict, load_weights_into, resolve_weights
+from ganprobe.extractors.published import FID_INCEPTION_SHA256, FID_INCEPTION_WEIGHTS, find_inception_weights
+from ganprobe.extractors.weights import load_state_dict, load_weights_into
 
-__all__ = ["FID_INCEPTION_WEIGHTS", "INCEPTION_PIPELINES", "INCEPTION_TAPS", "InceptionFIDExtractor"]
-
-# The full SHA-256 of pytorch-fid's 95,628,359-byte file (its name carries only the prefix 6726825d), from public
-# pins of the same file (torch-fidelity ships it under the name weights-inception-2015-12-05-6726825d.pth).
-FID_INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
-FID_INCEPTION_WEIGHTS = WeightsFile(
-    filename=FID_INCEPTION_WEIGHTS_FILENAME, url=FID_INCEPTION_WEIGHTS_URL, sha256=FID_INCEPTION_SHA256
-)
+__all__ = [
+    "FID_INCEPTION_SHA256",
+    "FID_INCEPTION_WEIGHTS",
+    "INCEPTION_PIPELINES",
+    "INCEPTION_TAPS",
+    "InceptionFIDExtractor",
+    "load_inception_weights",
+]
 
 
 def load_inception_weights(model: nn.Module, weights_path: str | os.PathLike[str] | None, verify: bool) -> str:
     """Find, check and load the FID Inception weights into ``model``; return the file's SHA-256."""
-    path, digest = resolve_weights(FID_INCEPTION_WEIGHTS, weights_path, verify)
+    path, digest = find_inception_weights(weights_path, verify)
     load_weights_into(model, load_state_dict(path), path, "FID Inception-v3")
     return digest
 

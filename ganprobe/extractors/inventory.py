@@ -1,12 +1,22 @@
-"""What each registered extractor offers on this machine: its layers, and whether its weights are here."""
+"""What each registered extractor offers on this machine: its layers, and whether its weights are here.
+
+A built-in extractor is described from its declaration (:mod:`ganprobe.extractors.backbones`): its layers are the
+declared taps, and its weights file is looked for and checked by the declaration's torch-free finder, so
+``ganprobe extractors`` imports no torch. Only an extractor registered by a user (a factory ganprobe cannot see
+into) is built to be described.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ganprobe.errors import GanprobeError, WeightsError
-from ganprobe.extractors.registry import available_extractors, extractor_entry, get_extractor
+from ganprobe.extractors.backbones import BACKBONES
+from ganprobe.extractors.declaration import Backbone
+from ganprobe.extractors.registry import ExtractorEntry, available_extractors, extractor_entry, get_extractor
 from ganprobe.extractors.weights import look_only
+
+RANDOM_WEIGHTS = "random (none needed)"
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,7 @@ class ExtractorInfo:
         layers: every tappable layer, in network order (empty when the model could not be built).
         default_layer: the layer scores use by default.
         block_layers: the layers ``LayerSeparability`` compares by default.
-        weights: ``"yes (sha256 1234abcd...)"``, ``"random (none needed)"``, or ``"missing"``.
+        weights: ``"yes (sha256 1234abcd...)"``, ``"random (none needed)"``, ``"missing"`` or ``"unavailable"``.
         available: whether the extractor can be built here without a download.
         advice: for missing weights, the error's one line on how to supply the file offline (else empty).
     """
@@ -34,33 +44,85 @@ class ExtractorInfo:
     advice: str = ""
 
 
-def describe_extractor(name: str) -> ExtractorInfo:
-    """Build ``name`` without any download and report its layers and weights status.
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
-    A missing weights file is reported (with the error's advice on supplying it offline), and the layers are then
-    read from the ``random-<name>`` variant when one is registered.
+
+def _digest_status(digest: str) -> str:
+    return RANDOM_WEIGHTS if not digest or digest.startswith("random") else f"yes (sha256 {digest[:12]}...)"
+
+
+def _weights_status(backbone: Backbone, pretrained: bool) -> tuple[str, str]:
+    """``(weights column, advice)`` of a declared backbone, without building it or downloading anything."""
+    missing = backbone.unavailable() if backbone.unavailable is not None else ""
+    if missing:
+        return "missing", missing
+    if not pretrained:
+        return RANDOM_WEIGHTS, ""
+    if backbone.find_weights is None:
+        return "unavailable", f"no published weights are declared; use random-{backbone.name}"
+    with look_only():
+        try:
+            _, digest = backbone.find_weights(None, True)
+        except WeightsError as exc:
+            return "missing", _first_line(exc)
+        except GanprobeError as exc:
+            return "unavailable", str(exc)
+    return _digest_status(digest), ""
+
+
+def _describe_declared(entry: ExtractorEntry, backbone: Backbone) -> ExtractorInfo:
+    weights, advice = _weights_status(backbone, entry.pretrained)
+    return ExtractorInfo(
+        entry.name,
+        entry.description,
+        tuple(backbone.taps),
+        backbone.default_layer,
+        tuple(backbone.block_layers),
+        weights,
+        not advice,
+        advice,
+    )
+
+
+def _describe_built(entry: ExtractorEntry) -> ExtractorInfo:
+    """Build a user-registered extractor (no download) to read its layers and weights; torch is imported."""
+    with look_only():
+        try:
+            extractor = get_extractor(entry.name)
+        except WeightsError as exc:
+            layers: tuple[str, ...] = ()
+            default, blocks = None, ()
+            if f"random-{entry.name}" in available_extractors():  # its random twin has the same layers
+                shape = get_extractor(f"random-{entry.name}")
+                layers, default, blocks = tuple(shape.layers), shape.default_layer, tuple(shape.block_layers)
+            return ExtractorInfo(
+                entry.name, entry.description, layers, default, blocks, "missing", False, _first_line(exc)
+            )
+        except GanprobeError as exc:
+            return ExtractorInfo(entry.name, entry.description, (), None, (), "unavailable", False, str(exc))
+    return ExtractorInfo(
+        entry.name,
+        entry.description,
+        tuple(extractor.layers),
+        extractor.default_layer,
+        tuple(extractor.block_layers),
+        _digest_status(str(extractor.weights_sha256 or "")),
+        True,
+    )
+
+
+def describe_extractor(name: str) -> ExtractorInfo:
+    """Report the layers of ``name`` and whether its weights are here, without any download.
+
+    A built-in extractor is read from its declaration (no torch); a missing or corrupt weights file is reported
+    with the error's advice on supplying it offline. An extractor registered by a user is built.
 
     Raises:
         UnknownExtractorError: no extractor is registered under ``name``.
     """
     entry = extractor_entry(name)
-    with look_only():
-        try:
-            extractor = get_extractor(name)
-        except WeightsError as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            layers: tuple[str, ...] = ()
-            default = None
-            blocks: tuple[str, ...] = ()
-            if f"random-{name}" in available_extractors():
-                shape = get_extractor(f"random-{name}")
-                layers, default, blocks = shape.layers, shape.default_layer, shape.block_layers
-            return ExtractorInfo(name, entry.description, layers, default, blocks, "missing", False, message)
-        except GanprobeError as exc:
-            return ExtractorInfo(name, entry.description, (), None, (), "unavailable", False, str(exc))
-    digest = extractor.weights_sha256
-    random = not digest or digest.startswith("random")
-    weights = "random (none needed)" if random else f"yes (sha256 {digest[:12]}...)"
-    return ExtractorInfo(
-        name, entry.description, extractor.layers, extractor.default_layer, extractor.block_layers, weights, True
-    )
+    if entry.backbone is not None and entry.backbone in BACKBONES:
+        return _describe_declared(entry, BACKBONES[entry.backbone])
+    return _describe_built(entry)

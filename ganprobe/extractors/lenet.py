@@ -13,17 +13,16 @@ weights (what PIL's ``convert("L")`` does; gray images repeated to RGB come back
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ganprobe.errors import WeightsNotFoundError
 from ganprobe.extractors.backbone import BackboneExtractor
 from ganprobe.extractors.backbones import LENET_MNIST, LENET_PREPROCESSING, LENET_TAPS, MNIST_MEAN, MNIST_STD
 from ganprobe.extractors.preprocessing import BT601_LUMA, GrayscalePreprocessing
-from ganprobe.extractors.weights import WeightsFile, checked_digest, load_state_dict, load_weights_into, resolve_weights
+from ganprobe.extractors.published import BUNDLED_WEIGHTS, LENET_MNIST_SHA256, find_lenet_weights
+from ganprobe.extractors.weights import load_state_dict, load_weights_into
 
 __all__ = [
     "BT601_LUMA",
@@ -38,10 +37,6 @@ __all__ = [
     "lenet_preprocessing",
 ]
 
-BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "bundled" / "lenet_mnist.pt"
-# SHA-256 of bundled/lenet_mnist.pt as written by `python examples/train_lenet_mnist.py` (seed 0). Retraining
-# writes a new file: update this constant (the script prints the digest) or load it with verify_checksum=False.
-LENET_MNIST_SHA256 = "3c693c4653adc284d74c9d94dd54c0dc7e686d5380275f966dcfe02fbecb9039"
 LENET_SPLIT_SEED = 0
 LENET_HELD_OUT = 1000
 
@@ -58,17 +53,7 @@ def load_lenet_weights(model: nn.Module, weights_path: str | os.PathLike[str] | 
         WeightsNotFoundError: the bundled file is missing.
         WeightsChecksumError: the file does not match :data:`LENET_MNIST_SHA256` (tampered or retrained).
     """
-    if weights_path is None:
-        path = BUNDLED_WEIGHTS
-        if not path.is_file():
-            raise WeightsNotFoundError(
-                f"{path}: the bundled lenet-mnist weights are missing; reinstall ganprobe or run "
-                "examples/train_lenet_mnist.py and pass weights_path=... with verify_checksum=False"
-            )
-        digest = checked_digest(path, LENET_MNIST_SHA256, verify)
-    else:
-        spec = WeightsFile(BUNDLED_WEIGHTS.name, None, LENET_MNIST_SHA256)
-        path, digest = resolve_weights(spec, weights_path, verify)
+    path, digest = find_lenet_weights(weights_path, verify)
     load_weights_into(model, load_state_dict(path), path, "lenet-mnist")
     return digest
 

@@ -9,27 +9,43 @@ bilinear when enlarging; a backbone that must reproduce a reference pipeline dec
 Normalisation is ``(x - mean) / std`` on ``[0, 1]`` pixels (or ``[0, 255]`` where a pipeline declares that
 scale) with the constants the weights were trained with. Every image is processed independently, so results
 never depend on the batch size.
+
+Declaring a pipeline imports no torch (the backbone declarations, and so ``ganprobe --help``, need none): torch and
+the resize methods are imported when the first batch is preprocessed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from ganprobe.errors import InputError
-from ganprobe.extractors.resize import CROP_METHODS, RESIZE_METHODS
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    ImageBatch = Tensor | Sequence[Tensor]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BT601_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights, what PIL's convert("L") uses
 RESIZE_METHOD = "bilinear-antialias"
+# The keys of ganprobe.extractors.resize.RESIZE_METHODS and CROP_METHODS, named here so that a pipeline is checked
+# when it is declared, without importing torch (a test checks that the two agree).
+RESIZE_NAMES = ("bilinear-antialias", "bilinear", "tf1-bilinear", "pil-bicubic-float", "pil-bicubic-uint8")
+CROP_NAMES = ("center-square",)
 # A float image may overshoot [0, 1] by rounding; beyond this it is a different convention (e.g. tanh's [-1, 1]).
 _RANGE_TOLERANCE = 1e-3
 
-ImageBatch = Tensor | Sequence[Tensor]
+
+def __getattr__(name: str) -> Any:
+    """``ImageBatch`` (``Tensor | Sequence[Tensor]``), built on first use since it needs torch."""
+    if name == "ImageBatch":
+        from torch import Tensor
+
+        return Tensor | Sequence[Tensor]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def to_unit_float(images: Tensor, argument: str = "images") -> Tensor:
@@ -45,7 +61,9 @@ def to_unit_float(images: Tensor, argument: str = "images") -> Tensor:
     Raises:
         InputError: wrong rank, channel count, dtype or value range (one line saying which and how to fix it).
     """
-    if not isinstance(images, Tensor):
+    import torch
+
+    if not isinstance(images, torch.Tensor):
         raise InputError(f"{argument}: expected a torch.Tensor, got {type(images).__name__}")
     if images.ndim != 4:
         raise InputError(f"{argument}: expected an NCHW batch with 4 dimensions, got shape {tuple(images.shape)}")
@@ -85,10 +103,12 @@ class Preprocessing:
     Attributes:
         size: the ``(H, W)`` the backbone takes.
         mean, std: normalisation constants on the ``pixel_range`` scale: the output is ``(x - mean) / std``.
-        resize: a key of :data:`ganprobe.extractors.resize.RESIZE_METHODS` (default: antialiased bilinear).
+        resize: a key of :data:`ganprobe.extractors.resize.RESIZE_METHODS` (default: antialiased bilinear), one of
+            :data:`RESIZE_NAMES`.
         pixel_range: ``1.0`` to resize and normalise ``[0, 1]`` pixels, ``255.0`` for ``[0, 255]`` pixels (the
             scale a reference pipeline works on; ``uint8`` input then stays exact integers).
-        crop: a key of :data:`ganprobe.extractors.resize.CROP_METHODS` applied before resizing, or ``None``.
+        crop: a key of :data:`ganprobe.extractors.resize.CROP_METHODS` (:data:`CROP_NAMES`) applied before
+            resizing, or ``None``.
         pipeline: the name of the reference pipeline this reproduces (e.g. ``"tf"``), or ``None``; it is part of
             :meth:`describe`, hence of cache keys, stats files and reports.
     """
@@ -102,27 +122,31 @@ class Preprocessing:
     pipeline: str | None = None
 
     def __post_init__(self) -> None:
-        if self.resize not in RESIZE_METHODS:
-            raise InputError(f"resize: expected one of {list(RESIZE_METHODS)}, got {self.resize!r}")
-        if self.crop is not None and self.crop not in CROP_METHODS:
-            raise InputError(f"crop: expected None or one of {list(CROP_METHODS)}, got {self.crop!r}")
+        if self.resize not in RESIZE_NAMES:
+            raise InputError(f"resize: expected one of {list(RESIZE_NAMES)}, got {self.resize!r}")
+        if self.crop is not None and self.crop not in CROP_NAMES:
+            raise InputError(f"crop: expected None or one of {list(CROP_NAMES)}, got {self.crop!r}")
         if self.pixel_range not in (1.0, 255.0):
             raise InputError(f"pixel_range: expected 1.0 or 255.0, got {self.pixel_range!r}")
 
     def __call__(self, images: ImageBatch, argument: str = "images") -> Tensor:
         """Return the normalised float32 ``(N, 3, H, W)`` batch for ``images`` (see the module docstring)."""
-        if isinstance(images, Tensor):
+        import torch
+
+        if isinstance(images, torch.Tensor):
             return self._normalise(self._resize(self._pixels(images, argument)))
         if isinstance(images, Sequence) and len(images) > 0:
             parts = []
             for index, image in enumerate(images):
-                single = image.unsqueeze(0) if isinstance(image, Tensor) and image.ndim == 3 else image
+                single = image.unsqueeze(0) if isinstance(image, torch.Tensor) and image.ndim == 3 else image
                 parts.append(self._resize(self._pixels(single, f"{argument}[{index}]")))
             return self._normalise(torch.cat(parts))
         raise InputError(f"{argument}: expected an NCHW tensor or a non-empty sequence of CHW tensors")
 
     def _pixels(self, images: Tensor, argument: str) -> Tensor:
         """Validated float32 RGB pixels on the ``pixel_range`` scale (``uint8`` stays exact on ``[0, 255]``)."""
+        import torch
+
         unit = to_unit_float(images, argument)
         if self.pixel_range == 1.0:
             return unit
@@ -131,6 +155,8 @@ class Preprocessing:
         return unit * self.pixel_range
 
     def _resize(self, images: Tensor) -> Tensor:
+        from ganprobe.extractors.resize import CROP_METHODS, RESIZE_METHODS
+
         if self.crop is not None:
             images = CROP_METHODS[self.crop](images)
         if tuple(images.shape[-2:]) == self.size:
@@ -138,6 +164,8 @@ class Preprocessing:
         return RESIZE_METHODS[self.resize](images, self.size)
 
     def _normalise(self, images: Tensor) -> Tensor:
+        import torch
+
         mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
         return (images - mean) / std
@@ -161,6 +189,8 @@ class GrayscalePreprocessing(Preprocessing):
     luma: tuple[float, float, float] = BT601_LUMA
 
     def _normalise(self, images: Tensor) -> Tensor:
+        import torch
+
         weights = torch.tensor(self.luma, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
         gray = (images * weights).sum(dim=1, keepdim=True)
         return (gray - self.mean[0]) / self.std[0]

@@ -4,27 +4,43 @@ Built-in names, one per declaration in :mod:`ganprobe.extractors.backbones`: ``e
 offline), ``efficientnet-lite1``, ``efficientnet-lite2``, ``resnet18``, ``resnet34``, ``resnet50``,
 ``inception-fid``, ``lenet-mnist`` (bundled MNIST classifier), ``dinov2-vitl14`` and ``clip-vitl14-336`` (need
 timm), and ``random-<any of these>`` (seeded random weights).
+
+Registering and listing import no torch: a built-in entry names its declaration, which ``ganprobe extractors`` reads
+without building the extractor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganprobe.errors import UnknownExtractorError
-from ganprobe.extractors.base import FeatureExtractor
+
+if TYPE_CHECKING:
+    from ganprobe.extractors.base import FeatureExtractor
 
 DEFAULT_EXTRACTOR = "efficientnet-lite0"
 
 
 @dataclass(frozen=True)
 class ExtractorEntry:
-    """A registered extractor: how to build it and a one-line description."""
+    """A registered extractor: how to build it and a one-line description.
+
+    Attributes:
+        name: the registry name.
+        factory: builds the extractor (keyword arguments of :func:`get_extractor` are passed to it).
+        description: one line for ``ganprobe extractors``.
+        backbone: for a built-in extractor, the name of its declaration in
+            :data:`ganprobe.extractors.backbones.BACKBONES` (``None`` for extractors registered by users).
+        pretrained: for a built-in extractor, whether it loads the published weights (``random-*``: ``False``).
+    """
 
     name: str
     factory: Callable[..., FeatureExtractor]
     description: str
+    backbone: str | None = None
+    pretrained: bool = True
 
 
 _REGISTRY: dict[str, ExtractorEntry] = {}
@@ -73,6 +89,8 @@ def get_extractor(extractor: str | FeatureExtractor, **kwargs: Any) -> FeatureEx
     Returns:
         The extractor, in eval mode, on the CPU.
     """
+    from ganprobe.extractors.base import FeatureExtractor
+
     if isinstance(extractor, FeatureExtractor):
         return extractor
     if not isinstance(extractor, str):
@@ -101,12 +119,11 @@ def _register_builtins() -> None:
     from ganprobe.extractors.backbones import BACKBONES
 
     for name, declaration in BACKBONES.items():
-        register_extractor(name, _from_declaration(name), declaration.description)
-        register_extractor(
-            f"random-{name}",
-            _from_declaration(name, pretrained=False),
-            f"{declaration.description.split(';')[0]}, with seeded random weights",
-        )
+        _REGISTRY[name] = ExtractorEntry(name, _from_declaration(name), declaration.description, name)
+        random_name = f"random-{name}"
+        random_description = f"{declaration.description.split(';')[0]}, with seeded random weights"
+        factory = _from_declaration(name, pretrained=False)
+        _REGISTRY[random_name] = ExtractorEntry(random_name, factory, random_description, name, pretrained=False)
 
 
 _register_builtins()

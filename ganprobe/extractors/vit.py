@@ -11,7 +11,8 @@ Both load with ``torch.load(..., weights_only=True)`` through :mod:`ganprobe.ext
 ``$GANPROBE_WEIGHTS_DIR``, cache, download unless ``GANPROBE_OFFLINE=1``). The full SHA-256 of neither file could
 be established where this code was written, so :data:`PINNED_SHA256` holds none: an unpinned file loads with a
 warning, its digest goes into every cache key, and its numbers are never labelled comparable with published ones.
-Pin a digest by adding it to :data:`PINNED_SHA256` (the full 64 hex digits; a prefix is refused).
+Pin a digest by adding it to :data:`PINNED_SHA256` (the full 64 hex digits; a prefix is refused). The files, the
+pins and their search live in the torch-free :mod:`ganprobe.extractors.published`; this module loads them.
 """
 
 from __future__ import annotations
@@ -22,45 +23,37 @@ import warnings
 from torch import Tensor, nn
 
 from ganprobe.errors import InputError, WeightsFormatError
-from ganprobe.extractors.nets.vit import TappedViT, dinov2_position_embedding, timm_available
-from ganprobe.extractors.weights import WeightsFile, find_local, load_state_dict, load_weights_into, resolve_weights
-
-DINOV2_WEIGHTS = WeightsFile(
-    filename="dinov2_vitl14_pretrain.pth",
-    url="https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
-    sha256="",
+from ganprobe.extractors.nets.vit import TappedViT, dinov2_position_embedding
+from ganprobe.extractors.published import (
+    CLIP_WEIGHTS,
+    DINOV2_WEIGHTS,
+    PINNED_SHA256,
+    clip_pinned,
+    dinov2_pinned,
+    find_vit_weights,
+    is_pinned,
+    pinned,
+    timm_available,
 )
-CLIP_WEIGHTS = WeightsFile(
-    # Saved under a specific name: open_clip's file name is the same for every model on the hub.
-    filename="vit_large_patch14_clip_336.openai.open_clip_pytorch_model.bin",
-    url="https://huggingface.co/timm/vit_large_patch14_clip_336.openai/resolve/main/open_clip_pytorch_model.bin",
-    sha256="",
-)
-# file name -> full SHA-256 of the published file. Empty: no digest could be verified offline (see the docstring).
-PINNED_SHA256: dict[str, str] = {}
+from ganprobe.extractors.weights import WeightsFile, find_local, load_state_dict, load_weights_into
 
-
-def pinned(spec: WeightsFile) -> WeightsFile:
-    """``spec`` with its pinned full digest from :data:`PINNED_SHA256` (or ``""`` when none is pinned).
-
-    Raises:
-        InputError: a pinned digest that is not 64 hex digits (prefixes are not accepted for these files).
-    """
-    digest = PINNED_SHA256.get(spec.filename, "")
-    if digest and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower())):
-        raise InputError(f"PINNED_SHA256[{spec.filename!r}]: expected a full 64-hex-digit SHA-256, got {digest!r}")
-    return WeightsFile(spec.filename, spec.url, digest.lower())
-
-
-def is_pinned(spec: WeightsFile) -> bool:
-    """Whether the published file ``spec`` has a full SHA-256 pinned in :data:`PINNED_SHA256`."""
-    return bool(pinned(spec).sha256)
+__all__ = [
+    "CLIP_WEIGHTS",
+    "DINOV2_WEIGHTS",
+    "PINNED_SHA256",
+    "clip_available",
+    "clip_pinned",
+    "dinov2_pinned",
+    "is_pinned",
+    "load_clip_weights",
+    "load_dinov2_weights",
+    "pinned",
+]
 
 
 def _resolve(spec: WeightsFile, weights_path: str | os.PathLike[str] | None, verify: bool) -> tuple[str, str]:
-    spec = pinned(spec)
-    path, digest = resolve_weights(spec, weights_path, verify and bool(spec.sha256))
-    if not spec.sha256:
+    path, digest = find_vit_weights(spec, weights_path, verify)
+    if not pinned(spec).sha256:
         warnings.warn(
             f"{path}: no SHA-256 is pinned for {spec.filename} in this ganprobe; loaded unverified (sha256 "
             f"{digest}); its numbers are not labelled comparable with published ones",
@@ -101,16 +94,6 @@ def load_clip_weights(model: nn.Module, weights_path: str | os.PathLike[str] | N
         raise WeightsFormatError(f"{path}: not an OpenAI/open_clip CLIP state dict (no visual.class_embedding)")
     _load(model, checkpoint_filter_fn(state, model.vit), path, "CLIP ViT-L/14@336")  # type: ignore[arg-type]
     return digest
-
-
-def dinov2_pinned() -> bool:
-    """Whether the DINOv2 weights file has a pinned full SHA-256."""
-    return is_pinned(DINOV2_WEIGHTS)
-
-
-def clip_pinned() -> bool:
-    """Whether the CLIP weights file has a pinned full SHA-256."""
-    return is_pinned(CLIP_WEIGHTS)
 
 
 def clip_available() -> bool:

@@ -12,6 +12,9 @@ Every file's SHA-256 is checked in full against the pinned digest before it is l
 has its full digest pinned; a bare 8+ hex digit prefix, as torch hub file names carry, is accepted only for files
 whose full digest is not published, via ``WeightsFile.sha256_prefix``), and loading uses
 ``torch.load(..., weights_only=True)`` so no pickled code is ever executed.
+
+Finding and checking a file imports no torch (``ganprobe extractors`` reports every file without it); only
+:func:`load_state_dict` and :func:`load_weights_into` do.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import hashlib
 import os
 import pickle
 import re
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -28,10 +32,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ganprobe.errors import WeightsChecksumError, WeightsFormatError, WeightsNotFoundError
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHTS_DIR_ENV = "GANPROBE_WEIGHTS_DIR"
 CACHE_DIR_ENV = "GANPROBE_CACHE_DIR"
@@ -135,11 +141,24 @@ def checked_digest(path: Path, expected: str, verify: bool = True) -> str:
     return verify_checksum(path, expected) if verify else sha256_file(path)
 
 
+def torch_hub_dir() -> Path:
+    """``torch.hub.get_dir()``, without importing torch when it is not loaded yet.
+
+    torch hub's folder is ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``; only a
+    loaded torch can have had it moved by ``torch.hub.set_dir``, so it is asked whenever it is loaded.
+    """
+    hub = sys.modules.get("torch.hub")
+    if hub is not None:
+        return Path(hub.get_dir())
+    base = os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(os.path.expanduser(os.getenv("TORCH_HOME", base))) / "hub"
+
+
 def _candidates(spec: WeightsFile) -> Iterable[Path]:
     if os.environ.get(WEIGHTS_DIR_ENV):
         yield Path(os.environ[WEIGHTS_DIR_ENV]).expanduser() / spec.filename
     yield cache_dir() / "weights" / spec.filename
-    yield Path(torch.hub.get_dir()) / "checkpoints" / spec.filename
+    yield torch_hub_dir() / "checkpoints" / spec.filename
 
 
 def find_local(spec: WeightsFile) -> Path | None:
@@ -235,6 +254,8 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     Returns:
         The mapping, on the CPU.
     """
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # weights_only refused a pickled object: name it, never how to force it

@@ -1,24 +1,49 @@
-"""torchmetrics metrics of ganprobe, each thin over :mod:`ganprobe.functional`."""
+"""torchmetrics metrics of ganprobe, each thin over :mod:`ganprobe.functional`.
 
-from ganprobe.metrics.base import FeatureMetric
-from ganprobe.metrics.cmmd import CMMD
-from ganprobe.metrics.fid import FID
-from ganprobe.metrics.inception_score import InceptionScore
-from ganprobe.metrics.kid import KID
-from ganprobe.metrics.knn_loo import KNNLOOAccuracy
-from ganprobe.metrics.layer_separability import LayerSeparability
-from ganprobe.metrics.memorization import Memorization
-from ganprobe.metrics.prdc import DensityCoverage, PrecisionRecall
+The classes are loaded lazily (PEP 562), so torch-free modules of this package (:mod:`ganprobe.metrics.outputs`,
+:mod:`ganprobe.metrics.declarations`, :mod:`ganprobe.metrics.registry`) import without torch.
+"""
 
-__all__ = [
-    "CMMD",
-    "FID",
-    "KID",
-    "DensityCoverage",
-    "FeatureMetric",
-    "InceptionScore",
-    "KNNLOOAccuracy",
-    "LayerSeparability",
-    "Memorization",
-    "PrecisionRecall",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "CMMD": "ganprobe.metrics.cmmd",
+    "FID": "ganprobe.metrics.fid",
+    "KID": "ganprobe.metrics.kid",
+    "DensityCoverage": "ganprobe.metrics.prdc",
+    "FeatureMetric": "ganprobe.metrics.base",
+    "InceptionScore": "ganprobe.metrics.inception_score",
+    "KNNLOOAccuracy": "ganprobe.metrics.knn_loo",
+    "LayerSeparability": "ganprobe.metrics.layer_separability",
+    "Memorization": "ganprobe.metrics.memorization",
+    "PrecisionRecall": "ganprobe.metrics.prdc",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from ganprobe.metrics.base import FeatureMetric  # noqa: F401
+    from ganprobe.metrics.cmmd import CMMD  # noqa: F401
+    from ganprobe.metrics.fid import FID  # noqa: F401
+    from ganprobe.metrics.inception_score import InceptionScore  # noqa: F401
+    from ganprobe.metrics.kid import KID  # noqa: F401
+    from ganprobe.metrics.knn_loo import KNNLOOAccuracy  # noqa: F401
+    from ganprobe.metrics.layer_separability import LayerSeparability  # noqa: F401
+    from ganprobe.metrics.memorization import Memorization  # noqa: F401
+    from ganprobe.metrics.prdc import DensityCoverage, PrecisionRecall  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that holds the metric class ``name`` on first access."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ganprobe.metrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -21,6 +21,7 @@ from ganprobe.errors import GanprobeError, InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
 from ganprobe.features.extract import iter_features
+from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions, binomial_stderr, make_record
 
 MetricValue = Tensor | dict[str, Tensor]
@@ -49,8 +50,10 @@ class FeatureMetric(Metric):
     with several, keyed like the JSON report and the gates. Calling the metric (``forward``) adds the batch and
     returns ``None``: these scores are defined over whole real and fake sets, never over one batch of one class.
 
-    Subclasses declare ``name`` (the evaluator's and CLI's metric name), ``outputs`` (one :class:`Output` each) and
-    implement :meth:`_values` (the functional twin applied to given features).
+    Subclasses set ``declaration`` (a torch-free :class:`~ganprobe.metrics.declarations.MetricDeclaration` from
+    :mod:`ganprobe.metrics.declarations`), which gives them ``name`` (the evaluator's and CLI's metric name),
+    ``outputs`` (one :class:`Output` each) and the evaluator's flags, and implement :meth:`_values` (the functional
+    twin applied to given features). A subclass may also set ``name`` and ``outputs`` itself.
 
     Args:
         extractor: a registry name, a :class:`FeatureExtractor`, or ``None`` for precomputed features.
@@ -59,6 +62,7 @@ class FeatureMetric(Metric):
         kwargs: torchmetrics ``Metric`` options (``sync_on_compute``, ``process_group``, ``compute_on_cpu``...).
     """
 
+    declaration: ClassVar[MetricDeclaration | None] = None
     name: ClassVar[str] = ""
     outputs: ClassVar[tuple[Output, ...]] = ()
     needs_logits: ClassVar[bool] = False  # fed from the extractor's class logits (Inception Score)
@@ -72,9 +76,14 @@ class FeatureMetric(Metric):
     full_state_update = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Derive torchmetrics' class metadata (direction, plot bounds) from the first declared output."""
+        """Take the class attributes from ``declaration``, and torchmetrics' class metadata (direction, plot bounds)
+        from the first declared output."""
         super().__init_subclass__(**kwargs)
-        if "outputs" in cls.__dict__ and cls.outputs:
+        declared = cls.__dict__.get("declaration")
+        if declared is not None:
+            for attribute in ("name", "outputs", "needs_logits", "uses_real", "seeded", "verdict_rank"):
+                setattr(cls, attribute, getattr(declared, attribute))
+        if ("outputs" in cls.__dict__ or declared is not None) and cls.outputs:
             primary = cls.outputs[0]
             cls.higher_is_better = {"lower": False, "higher": True}.get(primary.direction.kind)
             cls.plot_lower_bound = primary.lower

@@ -15,7 +15,7 @@ from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import cmmd
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.outputs import LOWER, Output
+from ganprobe.metrics.declarations.cmmd import DECLARATION, KEY_CMMD
 
 # The CMMD paper's feature space; used by default when it can be built here without a download.
 CMMD_EXTRACTOR = "clip-vitl14-336"
@@ -88,16 +88,7 @@ class CMMD(SingleLayerMetric):
         0.0
     """
 
-    name = "cmmd"
-    outputs = (
-        Output(
-            "cmmd",
-            "MMD on {space} features",
-            LOWER,
-            "RBF-kernel MMD x 1000 (sigma 10) of L2-normalised embeddings, as the CMMD reference computes it",
-            lower=0.0,
-        ),
-    )
+    declaration = DECLARATION
 
     def __init__(
         self,
@@ -136,8 +127,8 @@ class CMMD(SingleLayerMetric):
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         value = cmmd(real[self.layer], fake[self.layer], self.sigma, self.scale, self.normalize, self.block_bytes)
-        return {"cmmd": value}
+        return {KEY_CMMD: value}
 
     def compute(self) -> Tensor:
         """The scaled RBF MMD² between all stored real and fake features (scalar float64 tensor)."""
-        return self._current_values()["cmmd"]
+        return self._current_values()[KEY_CMMD]

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.inception import FID_INCEPTION_SHA256
+from ganprobe.extractors.published import FID_INCEPTION_SHA256
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.bootstrap import Interval, bootstrap_interval
 from ganprobe.functional.frechet import (
@@ -23,7 +23,8 @@ from ganprobe.functional.frechet import (
     warn_if_rank_deficient,
 )
 from ganprobe.metrics.base import FeatureMetric, SingleLayerMetric
-from ganprobe.metrics.outputs import LOWER, Estimate, Output, ReportOptions
+from ganprobe.metrics.declarations.fid import DECLARATION, KEY_FID, KEY_FID_INFINITY
+from ganprobe.metrics.outputs import Estimate, Output, ReportOptions
 
 # Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).
 PUBLISHED_EXTRACTOR = "inception-fid"
@@ -119,27 +120,7 @@ class FID(SingleLayerMetric):
         8.0
     """
 
-    name = "fid"
-    outputs = (
-        Output(
-            "fid",
-            "FD on {space} features",
-            LOWER,
-            "Frechet distance between Gaussian fits of real and fake features (FID only on inception-fid pool)",
-            lower=0.0,
-            published_label="FID",
-        ),
-        Output(
-            "fid_infinity",
-            "FD-infinity on {space} features",
-            LOWER,
-            "FID extrapolated to infinitely many fakes (Chong & Forsyth 2020); with fid_infinity=True",
-            uncertainty="none",
-            published_label="FID-infinity",
-            in_compute=False,
-            requires="fid_infinity",
-        ),
-    )
+    declaration = DECLARATION
 
     def __init__(
         self,
@@ -218,7 +199,7 @@ class FID(SingleLayerMetric):
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         """FID of the given rows (the half-sample noise path; ``compute()`` uses the running sums)."""
-        return {"fid": fid_from_features(real[self.layer], fake[self.layer])}
+        return {KEY_FID: fid_from_features(real[self.layer], fake[self.layer])}
 
     def _noise_rows(self) -> tuple[dict[str, Tensor], dict[str, Tensor]] | None:
         return self.stored_features() if self.keep_features else None
@@ -229,9 +210,9 @@ class FID(SingleLayerMetric):
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
         if options.fid_bootstrap > 0 and self.keep_features:
             interval = self.compute_interval(num_resamples=options.fid_bootstrap, seed=options.seed)
-            estimates["fid"].low, estimates["fid"].high = interval.low, interval.high
+            estimates[KEY_FID].low, estimates[KEY_FID].high = interval.low, interval.high
         if options.fid_infinity:
-            estimates["fid_infinity"] = Estimate(float(self.compute_infinity(seed=options.seed)))
+            estimates[KEY_FID_INFINITY] = Estimate(float(self.compute_infinity(seed=options.seed)))
 
     def _current_values(self) -> dict[str, Tensor]:
         """The Fréchet distance between the real and fake Gaussian fits of the running sums."""
@@ -243,11 +224,11 @@ class FID(SingleLayerMetric):
         warn_if_rank_deficient(n_real, n_fake, self.real_sum.shape[0])
         mu_real, sigma_real = statistics_from_sums(self.real_sum, self.real_outer_sum, n_real)
         mu_fake, sigma_fake = statistics_from_sums(self.fake_sum, self.fake_outer_sum, n_fake)
-        return {"fid": frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake, counts=(n_real, n_fake))}
+        return {KEY_FID: frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake, counts=(n_real, n_fake))}
 
     def compute(self) -> Tensor:
         """The Fréchet distance between the real and fake Gaussian fits (scalar float64 tensor, ``>= 0``)."""
-        return self._current_values()["fid"]
+        return self._current_values()[KEY_FID]
 
     def _kept_features(self, method: str) -> tuple[Tensor, Tensor]:
         if not self.keep_features:

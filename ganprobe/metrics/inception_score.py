@@ -15,8 +15,9 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.metrics.base import SingleLayerMetric
+from ganprobe.metrics.declarations.inception_score import DECLARATION, KEY_IS, KEY_IS_STD
 from ganprobe.metrics.fid import official_inception, with_reference
-from ganprobe.metrics.outputs import HIGHER, NO_DIRECTION, Output
+from ganprobe.metrics.outputs import Output
 
 # Extractors whose logits are scored without the classifier's bias by default, as the original IS code does.
 _FID_INCEPTIONS = ("inception-fid", "random-inception-fid")
@@ -69,29 +70,7 @@ class InceptionScore(SingleLayerMetric):
         10.0
     """
 
-    name = "is"
-    needs_logits = True
-    uses_real = False
-    seeded = True
-    outputs = (
-        Output(
-            "is",
-            "IS on {space} logits",
-            HIGHER,
-            "Inception Score of the fakes: confident class predictions spread over many classes",
-            lower=1.0,
-            published_label="IS",
-        ),
-        Output(
-            "is_std",
-            "IS std over splits",
-            NO_DIRECTION,
-            "standard deviation of the Inception Score over the splits",
-            uncertainty="none",
-            lower=0.0,
-            spread_of="is",
-        ),
-    )
+    declaration = DECLARATION
 
     def __init__(
         self,
@@ -191,7 +170,7 @@ class InceptionScore(SingleLayerMetric):
                 "use more samples or fewer splits (--set is.splits=N)"
             )
         mean, std = inception_score(logits, self.splits, self.seed)
-        return {"is": mean, "is_std": std}
+        return {KEY_IS: mean, KEY_IS_STD: std}
 
     def space_label(self, output: Output) -> str:
         """The extractor alone: the label already says the score is on its logits."""

@@ -14,8 +14,9 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid
 from ganprobe.metrics.base import SingleLayerMetric
+from ganprobe.metrics.declarations.kid import DECLARATION, KEY_KID, KEY_KID_STD
 from ganprobe.metrics.fid import PUBLISHED_LAYER, official_inception, with_reference
-from ganprobe.metrics.outputs import LOWER, NO_DIRECTION, Output
+from ganprobe.metrics.outputs import Output
 
 
 class KID(SingleLayerMetric):
@@ -72,26 +73,7 @@ class KID(SingleLayerMetric):
         True
     """
 
-    name = "kid"
-    seeded = True
-    outputs = (
-        Output(
-            "kid",
-            "KD on {space} features",
-            LOWER,
-            "kernel distance (unbiased MMD^2, cubic polynomial kernel), mean over random subsets",
-            published_label="KID",
-        ),
-        Output(
-            "kid_std",
-            "KD std over subsets",
-            NO_DIRECTION,
-            "standard deviation of the kernel distance over the random subsets",
-            uncertainty="none",
-            lower=0.0,
-            spread_of="kid",
-        ),
-    )
+    declaration = DECLARATION
 
     def __init__(
         self,
@@ -158,7 +140,7 @@ class KID(SingleLayerMetric):
             self.seed,
             self.max_kernel_bytes,
         )
-        return {"kid": mean, "kid_std": std}
+        return {KEY_KID: mean, KEY_KID_STD: std}
 
     def compute(self) -> dict[str, Tensor]:
         """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""

@@ -15,7 +15,14 @@ from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.knn_loo import KNNLOOResult, knn_loo_accuracy, knn_loo_details
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.outputs import NO_DIRECTION, Estimate, MetricRecord, Output, ReportOptions, closest_to
+from ganprobe.metrics.declarations.knn_loo import (
+    DECLARATION,
+    KEY_KNN_LOO,
+    KEY_KNN_LOO_FAKE,
+    KEY_KNN_LOO_P_VALUE,
+    KEY_KNN_LOO_REAL,
+)
+from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions
 
 
 def separation_words(accuracy: float) -> str:
@@ -73,50 +80,7 @@ class KNNLOOAccuracy(SingleLayerMetric):
         1.0
     """
 
-    name = "knn_loo"
-    verdict_rank = 10
-    outputs = (
-        Output(
-            "knn_loo",
-            "1-NN LOO accuracy",
-            closest_to(0.5),
-            "1-NN leave-one-out accuracy of telling real from fake (0.5 = indistinguishable, 1.0 = separated)",
-            "binomial_both",
-            0.0,
-            1.0,
-        ),
-        Output(
-            "knn_loo_real",
-            "1-NN LOO accuracy (real)",
-            closest_to(0.5),
-            "1-NN LOO accuracy on the real samples (high: the fakes miss parts of the real data, mode dropping)",
-            "binomial_real",
-            0.0,
-            1.0,
-            in_compute=False,
-        ),
-        Output(
-            "knn_loo_fake",
-            "1-NN LOO accuracy (fake)",
-            closest_to(0.5),
-            "1-NN LOO accuracy on the fake samples (high: fakes lie off the real data, poor fidelity)",
-            "binomial_fake",
-            0.0,
-            1.0,
-            in_compute=False,
-        ),
-        Output(
-            "knn_loo_p_value",
-            "1-NN LOO p-value",
-            NO_DIRECTION,
-            "permutation p-value of 'real and fake come from one distribution' (small: they differ)",
-            "none",
-            0.0,
-            1.0,
-            in_compute=False,
-            requires="permutations",
-        ),
-    )
+    declaration = DECLARATION
 
     def __init__(
         self,
@@ -134,30 +98,30 @@ class KNNLOOAccuracy(SingleLayerMetric):
         self.block_bytes = block_bytes
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
-        return {"knn_loo": knn_loo_accuracy(real[self.layer], fake[self.layer], self.k, self.block_bytes, group)}
+        return {KEY_KNN_LOO: knn_loo_accuracy(real[self.layer], fake[self.layer], self.k, self.block_bytes, group)}
 
     def compute(self) -> Tensor:
         """The k-NN leave-one-out accuracy over all stored real and fake samples (scalar float64 tensor)."""
-        return self._current_values()["knn_loo"]
+        return self._current_values()[KEY_KNN_LOO]
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
         details = self.compute_details(options.permutations, options.seed)
-        estimates["knn_loo_real"] = Estimate(details.real_accuracy)
-        estimates["knn_loo_fake"] = Estimate(details.fake_accuracy)
+        estimates[KEY_KNN_LOO_REAL] = Estimate(details.real_accuracy)
+        estimates[KEY_KNN_LOO_FAKE] = Estimate(details.fake_accuracy)
         if options.permutations > 0:
-            estimates["knn_loo_p_value"] = Estimate(details.p_value)
+            estimates[KEY_KNN_LOO_P_VALUE] = Estimate(details.p_value)
 
     def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
         """How separable the sets are, and which class gives them away (mode dropping vs poor fidelity)."""
         values = {record.key: record.value for record in records}
-        if "knn_loo" not in values:
+        if KEY_KNN_LOO not in values:
             return []
-        accuracy = values["knn_loo"]
+        accuracy = values[KEY_KNN_LOO]
         sentence = (
             f"1-NN real-vs-fake accuracy {accuracy:.2f} (0.5 = indistinguishable, 1.0 = fully separated): "
             f"{separation_words(accuracy)}."
         )
-        real, fake = values.get("knn_loo_real"), values.get("knn_loo_fake")
+        real, fake = values.get(KEY_KNN_LOO_REAL), values.get(KEY_KNN_LOO_FAKE)
         if real is not None and fake is not None and abs(real - fake) >= 0.1:
             if fake > real:
                 sentence += (

@@ -15,9 +15,8 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.separability import PROTOCOLS, first_separable_layer, layer_separability
 from ganprobe.metrics.base import FeatureMetric
-from ganprobe.metrics.outputs import MetricRecord, Output, closest_to
-
-SEPARABILITY_PREFIX = "separability."
+from ganprobe.metrics.declarations.layer_separability import DECLARATION, SEPARABILITY_PREFIX
+from ganprobe.metrics.outputs import MetricRecord, Output
 
 
 class LayerSeparability(FeatureMetric):
@@ -64,20 +63,7 @@ class LayerSeparability(FeatureMetric):
         ['separability.a.knn_loo', 'separability.b.knn_loo']
     """
 
-    name = "layer_separability"
-    verdict_rank = 20
-    seeded = True
-    outputs = (
-        Output(
-            SEPARABILITY_PREFIX + "{layer}.{protocol}",
-            "{protocol} accuracy at {layer}",
-            closest_to(0.5),
-            "real-vs-fake accuracy of the {protocol} protocol at layer {layer} (0.5 = indistinguishable)",
-            "binomial_both",
-            0.0,
-            1.0,
-        ),
-    )
+    declaration = DECLARATION
 
     def __init__(
         self,

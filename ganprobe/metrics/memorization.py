@@ -24,7 +24,8 @@ from ganprobe.functional.memorization import (
 )
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.outputs import LOWER, MetricRecord, Output
+from ganprobe.metrics.declarations.memorization import DECLARATION, KEY_MEMORIZATION
+from ganprobe.metrics.outputs import MetricRecord
 
 
 class Memorization(SingleLayerMetric):
@@ -73,19 +74,7 @@ class Memorization(SingleLayerMetric):
         [0, 1, 2]
     """
 
-    name = "memorization"
-    verdict_rank = 40
-    outputs = (
-        Output(
-            "memorization",
-            "memorization",
-            LOWER,
-            "fraction of fakes much closer to a real image than reals are to each other (likely copies)",
-            "binomial_fake",
-            0.0,
-            1.0,
-        ),
-    )
+    declaration = DECLARATION
 
     def __init__(
         self,
@@ -166,7 +155,7 @@ class Memorization(SingleLayerMetric):
 
     def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
         """How many fakes look like copies, and the closest pair."""
-        value = next((record.value for record in records if record.key == "memorization"), None)
+        value = next((record.value for record in records if record.key == KEY_MEMORIZATION), None)
         if value is None:
             return []
         details = self.compute_details()
@@ -207,14 +196,14 @@ class Memorization(SingleLayerMetric):
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         details = memorization_details(real[self.layer], fake[self.layer], self.block_bytes, process_group=group)
-        return {"memorization": (details.ratio < self.threshold).double().mean()}
+        return {KEY_MEMORIZATION: (details.ratio < self.threshold).double().mean()}
 
     def _current_values(self) -> dict[str, Tensor]:
-        return {"memorization": (self._current_details().ratio < self.threshold).double().mean()}
+        return {KEY_MEMORIZATION: (self._current_details().ratio < self.threshold).double().mean()}
 
     def compute(self) -> Tensor:
         """Fraction of fakes whose copy ratio is below ``threshold`` (scalar float64 tensor)."""
-        return self._current_values()["memorization"]
+        return self._current_values()[KEY_MEMORIZATION]
 
     def compute_details(self) -> MemorizationResult:
         """Per-fake nearest real index, distance, spacing and copy ratio (synced under DDP)."""

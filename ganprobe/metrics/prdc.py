@@ -16,7 +16,10 @@ from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.functional.prdc import PRDCDetails, prdc_details, prdc_intervals
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.outputs import HIGHER, Estimate, MetricRecord, Output, ReportOptions
+from ganprobe.metrics.declarations.density_coverage import DECLARATION as DENSITY_COVERAGE
+from ganprobe.metrics.declarations.precision_recall import DECLARATION as PRECISION_RECALL
+from ganprobe.metrics.declarations.precision_recall import KEY_PRECISION, KEY_RECALL
+from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions
 
 
 class _ManifoldMetric(SingleLayerMetric):
@@ -142,35 +145,14 @@ class PrecisionRecall(_ManifoldMetric):
         {'precision': 0.0, 'recall': 0.0}
     """
 
-    name = "precision_recall"
-    verdict_rank = 30
-    outputs = (
-        Output(
-            "precision",
-            "precision",
-            HIGHER,
-            "fraction of fakes inside the real manifold (fidelity)",
-            "binomial_fake",
-            0.0,
-            1.0,
-        ),
-        Output(
-            "recall",
-            "recall",
-            HIGHER,
-            "fraction of reals inside the fake manifold (diversity)",
-            "binomial_real",
-            0.0,
-            1.0,
-        ),
-    )
+    declaration = PRECISION_RECALL
     _needs_recall = True
 
     def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
         """Which of fidelity (precision) and diversity (recall) is worse."""
         values = {record.key: record.value for record in records}
-        if {"precision", "recall"} <= set(values):
-            return [_pattern("precision", values["precision"], "recall", values["recall"])]
+        if {KEY_PRECISION, KEY_RECALL} <= set(values):
+            return [_pattern(KEY_PRECISION, values[KEY_PRECISION], KEY_RECALL, values[KEY_RECALL])]
         return []
 
     def __init__(
@@ -221,25 +203,7 @@ class DensityCoverage(_ManifoldMetric):
         {'density': 0.0, 'coverage': 0.0}
     """
 
-    name = "density_coverage"
-    outputs = (
-        Output(
-            "density",
-            "density",
-            HIGHER,
-            "real neighbourhoods holding each fake, on average (about 1 is ideal)",
-            lower=0.0,
-        ),
-        Output(
-            "coverage",
-            "coverage",
-            HIGHER,
-            "fraction of reals with a fake within their k-NN ball (diversity)",
-            "binomial_real",
-            0.0,
-            1.0,
-        ),
-    )
+    declaration = DENSITY_COVERAGE
     _needs_recall = False
 
     def __init__(

@@ -1,7 +1,8 @@
 """The metrics the evaluator, the CLI and the plugin can run, and the outputs each declares.
 
-Names, keys, labels and directions are read from the metric classes themselves (``name`` and ``outputs``); this
-module only lists where the classes live.
+Names, keys, labels and directions are read from the torch-free declarations (:mod:`ganprobe.metrics.declarations`,
+one module per metric), so help texts, gates and the report schema never import a metric class; this module only
+lists the declarations in report order. :func:`metric_classes` imports the classes when it is first called.
 """
 
 from __future__ import annotations
@@ -11,39 +12,53 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING
 
+from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import Output
 
 if TYPE_CHECKING:
     from ganprobe.metrics.base import FeatureMetric
 
-# In report order.
-_CLASSES = (
-    "ganprobe.metrics.fid:FID",
-    "ganprobe.metrics.kid:KID",
-    "ganprobe.metrics.inception_score:InceptionScore",
-    "ganprobe.metrics.prdc:PrecisionRecall",
-    "ganprobe.metrics.prdc:DensityCoverage",
-    "ganprobe.metrics.cmmd:CMMD",
-    "ganprobe.metrics.memorization:Memorization",
-    "ganprobe.metrics.knn_loo:KNNLOOAccuracy",
-    "ganprobe.metrics.layer_separability:LayerSeparability",
+# The modules of ganprobe.metrics.declarations, in report order.
+_DECLARATIONS = (
+    "fid",
+    "kid",
+    "inception_score",
+    "precision_recall",
+    "density_coverage",
+    "cmmd",
+    "memorization",
+    "knn_loo",
+    "layer_separability",
 )
 
 
 @cache
+def metric_declarations() -> dict[str, MetricDeclaration]:
+    """``{name: declaration}`` of every metric the evaluator can run, in report order (imports no torch)."""
+    declarations = (
+        importlib.import_module(f"ganprobe.metrics.declarations.{module}").DECLARATION for module in _DECLARATIONS
+    )
+    return {declaration.name: declaration for declaration in declarations}
+
+
+def metric_names() -> list[str]:
+    """The metric names in report order (``fid``, ``kid``, ..., ``layer_separability``), without importing torch."""
+    return list(metric_declarations())
+
+
+@cache
 def metric_classes() -> dict[str, type[FeatureMetric]]:
-    """``{name: class}`` of every metric the evaluator can run, in report order (``fid``, ``kid``, ...)."""
+    """``{name: class}`` of every metric the evaluator can run, in report order (imports the classes: torch)."""
     classes = {}
-    for path in _CLASSES:
-        module, name = path.split(":")
-        cls = getattr(importlib.import_module(module), name)
-        classes[cls.name] = cls
+    for name, declaration in metric_declarations().items():
+        module, attribute = declaration.metric_class.split(":")
+        classes[name] = getattr(importlib.import_module(module), attribute)
     return classes
 
 
 def declared_outputs() -> list[tuple[str, Output]]:
     """``(metric name, output)`` for every output of every metric (per-layer outputs as templates)."""
-    return [(name, output) for name, cls in metric_classes().items() for output in cls.outputs]
+    return [(name, output) for name, declaration in metric_declarations().items() for output in declaration.outputs]
 
 
 def _pattern(template: str) -> re.Pattern[str]:

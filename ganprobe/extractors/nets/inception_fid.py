@@ -29,10 +29,7 @@ from torchvision.models.inception import (
     InceptionE,
 )
 
-FID_INCEPTION_WEIGHTS_URL = (
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
-)
-FID_INCEPTION_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
+from ganprobe.extractors.published import FID_INCEPTION_WEIGHTS_FILENAME, FID_INCEPTION_WEIGHTS_URL
 
 __all__ = [
     "FID_INCEPTION_WEIGHTS_FILENAME",

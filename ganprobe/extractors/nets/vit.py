@@ -9,20 +9,12 @@ and the final embedding through ``embedding``. Nothing is downloaded here; weigh
 
 from __future__ import annotations
 
-import importlib.util
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganprobe.errors import WeightsNotFoundError
-
-TIMM_MISSING = "the ViT extractors need timm: run `pip install 'ganprobe[vit]'` (or `pip install timm`)"
-
-
-def timm_available() -> bool:
-    """Whether timm can be imported here (without importing it)."""
-    return importlib.util.find_spec("timm") is not None
+from ganprobe.extractors.published import TIMM_MISSING, timm_available
 
 
 def _create(architecture: str, **kwargs: object) -> nn.Module:

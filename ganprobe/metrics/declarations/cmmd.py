@@ -1,0 +1,23 @@
+"""CMMD's declaration (torch-free): the RBF-kernel MMD of CLIP embeddings."""
+
+from __future__ import annotations
+
+from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.outputs import LOWER, Output
+
+# The output keys (compute()'s dict, the JSON report, gates), for the class to import.
+KEY_CMMD = "cmmd"
+
+DECLARATION = MetricDeclaration(
+    name="cmmd",
+    metric_class="ganprobe.metrics.cmmd:CMMD",
+    outputs=(
+        Output(
+            KEY_CMMD,
+            "MMD on {space} features",
+            LOWER,
+            "RBF-kernel MMD x 1000 (sigma 10) of L2-normalised embeddings, as the CMMD reference computes it",
+            lower=0.0,
+        ),
+    ),
+)

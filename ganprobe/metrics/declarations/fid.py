@@ -1,0 +1,35 @@
+"""FID's declaration (torch-free): the Fréchet distance and its extrapolation to infinitely many samples."""
+
+from __future__ import annotations
+
+from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.outputs import LOWER, Output
+
+# The output keys (compute()'s dict, the JSON report, gates), for the class to import.
+KEY_FID = "fid"
+KEY_FID_INFINITY = "fid_infinity"
+
+DECLARATION = MetricDeclaration(
+    name="fid",
+    metric_class="ganprobe.metrics.fid:FID",
+    outputs=(
+        Output(
+            KEY_FID,
+            "FD on {space} features",
+            LOWER,
+            "Frechet distance between Gaussian fits of real and fake features (FID only on inception-fid pool)",
+            lower=0.0,
+            published_label="FID",
+        ),
+        Output(
+            KEY_FID_INFINITY,
+            "FD-infinity on {space} features",
+            LOWER,
+            "FID extrapolated to infinitely many fakes (Chong & Forsyth 2020); with fid_infinity=True",
+            uncertainty="none",
+            published_label="FID-infinity",
+            in_compute=False,
+            requires="fid_infinity",
+        ),
+    ),
+)

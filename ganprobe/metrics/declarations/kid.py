@@ -1,0 +1,34 @@
+"""KID's declaration (torch-free): the kernel distance and its spread over random subsets."""
+
+from __future__ import annotations
+
+from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.outputs import LOWER, NO_DIRECTION, Output
+
+# The output keys (compute()'s dict, the JSON report, gates), for the class to import.
+KEY_KID = "kid"
+KEY_KID_STD = "kid_std"
+
+DECLARATION = MetricDeclaration(
+    name="kid",
+    metric_class="ganprobe.metrics.kid:KID",
+    seeded=True,
+    outputs=(
+        Output(
+            KEY_KID,
+            "KD on {space} features",
+            LOWER,
+            "kernel distance (unbiased MMD^2, cubic polynomial kernel), mean over random subsets",
+            published_label="KID",
+        ),
+        Output(
+            KEY_KID_STD,
+            "KD std over subsets",
+            NO_DIRECTION,
+            "standard deviation of the kernel distance over the random subsets",
+            uncertainty="none",
+            lower=0.0,
+            spread_of="kid",
+        ),
+    ),
+)

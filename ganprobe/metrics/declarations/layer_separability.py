@@ -1,0 +1,27 @@
+"""Layer separability's declaration (torch-free): one real-vs-fake accuracy per layer and protocol."""
+
+from __future__ import annotations
+
+from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.outputs import Output, closest_to
+
+# Every per-layer key starts with this: ``separability.<layer>.<protocol>``.
+SEPARABILITY_PREFIX = "separability."
+
+DECLARATION = MetricDeclaration(
+    name="layer_separability",
+    metric_class="ganprobe.metrics.layer_separability:LayerSeparability",
+    verdict_rank=20,
+    seeded=True,
+    outputs=(
+        Output(
+            SEPARABILITY_PREFIX + "{layer}.{protocol}",
+            "{protocol} accuracy at {layer}",
+            closest_to(0.5),
+            "real-vs-fake accuracy of the {protocol} protocol at layer {layer} (0.5 = indistinguishable)",
+            "binomial_both",
+            0.0,
+            1.0,
+        ),
+    ),
+)

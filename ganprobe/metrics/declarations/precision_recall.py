@@ -1,0 +1,36 @@
+"""Precision and recall's declaration (torch-free): fidelity and diversity as k-NN manifold fractions."""
+
+from __future__ import annotations
+
+from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.outputs import HIGHER, Output
+
+# The output keys (compute()'s dict, the JSON report, gates), for the class to import.
+KEY_PRECISION = "precision"
+KEY_RECALL = "recall"
+
+DECLARATION = MetricDeclaration(
+    name="precision_recall",
+    metric_class="ganprobe.metrics.prdc:PrecisionRecall",
+    verdict_rank=30,
+    outputs=(
+        Output(
+            KEY_PRECISION,
+            "precision",
+            HIGHER,
+            "fraction of fakes inside the real manifold (fidelity)",
+            "binomial_fake",
+            0.0,
+            1.0,
+        ),
+        Output(
+            KEY_RECALL,
+            "recall",
+            HIGHER,
+            "fraction of reals inside the fake manifold (diversity)",
+            "binomial_real",
+            0.0,
+            1.0,
+        ),
+    ),
+)
