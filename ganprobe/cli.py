@@ -421,12 +421,13 @@ def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str
 def run_stats(args: argparse.Namespace) -> int:
     """Extract a real folder's features for every layer the default evaluation uses and save them (under
     ``torchrun``: each process extracts its shard, rank 0 writes the file)."""
-    from ganprobe.data import list_folder
-
     _check_counts(args)
     check_cli_outputs(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
+    # Imported after the checks of the options above, so that a typo is reported without loading torch.
+    from ganprobe.data import list_folder
+
     real = list_folder(args.real)  # one listing for the extraction and the file's fingerprint
     with _process_group(args) as lead:
         return _stats(args, real, lead)
