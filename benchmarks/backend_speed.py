@@ -1,7 +1,8 @@
 """Execution backends side by side: eager torch vs ONNX Runtime, end to end from a folder of PNGs, on N threads.
 
-For each extractor: features from a folder (`extract_features`: decode in a DataLoader worker, resize, backbone),
-the backbone alone on preloaded preprocessed tensors, and decode + preprocess alone; FLOPs per image
+For each extractor: features from a folder of 192 px crops of scikit-image's photos, as the other sections use
+(`extract_features`: decode in a DataLoader worker, resize, backbone), the backbone alone on preloaded preprocessed
+tensors, and decode + preprocess alone; FLOPs per image
 (`FlopCounterMode`) against a float32 matmul rate measured in the same run (the FLOP limit); and the largest
 relative feature difference of ONNX Runtime vs eager. Best of `--repeats` after a warm-up pass.
 
@@ -19,9 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
+from extraction import make_image_folders, worker_matmul  # benchmarks/ (this script's folder)
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganprobe.data.sources import iter_folder_batches
@@ -29,16 +29,6 @@ from ganprobe.extractors import get_extractor
 from ganprobe.features import extract_features
 
 EXTRACTORS = ["efficientnet-lite0", "random-inception-fid", "random-resnet50"]
-
-
-def write_folder(path: Path, count: int, size: int) -> Path:
-    """``count`` PNGs of ``size`` px: bicubic-enlarged noise (structure at several scales)."""
-    path.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for index in range(count):
-        coarse = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
-        Image.fromarray(coarse).resize((size, size), Image.BICUBIC).save(path / f"{index:05d}.png")
-    return path
 
 
 def best(run: Callable[[], object], repeats: int) -> float:
@@ -50,13 +40,6 @@ def best(run: Callable[[], object], repeats: int) -> float:
         run()
         times.append(time.perf_counter() - start)
     return min(times)
-
-
-def matmul_rate() -> float:
-    """float32 GFLOP/s of a 4096 x 4096 matrix product at the current thread count (best of 5)."""
-    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
-    seconds = best(lambda: a @ b, 5)
-    return 2 * 4096**3 / seconds / 1e9
 
 
 def measure(name: str, folder: Path, count: int, batch: int, repeats: int, rate: float) -> list[dict]:
@@ -109,10 +92,10 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rate = matmul_rate()
+    rate = worker_matmul({"device": "cpu", "n": 4096, "repeats": 5})["gflops"]
     print(f"threads {args.threads}, float32 matmul {rate:.1f} GFLOP/s, load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as directory:
-        folder = write_folder(Path(directory) / "images", args.images, args.size)
+        folder, _ = make_image_folders(Path(directory), args.images, args.size)  # the real folder: photo crops
         rows = [row for name in args.extractors for row in measure(name, folder, args.images, args.batch_size,
                                                                      args.repeats, rate)]  # fmt: skip
     print("| extractor | backend | mode | img/s | vs eager | share of FLOP limit | features vs eager (max rel) |")

@@ -19,19 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-
-def write_folder(path: Path, count: int, seed: int, size: int) -> Path:
-    """``count`` smooth random RGB PNGs of ``size`` px (blurred noise: structure at several scales)."""
-    path.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        coarse = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
-        image = Image.fromarray(coarse).resize((size, size), Image.BICUBIC)
-        image.save(path / f"{index:06d}.png")
-    return path
+from extraction import make_image_folders  # benchmarks/ (this script's folder)
 
 
 def run(processes: int, args: argparse.Namespace, fake: Path, real: Path, out: Path) -> dict:
@@ -72,12 +60,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        fake = write_folder(base / "fake", args.images, 1, args.size)
-        real = write_folder(base / "real", args.images, 2, args.size)
+        real, fake = make_image_folders(base, args.images, args.size)
         rows = [run(count, args, fake, real, base / f"report-{count}.json") for count in args.processes]
     reference = rows[0]
     print(f"{args.images} + {args.images} images of {args.size} px, {args.extractor}, {args.device}")
-    print("| processes | threads each | wall s | speed-up | images extracted per process (fake) | values vs first row |")
+    print(
+        "| processes | threads each | wall s | speed-up | images extracted per process (fake) | values vs first row |"
+    )
     print("|---|---|---|---|---|---|")
     worst = 0.0
     for row in rows:

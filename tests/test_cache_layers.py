@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from test_feature_cache import write_images
 
 from ganprobe.cli import main
 from ganprobe.errors import FeatureCacheWarning
@@ -17,14 +16,6 @@ from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.features import FeatureCache, extract_features
 
 LAYERS = ["layer1", "layer2", "pool"]
-
-
-def images(folder: Path, count: int, seed: int) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)).save(folder / f"{index:02d}.png")
-    return folder
 
 
 class Forwards:
@@ -50,7 +41,7 @@ def extract(folder: Path, layers: list[str], cache: FeatureCache | None) -> dict
 
 
 def test_any_subset_of_cached_layers_hits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = images(tmp_path / "real", 6, 0)
+    folder = write_images(tmp_path / "real", 6, 0)
     fresh = extract(folder, LAYERS, None)
     cache = FeatureCache(tmp_path / "cache")
     extract(folder, LAYERS, cache)
@@ -65,7 +56,7 @@ def test_any_subset_of_cached_layers_hits(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_a_layer_no_entry_holds_misses_and_extracts_every_wanted_layer(tmp_path: Path, monkeypatch) -> None:
-    folder = images(tmp_path / "real", 6, 0)
+    folder = write_images(tmp_path / "real", 6, 0)
     cache = FeatureCache(tmp_path / "cache")
     extract(folder, ["layer1", "pool"], cache)
     forwards = Forwards(monkeypatch)
@@ -83,7 +74,7 @@ def test_a_layer_no_entry_holds_misses_and_extracts_every_wanted_layer(tmp_path:
 
 
 def test_a_corrupt_superset_is_warned_about_and_recomputed(tmp_path: Path, monkeypatch) -> None:
-    folder = images(tmp_path / "real", 6, 0)
+    folder = write_images(tmp_path / "real", 6, 0)
     fresh = extract(folder, LAYERS, None)
     cache = FeatureCache(tmp_path / "cache")
     extract(folder, LAYERS, cache)
@@ -100,7 +91,7 @@ def test_a_corrupt_superset_is_warned_about_and_recomputed(tmp_path: Path, monke
 
 
 def test_entry_names_group_the_layer_sets_of_one_input(tmp_path: Path) -> None:
-    folder = images(tmp_path / "real", 4, 0)
+    folder = write_images(tmp_path / "real", 4, 0)
     cache = FeatureCache(tmp_path / "cache")
     extract(folder, ["pool"], cache)
     extract(folder, ["layer1"], cache)
@@ -109,7 +100,7 @@ def test_entry_names_group_the_layer_sets_of_one_input(tmp_path: Path) -> None:
 
 
 def test_cli_fewer_metrics_after_all_metrics_does_not_extract_again(tmp_path: Path, monkeypatch) -> None:
-    fake, real = images(tmp_path / "fake", 12, 1), images(tmp_path / "real", 12, 2)
+    fake, real = write_images(tmp_path / "fake", 12, 1), write_images(tmp_path / "real", 12, 2)
     args = ["evaluate", str(fake), str(real), "--extractor", "random-resnet18", "--quiet", "--workers", "0"]
     args += ["--cache-dir", str(tmp_path / "cache"), "--permutations", "10"]
     assert main([*args, "--json", str(tmp_path / "all.json")]) == 0

@@ -23,7 +23,7 @@ from ganprobe.features.sharded import batch_shard
 EXTRACTOR = "random-resnet18"
 
 
-def _folder(path: Path, count: int, seed: int, bad: int | None = None) -> Path:
+def png_folder(path: Path, count: int, seed: int, bad: int | None = None) -> Path:
     path.mkdir()
     rng = np.random.default_rng(seed)
     for index in range(count):
@@ -68,7 +68,7 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_torchrun_cli_equals_one_process(tmp_path: Path) -> None:
-    fake, real = _folder(tmp_path / "fake", 29, 1), _folder(tmp_path / "real", 27, 2)
+    fake, real = png_folder(tmp_path / "fake", 29, 1), png_folder(tmp_path / "real", 27, 2)
     common = ["--extractor", EXTRACTOR, "--batch-size", "4", "--quiet", "--set", "kid.subset_size=10"]
     single = tmp_path / "single.json"
     from ganprobe.cli import main
@@ -101,8 +101,8 @@ def test_torchrun_cli_equals_one_process(tmp_path: Path) -> None:
 
 
 def test_torchrun_error_on_one_rank_stops_every_rank_with_one_line(tmp_path: Path) -> None:
-    fake = _folder(tmp_path / "fake", 12, 1, bad=10)  # file 10 lies in rank 1's shard (batches of 4: 8-11)
-    real = _folder(tmp_path / "real", 12, 2)
+    fake = png_folder(tmp_path / "fake", 12, 1, bad=10)  # file 10 lies in rank 1's shard (batches of 4: 8-11)
+    real = png_folder(tmp_path / "real", 12, 2)
     run = _torchrun(["evaluate", str(fake), str(real), "--extractor", EXTRACTOR, "--batch-size", "4", "--quiet",
                      "--no-cache", "--metrics", "fid"], tmp_path)  # fmt: skip
     errors = [line for line in run.stderr.splitlines() if "ganprobe evaluate: error:" in line]
@@ -154,8 +154,8 @@ def test_api_inside_a_process_group_equals_one_process(tmp_path: Path) -> None:
     sources = {
         "fake": torch.randint(0, 256, (23, 3, 20, 20), dtype=torch.uint8, generator=generator),
         "real": torch.rand(31, 3, 20, 20, generator=generator),
-        "folder": str(_folder(tmp_path / "folder", 14, 3)),
-        "mismatch": [str(_folder(tmp_path / f"view{rank}", 5 + rank, 4)) for rank in (0, 1)],
+        "folder": str(png_folder(tmp_path / "folder", 14, 3)),
+        "mismatch": [str(png_folder(tmp_path / f"view{rank}", 5 + rank, 4)) for rank in (0, 1)],
     }
     torch.set_num_threads(1)
     try:
@@ -185,7 +185,7 @@ def test_api_inside_a_process_group_equals_one_process(tmp_path: Path) -> None:
 
 
 def test_torchrun_stats_equals_one_process(tmp_path: Path) -> None:
-    real = _folder(tmp_path / "real", 23, 2)
+    real = png_folder(tmp_path / "real", 23, 2)
     from ganprobe.cli import main
 
     single, shared = tmp_path / "one.npz", tmp_path / "two.npz"

@@ -9,10 +9,9 @@ import pickle
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from test_distributed_evaluate import png_folder
 
 from ganprobe.cli import main
 from ganprobe.errors import FeatureCacheWarning, InputError
@@ -118,7 +117,7 @@ def test_explicit_backend_that_cannot_run_is_one_clear_error(monkeypatch: pytest
 
 
 def test_cli_backend_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fake, real = _folder(tmp_path / "fake", 4, 1), _folder(tmp_path / "real", 4, 2)
+    fake, real = png_folder(tmp_path / "fake", 4, 1), png_folder(tmp_path / "real", 4, 2)
     code = main(["evaluate", str(fake), str(real), "--extractor", "random-lenet-mnist", "--backend", "onnxruntime",
                  "--autocast", "bfloat16", "--quiet", "--no-cache"])  # fmt: skip
     err = capsys.readouterr().err.strip()
@@ -208,16 +207,8 @@ def test_backend_is_part_of_cache_keys() -> None:
     assert cache_key(fingerprint, fast, ["fc1"], None) != cache_key(fingerprint, eager, ["fc1"], None)
 
 
-def _folder(path: Path, count: int, seed: int) -> Path:
-    path.mkdir()
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path / f"{index:03d}.png")
-    return path
-
-
 def test_cli_backends_agree_and_are_reported(tmp_path: Path) -> None:
-    fake, real = _folder(tmp_path / "fake", 24, 1), _folder(tmp_path / "real", 24, 2)
+    fake, real = png_folder(tmp_path / "fake", 24, 1), png_folder(tmp_path / "real", 24, 2)
     reports = {}
     for backend in ("auto", "torch", "onnxruntime"):
         out = tmp_path / f"{backend}.json"

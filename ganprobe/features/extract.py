@@ -122,19 +122,10 @@ def extract_features(
     """
     wanted = extractor.resolve_layers(layers)
     source = as_listed(source)
-    key = None
-    # An extractor without a weights digest (a user's module, whose weights change as it trains) is never cached.
-    if cache is not None and cache.enabled and extractor.weights_sha256 is not None:
-        fingerprint = source_fingerprint(source, cache.content_hash)
-        if fingerprint is not None:
-            key = cache_key(fingerprint, extractor, wanted, num_samples)
-            entry = cache.load_entry(key)
-            if entry is not None:
-                features, bad = entry
-                _check_skipped(bad, strict)
-                if bad:  # only folders skip files
-                    report_skipped(Path(source), bad, skipped)  # type: ignore[arg-type]
-                return {layer: features[layer].to(extractor.device) for layer in wanted}
+    key = cache_entry_key(extractor, source, wanted, num_samples, cache)
+    entry = cache.load_entry(key) if key is not None and cache is not None else None
+    if entry is not None:
+        return served_from_cache(entry, extractor, source, wanted, strict, skipped)
     if isinstance(source, FolderListing):
         result, bad = _extract_folder(
             extractor, source, wanted, batch_size, num_samples, num_workers, progress, description, strict,
@@ -155,6 +146,39 @@ def extract_features(
     if key is not None and cache is not None:
         cache.store(key, result)
     return result
+
+
+def cache_entry_key(
+    extractor: FeatureExtractor,
+    source: ImageSource,
+    layers: Sequence[str],
+    num_samples: int | None,
+    cache: FeatureCache | None,
+) -> dict[str, Any] | None:
+    """The feature-cache key of ``source``'s ``layers``, or ``None`` when it is not cached: no (enabled) cache, a
+    source that cannot be fingerprinted (generators, loaders), or an extractor without a weights digest (a user's
+    module, whose weights change as it trains)."""
+    if cache is None or not cache.enabled or extractor.weights_sha256 is None:
+        return None
+    fingerprint = source_fingerprint(source, cache.content_hash)
+    return None if fingerprint is None else cache_key(fingerprint, extractor, layers, num_samples)
+
+
+def served_from_cache(
+    entry: tuple[Mapping[str, Tensor], Sequence[tuple[str, str]]],
+    extractor: FeatureExtractor,
+    source: ImageSource,
+    layers: Sequence[str],
+    strict: bool,
+    skipped: list[str] | None,
+) -> dict[str, Tensor]:
+    """A cache entry's ``layers`` on the extractor's device, its skipped files reported as an extraction would
+    (``strict``: the first one raises :class:`~ganprobe.errors.ImageFolderError`)."""
+    features, bad = entry
+    _check_skipped(bad, strict)
+    if bad:  # only folders skip files
+        report_skipped(Path(source), bad, skipped)  # type: ignore[arg-type]
+    return {layer: features[layer].to(extractor.device) for layer in layers}
 
 
 def _check_skipped(bad: Sequence[tuple[str, str]], strict: bool) -> None:

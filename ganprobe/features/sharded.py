@@ -47,8 +47,8 @@ from ganprobe.data.sources import (
 from ganprobe.distributed import all_gather_json, collective_device, gather_rows, rank_and_world_size, shard_range
 from ganprobe.errors import GanprobeError, ImageFolderError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.features.cache import FeatureCache, cache_key, source_fingerprint
-from ganprobe.features.extract import iter_features
+from ganprobe.features.cache import FeatureCache
+from ganprobe.features.extract import cache_entry_key, iter_features, served_from_cache
 
 Shard = tuple[dict[str, list[Tensor]], list[tuple[str, str]], list[int]]
 
@@ -90,21 +90,10 @@ def extract_sharded(
     device = collective_device()
     if isinstance(source, (str, os.PathLike)):
         source = _same_listing_everywhere(source, device)  # listed once, then reused by every step below
-    key = None
-    if cache is not None and cache.enabled and extractor.weights_sha256 is not None:
-        fingerprint = source_fingerprint(source, cache.content_hash)
-        key = cache_key(fingerprint, extractor, wanted, num_samples) if fingerprint is not None else None
+    key = cache_entry_key(extractor, source, wanted, num_samples, cache)
     entry = cache.load_entry(key) if key is not None and cache is not None else None
-    if all(all_gather_json(entry is not None, device)):
-        features, bad = entry  # type: ignore[misc]
-        if bad and strict:
-            raise ImageFolderError(
-                f"{bad[0][0]}: {bad[0][1]} (the cached features of this folder skipped it); "
-                "strict=False (CLI --skip-unreadable) skips such files instead"
-            )
-        if bad:
-            report_skipped(Path(source), bad, skipped)  # type: ignore[arg-type]
-        return {layer: features[layer].to(extractor.device) for layer in wanted}, [0] * world_size
+    if all(all_gather_json(entry is not None, device)):  # a rank without the entry makes every rank extract
+        return served_from_cache(entry, extractor, source, wanted, strict, skipped), [0] * world_size  # type: ignore[arg-type]
     problem: list[str] | None = None
     parts: dict[str, list[Tensor]] = {}
     bad: list[tuple[str, str]] = []
