@@ -105,7 +105,7 @@ def _collate(items: list[_Decoded]) -> list[_Decoded]:
     separate 224 px float32 images (a file descriptor, a mapping and the page faults of each, then a copy into the
     batch) cost the main process about 2.2 ms per image on this project's 2-core CPU, against 0.1 ms for one stacked
     batch, and the main process is the one running the backbone: EfficientNet-Lite0 with ONNX Runtime extracted
-    207 images/s from a folder of PNGs with stacked batches against 173 with images sent one by one
+    237 images/s from a folder of PNGs with stacked batches against 202 with images sent one by one
     (``benchmarks/README.md``, "Execution backends"). The values are the same either way.
     """
     good = [item for item in items if item.image is not None]
@@ -135,7 +135,7 @@ def default_num_workers() -> int:
     """Decoding workers: one per spare core, at most 4 (0, i.e. in-process, on a single-core machine).
 
     On this project's 2-core CPU (1 worker), EfficientNet-Lite0 with ONNX Runtime extracted from a folder of PNGs at
-    the same rate with 0, 1 or 2 workers (204, 207 and 209 images/s, ``benchmarks/README.md``, "Execution
+    the same rate with 0, 1 or 2 workers (242, 237 and 238 images/s, ``benchmarks/README.md``, "Execution
     backends"): with the backbone's runs already on both cores, overlapping decoding with them gains nothing
     measurable there, and loses nothing; the default stays.
     """
