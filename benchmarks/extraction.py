@@ -32,11 +32,12 @@ EXTRACTOR = "efficientnet-lite0"
 # --------------------------------------------------------------------------------------------------- images
 
 
-def make_image_folders(root: Path, count: int, size: int, seed: int = 0) -> tuple[Path, Path]:
+def make_image_folders(root: Path, count: int, size: int, seed: int = 0, fakes: bool = True) -> tuple[Path, Path]:
     """Write ``count`` real and ``count`` fake RGB PNGs of ``size`` px under ``root``; returns the two folders.
 
     Real images are seeded random crops of scikit-image's sample photographs; fakes are other crops, blurred and
-    with added noise, so FID/KID between the folders are clearly non-zero.
+    with added noise, so FID/KID between the folders are clearly non-zero. ``fakes=False`` writes the real folder
+    only (the same images; the fake folder is returned but left empty).
     """
     from PIL import Image, ImageFilter
     from skimage import data
@@ -44,7 +45,7 @@ def make_image_folders(root: Path, count: int, size: int, seed: int = 0) -> tupl
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.immunohistochemistry()]
     rng = np.random.default_rng(seed)
     folders = (root / "real", root / "fake")
-    for index, folder in enumerate(folders):
+    for index, folder in enumerate(folders if fakes else folders[:1]):
         folder.mkdir(parents=True, exist_ok=True)
         for number in range(count):
             photo = photos[int(rng.integers(len(photos)))]

@@ -12,6 +12,9 @@ Sections (``--sections``, default all):
 * ``scaling``: time and peak memory against N for KNN-LOO, precision/recall, FID, KID (``benchmarks/scaling.py``).
 * ``speed_options``: ``channels_last``, ``torch.compile``, bf16 autocast: speed and effect on FID
   (``benchmarks/speed_options.py``).
+* ``backends``: eager PyTorch against ONNX Runtime end to end from a folder of PNGs, the backbone alone, decoding
+  alone, the FLOP limit, and variants of the decode/inference overlap, at ``--backend-threads`` (default 2)
+  (``benchmarks/backends.py``).
 
 Every measurement runs in a fresh worker process with ``torch.set_num_threads(--threads)`` (and the same count in
 the OMP/MKL/OpenBLAS variables), best of ``--repeats``; ratios compare sides of the same run. Competitors that are
@@ -37,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("extraction", "evaluation", "fid_kid", "knn_loo", "separability", "scaling", "speed_options")
+SECTIONS = ("extraction", "evaluation", "fid_kid", "knn_loo", "separability", "scaling", "speed_options", "backends")
 DEFAULT_SIZES = (1000, 2000, 5000, 10000, 20000, 50000)
 QUICK_SIZES = (1000, 2000, 5000)
 # option: (full default, --quick default)
@@ -54,6 +57,9 @@ PRESETS = {
     "knn_sizes": ([2000, 10000], [2000]),
     "sep_n": (2000, 1000),
     "matmul_n": (4096, 2048),
+    "backend_images": (512, 128),
+    "backend_batch_size": (64, 64),
+    "backend_rounds": (2, 1),
 }
 EXTRACTION_TARGET = 0.9
 EVALUATION_TARGET = 3.0
@@ -92,6 +98,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.add_argument(flag, type=int, nargs="+", default=None, help=f"default {full}, --quick {quick}")
         else:
             parser.add_argument(flag, type=int, default=None, help=f"default {full}, --quick {quick}")
+    parser.add_argument(
+        "--backend-threads",
+        type=int,
+        default=2,
+        help="backends: threads of every side (default 2: issue 15's target is 100 img/s on 2 cores)",
+    )
+    parser.add_argument(
+        "--backend-extractors",
+        nargs="+",
+        default=["efficientnet-lite0", "random-inception-fid", "random-resnet50"],
+        help="backends: extractors (default: efficientnet-lite0, random-inception-fid, random-resnet50)",
+    )
+    parser.add_argument(
+        "--backend-variants",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="backends: also run the decode/inference overlap variants for the first extractor (default on)",
+    )
     parser.add_argument("--knn-dim", type=int, default=512, help="KNN-LOO feature width (default: 512)")
     parser.add_argument("--sklearn-loo-max-n", type=int, default=2000, help="run sklearn LeaveOneOut up to this N")
     parser.add_argument("--sep-dim", type=int, default=256, help="separability feature width (default: 256)")
@@ -116,6 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--sizes: every N must be an even number >= 8, got {args.sizes}")
     if args.images < 10 or args.kid_subset_size > args.kid_n or args.threads < 1 or args.repeats < 1:
         parser.error("--images must be >= 10, --kid-subset-size <= --kid-n, --threads and --repeats >= 1")
+    if args.backend_threads < 1 or args.backend_batch_size < 1 or args.backend_images < args.backend_batch_size:
+        parser.error("--backend-threads and --backend-batch-size must be >= 1, --backend-images >= the batch size")
     if args.json is None:
         args.json = Path(__file__).parent / "results" / ("run-quick.json" if args.quick else "run.json")
     return args
@@ -148,6 +174,8 @@ def _cells(r: dict[str, Any]) -> list[str]:
 
 def target_lines(rows: list[dict[str, Any]]) -> list[str]:
     """Each issue target: the measured figure and met / NOT met."""
+    import backends
+
     lines = []
     for r in rows:
         if r["status"] != "ok":
@@ -179,6 +207,18 @@ def target_lines(rows: list[dict[str, Any]]) -> list[str]:
         if r["section"] in ("fid_kid", "separability") and r["ratio"] is not None and r["check"] is not None:
             if not r["side"].startswith("ganprobe"):
                 lines.append(f"{r['case'].split(',')[0]}: {r['side']} {r['ratio']:.2f}x ganprobe's time")
+        if r["section"] == "backends" and r["data"].get("mode") == "folder" and r["data"]["backend"] == "onnxruntime":
+            d = r["data"]
+            line = (
+                f"{d['extractor']} end to end from a folder with ONNX Runtime: {d['images_per_second']:.1f} img/s, "
+                f"{d['ratio_to_eager']:.2f}x eager, {d['flop_limit_share']:.0%} of the FLOP limit"
+            )
+            if d["extractor"] == "efficientnet-lite0":
+                met = d["images_per_second"] >= backends.TARGET_RATE and d["ratio_to_eager"] >= backends.TARGET_RATIO
+                line += f" (target >= {backends.TARGET_RATE:g} img/s and >= {backends.TARGET_RATIO:g}x eager): " + (
+                    "met" if met else "NOT met"
+                )
+            lines.append(line)
         if r["section"] == "speed_options" and r["side"] != "float32":
             lines.append(
                 f"speed option {r['side']}: {r['ratio']:.2f}x float32 speed, {r['value']}: {r['data']['verdict']}"
@@ -191,6 +231,7 @@ def target_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def print_report(payload: dict[str, Any], markdown: bool) -> None:
     """Rich tables (one per section), the target lines and the machine line; markdown tables on request."""
+    import backends
     from rich.console import Console
     from rich.table import Table
 
@@ -220,10 +261,13 @@ def print_report(payload: dict[str, Any], markdown: bool) -> None:
             lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
             lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows if r["section"] == section]
             print(f"\n**{section}**\n\n" + "\n".join(lines))
+            if section == "backends":
+                print("\n**backends, side by side**\n\n" + backends.summary_markdown(rows))
 
 
 def run_sections(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Run every requested section; a section that raises becomes one "failed" row and the run goes on."""
+    import backends
     import competitors
     import extraction
     import scaling
@@ -232,9 +276,13 @@ def run_sections(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ganprobe-bench-images-") as scratch:
-        folders = None
+        folders = backend_folders = None
         if {"extraction", "evaluation", "speed_options"} & set(args.sections):
             folders = extraction.make_image_folders(Path(scratch), args.images, args.image_size)
+        if "backends" in args.sections:
+            backend_folders = extraction.make_image_folders(
+                Path(scratch) / "backends", args.backend_images, args.image_size, fakes=False
+            )
         runners = {
             "extraction": lambda: extraction.section_extraction(args, folders),
             "evaluation": lambda: extraction.section_evaluation(args, folders),
@@ -243,6 +291,7 @@ def run_sections(args: argparse.Namespace) -> list[dict[str, Any]]:
             "separability": lambda: competitors.section_separability(args),
             "scaling": lambda: scaling.section_scaling(args),
             "speed_options": lambda: speed_options.section_speed_options(args, folders),
+            "backends": lambda: backends.section_backends(args, backend_folders[0]),
         }
         for section in args.sections:
             print(f"[{section}]", file=sys.stderr, flush=True)

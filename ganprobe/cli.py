@@ -127,9 +127,10 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
         "--backend",
         choices=["auto", "torch", "onnxruntime"],
         default=None,
-        help="how a built-in backbone runs: onnxruntime (CPU, float32; about 4x faster than torch on 2 cores, same "
-        "features to float32 round-off; needs ganprobe[onnxruntime]), torch (eager PyTorch), or auto (the default: "
-        "onnxruntime on the CPU where it is installed, else torch)",
+        help="how a built-in backbone runs: onnxruntime (CPU, float32; on 2 cores EfficientNet-Lite0 about 5x "
+        "faster than torch end to end, ResNet-50 and FID Inception about 2x; same features to float32 round-off; "
+        "needs ganprobe[onnxruntime]), torch (eager PyTorch), or auto (the default: onnxruntime on the CPU where it "
+        "is installed, else torch)",
     )
     command.add_argument("--cache-dir", default=None, help="feature cache folder (default: ~/.cache/ganprobe)")
     command.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")

@@ -105,3 +105,53 @@ def test_scaling_has_every_metric_at_every_size(payload: dict) -> None:
         y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
         neighbours = KNeighborsClassifier(1).fit(x, y).kneighbors(return_distance=False)[:, 0]
         assert float(r["value"]) == pytest.approx(float(np.mean(y[neighbours] == y)), abs=5e-4)
+
+
+# ----------------------------------------------------------------------------------------------- backends section
+
+BACKEND_EXTRACTOR = "random-lenet-mnist"  # the smallest built-in: the section's logic, not its timings, is tested
+
+
+@pytest.fixture(scope="module")
+def backends_payload(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "backends.json"
+    command = [sys.executable, str(RUNNER), "--quick", "--in-process", "--sections", "backends", "--repeats", "1"]
+    command += ["--backend-extractors", BACKEND_EXTRACTOR, "--backend-images", "16", "--backend-batch-size", "8"]
+    command += ["--matmul-n", "128", "--image-size", "32", "--json", str(out), "--markdown"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GANPROBE_ONNX_DIR": str(out.parent / "onnx")}
+    completed = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "backends, side by side" in completed.stdout  # the compact markdown table was printed
+    return json.loads(out.read_text())
+
+
+def test_backends_rows_for_both_backends_agree(backends_payload: dict) -> None:
+    rows = _rows(backends_payload, "backends")
+    assert all(r["status"] == "ok" for r in rows), [r["status"] for r in rows if r["status"] != "ok"]
+    measured = {
+        (r["data"]["mode"], r["data"]["backend"]): r for r in rows if r["data"].get("mode") in ("folder", "backbone")
+    }
+    assert set(measured) == {(m, b) for m in ("folder", "backbone") for b in ("torch", "onnxruntime")}
+    for (mode, backend), r in measured.items():
+        assert r["rate"] > 0 and r["seconds"] > 0 and 0 < r["data"]["flop_limit_share"]
+        assert r["data"]["flops_per_image"] > 0 and r["data"]["extractor"] == BACKEND_EXTRACTOR
+        eager = measured[mode, "torch"]
+        assert r["ratio"] == pytest.approx(r["rate"] / eager["rate"])
+        if backend == "onnxruntime":  # the feature-difference column: ONNX Runtime against eager, same images
+            assert r["check"] is True and r["data"]["max_relative_difference"] < 1e-4, r["value"]
+    decode = [r for r in rows if r["data"].get("mode") == "decode"]
+    assert sorted(r["data"]["workers"] for r in decode) == [0, 1]
+    assert all(set(r["data"]["share_of_end_to_end"]) == {"torch", "onnxruntime"} for r in decode)
+    assert any(line.startswith(f"{BACKEND_EXTRACTOR} end to end") for line in backends_payload["targets"])
+
+
+def test_backends_variants_give_the_default_features(backends_payload: dict) -> None:
+    variants = [r for r in _rows(backends_payload, "backends") if r["data"].get("mode") == "variant"]
+    import backends
+
+    assert [r["side"] for r in variants] == list(backends.VARIANTS)
+    assert all(r["check"] is True and r["value"] == "features identical" for r in variants)
+    default = next(r for r in variants if r["side"] == "default pipeline")
+    assert default["ratio"] == pytest.approx(1.0)
+    per_image = next(r for r in variants if "one by one" in r["side"])
+    assert per_image["data"]["workers"] == 1

@@ -247,6 +247,26 @@ def test_folder_workers_give_identical_tensors(mixed_folder: Path, tmp_path: Pat
     assert torch.equal(in_process, in_worker)
 
 
+def test_a_workers_batch_arrives_as_one_shared_tensor(mixed_folder: Path, tmp_path: Path) -> None:
+    # One stacked tensor per batch crosses from the worker (not one per image), and is yielded without a copy.
+    from ganprobe.data.sources import iter_folder_batches
+
+    batches = list(iter_folder_batches(mixed_folder, 3, preprocess=PRE, num_workers=1))
+    assert [batch.images.shape[0] for batch in batches] == [3, 3]  # type: ignore[union-attr]
+    assert all(batch.images.is_shared() for batch in batches)  # type: ignore[union-attr]
+    in_process = list(iter_folder_batches(mixed_folder, 3, preprocess=PRE, num_workers=0))
+    for ours, theirs in zip(batches, in_process, strict=True):
+        assert torch.equal(ours.images, theirs.images) and ours.files == theirs.files  # type: ignore[arg-type]
+    # a skipped file makes batches straddle the worker's batches: still the same rows, in order
+    Image.fromarray(_rgb(8, 8, 99)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    for index in range(4):
+        Image.fromarray(_rgb(9, 7, index)).save(tmp_path / f"c{index}.png")
+    rows = [torch.cat([b.images for b in iter_folder_batches(tmp_path, 2, None, PRE, workers, strict=False)])
+            for workers in (0, 1)]  # fmt: skip
+    assert rows[0].shape[0] == 5 and torch.equal(rows[0], rows[1])
+
+
 def test_folder_num_samples_takes_the_first_files(mixed_folder: Path) -> None:
     batches = list(iter_batches(mixed_folder, batch_size=2, num_samples=3, preprocess=PRE, num_workers=0))
     assert [b.shape[0] for b in batches] == [2, 1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -85,6 +86,66 @@ def test_batch_size_and_reruns_do_not_change_features() -> None:
             assert torch.allclose(torch.cat([p[layer] for p in parts]), whole[layer], rtol=1e-6, atol=1e-7)
     again = extractor(images, ["layer2", "pool"])
     assert all(torch.equal(again[layer], whole[layer]) for layer in whole)
+
+
+@pytest.mark.parametrize("name", ["random-resnet18", "random-efficientnet-lite0"])
+def test_row_blocks_in_parallel_give_the_features_of_one_run(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    extractor = get_extractor(name, backend="onnxruntime")
+    layers = ["layer2", "pool"] if "resnet" in name else ["stage3", "pool"]
+    images = _images(7)
+    previous = torch.get_num_threads()
+    calls: list[int] = []
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setattr(onnx_backend, "BLOCK_ROWS", 1000)
+        one_run = extractor(images, layers)  # one run of all 7 images
+        runner = extractor._onnx
+        assert runner is not None and runner.blocks(7) == 1
+        monkeypatch.setattr(onnx_backend, "BLOCK_ROWS", 2)
+        torch.set_num_threads(3)
+        assert runner.blocks(7) == 4 and runner.blocks(64) == 32 and runner.blocks(2) == 2 and runner.blocks(1) == 1
+        (session,) = runner._sessions.values()
+
+        class Recording:  # InferenceSession.run cannot be patched on the C++ object: wrap it
+            def run(self, names: object, feeds: dict) -> list:
+                calls.append(feeds["images"].shape[0])
+                return session.run(names, feeds)
+
+        runner._sessions = {key: Recording() for key in runner._sessions}
+        blocks = extractor(images, layers)
+    finally:
+        torch.set_num_threads(previous)
+    assert sorted(calls) == [1, 2, 2, 2]  # 7 images in blocks of 2, over 3 threads
+    for layer, value in one_run.items():
+        assert torch.equal(blocks[layer], value), (name, layer)  # the same arithmetic per image
+
+
+def _extract_in_child(extractor: object, images: torch.Tensor, want: torch.Tensor, queue: object) -> None:
+    queue.put(torch.equal(extractor(images, "fc1")["fc1"], want))  # type: ignore[attr-defined,operator]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method only")
+def test_a_forked_child_runs_blocks_on_its_own_threads() -> None:
+    import multiprocessing
+
+    extractor = get_extractor("random-lenet-mnist", backend="onnxruntime")
+    images = _images(8, 28)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        want = extractor(images, "fc1")["fc1"]  # the parent's block threads now exist
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_extract_in_child, args=(extractor, images, want, queue))
+        child.start()
+        child.join(120)
+        alive = child.is_alive()
+        if alive:
+            child.kill()
+    finally:
+        torch.set_num_threads(previous)
+    assert not alive, "the forked child hung waiting for its parent's threads"
+    assert child.exitcode == 0 and queue.get(timeout=10) is True
 
 
 def test_auto_resolution() -> None:
