@@ -6,8 +6,9 @@ lazily (PEP 562), so ``import ganprobe`` and the ``ganprobe`` command start quic
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ganprobe.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -101,14 +102,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module that holds ``name`` on first access."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ganprobe' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals(), __all__)

@@ -6,8 +6,9 @@ declaring extractors (``ganprobe extractors``, ``--help``) starts at once; build
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ganprobe.lazy import lazy_attributes
 
 _EXPORTS = {
     "DEFAULT_EXTRACTOR": "ganprobe.extractors.registry",
@@ -44,14 +45,4 @@ if TYPE_CHECKING:
     from ganprobe.extractors.resnet import ResNetExtractor  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module that holds ``name`` on first access (backbone families import torch and torchvision)."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ganprobe.extractors' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals(), __all__)

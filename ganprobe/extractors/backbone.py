@@ -83,8 +83,7 @@ class BackboneExtractor(FeatureExtractor):
         self.backbone = backbone
         self.pipeline = pipeline_name
         self.pretrained = bool(pretrained)
-        pinned = backbone.weights_pinned is None or bool(backbone.weights_pinned())
-        self.weights_verified = self.pretrained and bool(verify_checksum) and pinned
+        self.weights_verified = self.pretrained and bool(verify_checksum)
 
     @property
     def published_reference(self) -> str | None:

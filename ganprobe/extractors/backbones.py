@@ -168,7 +168,6 @@ DINOV2_VITL14 = Backbone(
         )
     },
     weights=Lazy("ganprobe.extractors.vit:load_dinov2_weights"),
-    weights_pinned=Lazy("ganprobe.extractors.published:dinov2_pinned"),
     find_weights=Lazy("ganprobe.extractors.published:find_dinov2_weights"),
     unavailable=Lazy("ganprobe.extractors.published:timm_missing"),
     published_reference={"dgm-eval": "dgm-eval FD_DINOv2 (Stein et al. 2023)"},
@@ -195,7 +194,6 @@ CLIP_VITL14_336 = Backbone(
         )
     },
     weights=Lazy("ganprobe.extractors.vit:load_clip_weights"),
-    weights_pinned=Lazy("ganprobe.extractors.published:clip_pinned"),
     find_weights=Lazy("ganprobe.extractors.published:find_clip_weights"),
     unavailable=Lazy("ganprobe.extractors.published:timm_missing"),
     published_reference={"cmmd": "CMMD reference (google-research/cmmd)"},

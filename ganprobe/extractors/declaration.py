@@ -66,8 +66,6 @@ class Backbone:
         logits_layer: the class-logits layer, if any (Inception Score).
         published_reference: which implementation's numbers the pretrained features reproduce, per pipeline name
             (e.g. ``{"tf": "TensorFlow FID (TTUR) / torch-fidelity"}``).
-        weights_pinned: whether the published weights file is pinned by a checksum (``None``: always; a callable
-            is asked when an extractor is built). Unpinned weights are never labelled comparable with published.
         find_weights: finds and checks the published weights file without loading it or importing torch (see
             :data:`WeightsFinder`); ``ganprobe extractors`` reports with it whether the weights are here.
         unavailable: says, without importing torch, why the network cannot be built on this machine (an optional
@@ -84,7 +82,6 @@ class Backbone:
     weights: WeightsLoader | None = None
     logits_layer: str | None = None
     published_reference: Mapping[str, str] = field(default_factory=dict)
-    weights_pinned: Callable[[], bool] | None = None
     find_weights: WeightsFinder | None = None
     unavailable: Callable[[], str] | None = None
 

@@ -13,7 +13,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from ganprobe.errors import InputError, WeightsNotFoundError
+from ganprobe.errors import WeightsNotFoundError
 from ganprobe.extractors.weights import WeightsFile, checked_digest, resolve_weights
 
 # ----------------------------------------------------------------------------------------------- FID Inception-v3
@@ -137,20 +137,27 @@ def find_lenet_weights(weights_path: str | os.PathLike[str] | None, verify: bool
 
 # ---------------------------------------------------------------------------------------- ViTs (timm, optional)
 TIMM_MISSING = "the ViT extractors need timm: run `pip install 'ganprobe[vit]'` (or `pip install timm`)"
+# file name -> full SHA-256 of the published file, checked in full before anything is read from it.
+# dinov2_vitl14_pretrain.pth: 1,217,586,395 bytes, the digest several public projects pin for Meta's file.
+# ViT-L-14-336px.pt: the digest in OpenAI's own download URL (openai/CLIP, clip/clip.py, ``_MODELS``), which
+# OpenAI's clip package checks after every download.
+PINNED_SHA256: dict[str, str] = {
+    "dinov2_vitl14_pretrain.pth": "d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428",
+    "ViT-L-14-336px.pt": "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
+}
 DINOV2_WEIGHTS = WeightsFile(
     filename="dinov2_vitl14_pretrain.pth",
     url="https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
-    sha256="",
+    sha256=PINNED_SHA256["dinov2_vitl14_pretrain.pth"],
 )
 CLIP_WEIGHTS = WeightsFile(
-    # Saved under a specific name: open_clip's file name is the same for every model on the hub.
-    filename="vit_large_patch14_clip_336.openai.open_clip_pytorch_model.bin",
-    url="https://huggingface.co/timm/vit_large_patch14_clip_336.openai/resolve/main/open_clip_pytorch_model.bin",
-    sha256="",
+    # OpenAI's own TorchScript checkpoint (read tensors-only, see ganprobe.extractors.script_archive).
+    filename="ViT-L-14-336px.pt",
+    url="https://openaipublic.azureedge.net/clip/models/"
+    "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt",
+    sha256=PINNED_SHA256["ViT-L-14-336px.pt"],
+    also_in=("~/.cache/clip",),  # where OpenAI's clip.load keeps the same file
 )
-# file name -> full SHA-256 of the published file. Empty: no digest could be verified offline (see
-# :mod:`ganprobe.extractors.vit`); unpinned files load with a warning and are never labelled comparable.
-PINNED_SHA256: dict[str, str] = {}
 
 
 def timm_available() -> bool:
@@ -163,44 +170,11 @@ def timm_missing() -> str:
     return "" if timm_available() else TIMM_MISSING
 
 
-def pinned(spec: WeightsFile) -> WeightsFile:
-    """``spec`` with its pinned full digest from :data:`PINNED_SHA256` (or ``""`` when none is pinned).
-
-    Raises:
-        InputError: a pinned digest that is not 64 hex digits (prefixes are not accepted for these files).
-    """
-    digest = PINNED_SHA256.get(spec.filename, "")
-    if digest and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower())):
-        raise InputError(f"PINNED_SHA256[{spec.filename!r}]: expected a full 64-hex-digit SHA-256, got {digest!r}")
-    return WeightsFile(spec.filename, spec.url, digest.lower())
-
-
-def is_pinned(spec: WeightsFile) -> bool:
-    """Whether the published file ``spec`` has a full SHA-256 pinned in :data:`PINNED_SHA256`."""
-    return bool(pinned(spec).sha256)
-
-
-def find_vit_weights(spec: WeightsFile, weights_path: str | os.PathLike[str] | None, verify: bool) -> tuple[Path, str]:
-    """The ViT weights file ``spec`` and its SHA-256, checked only against a pinned digest (none: not checked)."""
-    spec = pinned(spec)
-    return resolve_weights(spec, weights_path, verify and bool(spec.sha256))
-
-
 def find_dinov2_weights(weights_path: str | os.PathLike[str] | None, verify: bool) -> tuple[Path, str]:
-    """Meta's DINOv2 ViT-L/14 checkpoint and its SHA-256."""
-    return find_vit_weights(DINOV2_WEIGHTS, weights_path, verify)
+    """Meta's DINOv2 ViT-L/14 checkpoint and its SHA-256 (checked against :data:`PINNED_SHA256` when ``verify``)."""
+    return resolve_weights(DINOV2_WEIGHTS, weights_path, verify)
 
 
 def find_clip_weights(weights_path: str | os.PathLike[str] | None, verify: bool) -> tuple[Path, str]:
-    """OpenAI's CLIP ViT-L/14@336 checkpoint (open_clip layout) and its SHA-256."""
-    return find_vit_weights(CLIP_WEIGHTS, weights_path, verify)
-
-
-def dinov2_pinned() -> bool:
-    """Whether the DINOv2 weights file has a pinned full SHA-256."""
-    return is_pinned(DINOV2_WEIGHTS)
-
-
-def clip_pinned() -> bool:
-    """Whether the CLIP weights file has a pinned full SHA-256."""
-    return is_pinned(CLIP_WEIGHTS)
+    """OpenAI's CLIP ViT-L/14@336 checkpoint (``ViT-L-14-336px.pt``, a TorchScript archive) and its SHA-256."""
+    return resolve_weights(CLIP_WEIGHTS, weights_path, verify)

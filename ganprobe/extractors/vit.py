@@ -4,21 +4,24 @@
   "dinov2_vitl14")`` loads and dgm-eval uses for FD_DINOv2. Its 37x37 position embedding is resampled to the 16x16
   grid of a 224x224 input exactly as DINOv2's forward does it (:func:`~ganprobe.extractors.nets.vit.
   dinov2_position_embedding`).
-* ``clip-vitl14-336``: OpenAI's CLIP ViT-L/14@336 as an open_clip state dict (timm's hub copy,
-  ``timm/vit_large_patch14_clip_336.openai``), converted to timm's layout by timm's own checkpoint filter.
+* ``clip-vitl14-336``: OpenAI's CLIP ViT-L/14@336 checkpoint ``ViT-L-14-336px.pt``, the file OpenAI's ``clip``
+  package and open_clip download (a TorchScript archive, read tensors-only by
+  :func:`~ganprobe.extractors.script_archive.load_script_archive`, never run), converted to timm's layout by timm's
+  own checkpoint filter. A plain ``torch.save`` state dict in the same (OpenAI/open_clip) layout loads too.
 
-Both load with ``torch.load(..., weights_only=True)`` through :mod:`ganprobe.extractors.weights` (explicit path,
-``$GANPROBE_WEIGHTS_DIR``, cache, download unless ``GANPROBE_OFFLINE=1``). The full SHA-256 of neither file could
-be established where this code was written, so :data:`PINNED_SHA256` holds none: an unpinned file loads with a
-warning, its digest goes into every cache key, and its numbers are never labelled comparable with published ones.
-Pin a digest by adding it to :data:`PINNED_SHA256` (the full 64 hex digits; a prefix is refused). The files, the
-pins and their search live in the torch-free :mod:`ganprobe.extractors.published`; this module loads them.
+DINOv2's file loads with ``torch.load(..., weights_only=True)``; both are found through
+:mod:`ganprobe.extractors.weights` (explicit path, ``$GANPROBE_WEIGHTS_DIR``, cache, torch hub's checkpoints,
+``~/.cache/clip`` for CLIP, download unless ``GANPROBE_OFFLINE=1``) and checked against their full SHA-256 in
+:data:`PINNED_SHA256` before anything is read from them: Meta's ``dinov2_vitl14_pretrain.pth`` by the digest public
+projects pin for it, OpenAI's file by the digest in its own download URL. With ``verify_checksum=False`` (your own
+weights in the same layout) nothing is checked and the numbers are never labelled comparable with published ones.
+The files, the pins and their search live in the torch-free :mod:`ganprobe.extractors.published`; this module loads
+them.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 
 from torch import Tensor, nn
 
@@ -28,39 +31,21 @@ from ganprobe.extractors.published import (
     CLIP_WEIGHTS,
     DINOV2_WEIGHTS,
     PINNED_SHA256,
-    clip_pinned,
-    dinov2_pinned,
-    find_vit_weights,
-    is_pinned,
-    pinned,
+    find_clip_weights,
+    find_dinov2_weights,
     timm_available,
 )
-from ganprobe.extractors.weights import WeightsFile, find_local, load_state_dict, load_weights_into
+from ganprobe.extractors.script_archive import is_script_archive, load_script_archive
+from ganprobe.extractors.weights import find_local, load_state_dict, load_weights_into
 
 __all__ = [
     "CLIP_WEIGHTS",
     "DINOV2_WEIGHTS",
     "PINNED_SHA256",
     "clip_available",
-    "clip_pinned",
-    "dinov2_pinned",
-    "is_pinned",
     "load_clip_weights",
     "load_dinov2_weights",
-    "pinned",
 ]
-
-
-def _resolve(spec: WeightsFile, weights_path: str | os.PathLike[str] | None, verify: bool) -> tuple[str, str]:
-    path, digest = find_vit_weights(spec, weights_path, verify)
-    if not pinned(spec).sha256:
-        warnings.warn(
-            f"{path}: no SHA-256 is pinned for {spec.filename} in this ganprobe; loaded unverified (sha256 "
-            f"{digest}); its numbers are not labelled comparable with published ones",
-            UserWarning,
-            stacklevel=4,
-        )
-    return str(path), digest
 
 
 def _load(model: nn.Module, state: dict[str, Tensor], path: str, network: str) -> None:
@@ -73,7 +58,7 @@ def load_dinov2_weights(model: nn.Module, weights_path: str | os.PathLike[str] |
     """Load Meta's DINOv2 ViT-L/14 checkpoint into ``model`` (a :class:`TappedViT`); return the file's SHA-256."""
     from timm.models.vision_transformer import checkpoint_filter_fn
 
-    path, digest = _resolve(DINOV2_WEIGHTS, weights_path, verify)
+    path, digest = find_dinov2_weights(weights_path, verify)
     state = load_state_dict(path)
     if "pos_embed" not in state or "cls_token" not in state:
         raise WeightsFormatError(f"{path}: not DINOv2 ViT-L/14 weights (no pos_embed / cls_token)")
@@ -85,11 +70,15 @@ def load_dinov2_weights(model: nn.Module, weights_path: str | os.PathLike[str] |
 
 
 def load_clip_weights(model: nn.Module, weights_path: str | os.PathLike[str] | None, verify: bool) -> str:
-    """Load OpenAI's CLIP ViT-L/14@336 (open_clip layout) into ``model`` (a :class:`TappedViT`); return its SHA-256."""
+    """Load OpenAI's CLIP ViT-L/14@336 into ``model`` (a :class:`TappedViT`); return the file's SHA-256.
+
+    The file is OpenAI's TorchScript checkpoint (read tensors-only) or a ``torch.save`` state dict in the same
+    layout (``visual.*`` keys; the text tower's keys are ignored); fp16 weights are widened to the model's float32.
+    """
     from timm.models.vision_transformer import checkpoint_filter_fn
 
-    path, digest = _resolve(CLIP_WEIGHTS, weights_path, verify)
-    state = load_state_dict(path)
+    path, digest = find_clip_weights(weights_path, verify)
+    state = load_script_archive(path) if is_script_archive(path) else load_state_dict(path)
     if "visual.class_embedding" not in state:
         raise WeightsFormatError(f"{path}: not an OpenAI/open_clip CLIP state dict (no visual.class_embedding)")
     _load(model, checkpoint_filter_fn(state, model.vit), path, "CLIP ViT-L/14@336")  # type: ignore[arg-type]

@@ -70,6 +70,8 @@ class WeightsFile:
             ``sha256_prefix`` is checked, or nothing, and such files must be loaded with verification off).
         sha256_prefix: a hex prefix of the SHA-256 (at least 8 digits), only for files whose full digest is not
             known; a weaker pin, used only when ``sha256`` is empty.
+        also_in: further folders (``~`` expanded) searched last, where the publisher's own package keeps the same
+            file (``~/.cache/clip`` for OpenAI's CLIP checkpoints).
 
     Raises:
         ValueError: ``sha256`` is neither empty nor 64 hex digits, or ``sha256_prefix`` is not 8-64 hex digits.
@@ -79,6 +81,7 @@ class WeightsFile:
     url: str | None
     sha256: str
     sha256_prefix: str = ""
+    also_in: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sha256 and not _HEX64.fullmatch(self.sha256):
@@ -159,6 +162,8 @@ def _candidates(spec: WeightsFile) -> Iterable[Path]:
         yield Path(os.environ[WEIGHTS_DIR_ENV]).expanduser() / spec.filename
     yield cache_dir() / "weights" / spec.filename
     yield torch_hub_dir() / "checkpoints" / spec.filename
+    for folder in spec.also_in:
+        yield Path(os.path.expanduser(folder)) / spec.filename
 
 
 def find_local(spec: WeightsFile) -> Path | None:

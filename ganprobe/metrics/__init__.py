@@ -6,8 +6,9 @@ The classes are loaded lazily (PEP 562), so torch-free modules of this package (
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ganprobe.lazy import lazy_attributes
 
 _EXPORTS = {
     "CMMD": "ganprobe.metrics.cmmd",
@@ -36,14 +37,4 @@ if TYPE_CHECKING:
     from ganprobe.metrics.prdc import DensityCoverage, PrecisionRecall  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module that holds the metric class ``name`` on first access."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ganprobe.metrics' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals(), __all__)
