@@ -33,14 +33,12 @@ both. ONNX Runtime runs on the CPU only: with ``--device cuda`` only the torch r
 from __future__ import annotations
 
 import os
-import resource
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from measure import CpuWatch, row, run_worker, sync
+from measure import best_of, row, run_worker
 from torch import Tensor
 
 DEFAULT_EXTRACTORS = ("efficientnet-lite0", "random-inception-fid", "random-resnet50")
@@ -66,52 +64,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------------------------------- timing
-
-
-class _Watch(CpuWatch):
-    """:class:`CpuWatch` that also counts the CPU time of reaped child processes (the DataLoader workers)."""
-
-    def __enter__(self) -> _Watch:
-        self._children = _children_cpu()
-        super().__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        wall_start, cpu_start, busy_start = self._wall, self._cpu, self._busy
-        self.wall = time.perf_counter() - wall_start
-        self.cpu = time.process_time() - cpu_start
-        self.children = _children_cpu() - self._children
-        busy = self._busy_seconds()
-        self.others_share = None
-        if busy is not None and busy_start is not None and self.wall > 0:
-            others = max(0.0, busy - busy_start - self.cpu - self.children)
-            self.others_share = min(1.0, others / (self.wall * (os.cpu_count() or 1)))
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _timed(call: Any, device: torch.device, repeats: int) -> tuple[Any, dict[str, Any]]:
-    """``call`` ``repeats`` times: the last result and the fastest run's wall, own and children's CPU seconds."""
-    watches, result = [], None
-    for _ in range(max(1, repeats)):
-        sync(device)
-        with _Watch() as watch:
-            result = call()
-            sync(device)
-        watches.append(watch)
-    best = min(watches, key=lambda w: w.wall)
-    return result, {
-        "seconds": best.wall,
-        "all_seconds": [w.wall for w in watches],
-        "cpu_seconds": best.cpu,
-        "children_cpu_seconds": best.children,
-        "others_cpu_share": best.others_share,
-        "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "repeats": len(watches),
-    }
 
 
 # --------------------------------------------------------------------------------------------------- variants
@@ -167,7 +119,7 @@ def worker_matmul_onnx(spec: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     feeds = {"A": rng.standard_normal((n, n), dtype=np.float32), "B": rng.standard_normal((n, n), dtype=np.float32)}
     session.run(None, feeds)  # warm-up
-    _, timing = _timed(lambda: session.run(None, feeds), torch.device("cpu"), int(spec["repeats"]))
+    _, timing = best_of(lambda: session.run(None, feeds), torch.device("cpu"), int(spec["repeats"]))
     return {"n": n, "gflops": 2 * n**3 / timing["seconds"] / 1e9, **timing}
 
 
@@ -236,7 +188,7 @@ def _measure(
                 decoded += len(batch.images)  # type: ignore[arg-type]
             return decoded
 
-    output, result["timing"] = _timed(run, device, int(spec["repeats"]))
+    output, result["timing"] = best_of(run, device, int(spec["repeats"]))
     if mode == "decode":
         assert output == count, (output, count)
     else:

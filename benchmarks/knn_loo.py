@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from cpu_time import busy_seconds, children_cpu_seconds, others_share
 
 DEFAULT_SIZES = (2000, 10000, 50000)
 QUICK_SIZES = (2000, 10000)
@@ -107,29 +108,23 @@ def _ru_maxrss_kib() -> int:
 
 
 class CpuWatch:
-    """Wall time, this process's CPU time, and the share of the machine's CPU used by *other* processes.
+    """Wall time, this process's CPU time, its reaped children's CPU time (subprocesses, DataLoader workers), and
+    the share of the machine's CPU used by *other* processes.
 
-    The last figure reads ``/proc/stat`` (system-wide busy jiffies, steal included) minus this process's own CPU
-    time; it is ``None`` where ``/proc/stat`` is unavailable. Above a few percent, timings are inflated by contention.
+    The last figure reads ``/proc/stat`` (system-wide busy jiffies, steal included) minus this process's and its
+    children's CPU time; it is ``None`` where ``/proc/stat`` is unavailable. Above a few percent, timings are inflated
+    by contention.
     """
 
     def __init__(self) -> None:
         self.wall = 0.0
         self.cpu = 0.0
+        self.children = 0.0
         self.others_share: float | None = None
 
-    @staticmethod
-    def _busy_seconds() -> float | None:
-        try:
-            with open("/proc/stat") as stat:
-                fields = [int(value) for value in stat.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
     def __enter__(self) -> CpuWatch:
-        self._busy = self._busy_seconds()
+        self._busy = busy_seconds()
+        self._children = children_cpu_seconds()
         self._cpu = time.process_time()
         self._wall = time.perf_counter()
         return self
@@ -137,13 +132,8 @@ class CpuWatch:
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
-        busy = self._busy_seconds()
-        if busy is not None and self._busy is not None and self.wall > 0:
-            others = max(0.0, busy - self._busy - self.cpu)
-            self.others_share = min(1.0, others / (self.wall * (os.cpu_count() or 1)))
-
-
-# ------------------------------------------------------------------------------------------------ worker
+        self.children = children_cpu_seconds() - self._children
+        self.others_share = others_share(self._busy, busy_seconds(), self.cpu + self.children, self.wall)
 
 
 def _sync(device: torch.device) -> None:

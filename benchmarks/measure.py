@@ -1,9 +1,10 @@
 """Shared measurement helpers of ``benchmarks/run.py``: timing, peak memory, workers, machine, competitors.
 
-The low-level pieces (CPU watch, peak-RSS reset, machine description) live in ``benchmarks/knn_loo.py`` and
-``benchmarks/scores.py``, which stay runnable on their own; this module re-exports them and adds what the runner's
-sections share: best-of-k timing, one subprocess per measurement (fresh imports, allocator and thread pools, and a
-clean memory high-water mark), result rows, and whether a competitor is installed.
+The low-level pieces (CPU readings in ``benchmarks/cpu_time.py``; CPU watch, peak-RSS reset, machine description)
+live in ``benchmarks/knn_loo.py`` and ``benchmarks/scores.py``, which stay runnable on their own; this module
+re-exports them and adds what the runner's sections share: best-of-k timing, one subprocess per measurement (fresh
+imports, allocator and thread pools, and a clean memory high-water mark), result rows, and whether a competitor is
+installed.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def installed(import_name: str) -> bool:
 def best_of(call: Callable[[], Any], device: torch.device, repeats: int) -> tuple[Any, dict[str, Any]]:
     """Run ``call`` ``repeats`` times (at least once): its last result and the fastest run's wall/CPU seconds and
     others' CPU share, as :func:`scores.timed` (``timing = {"seconds", "all_seconds", "cpu_seconds",
-    "others_cpu_share", "repeats"}``)."""
+    "children_cpu_seconds", "others_cpu_share", "loadavg", "repeats"}``)."""
     return _scores.timed(call, device, max(1, repeats))
 
 

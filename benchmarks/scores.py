@@ -68,6 +68,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganprobe.metrics.registry import metric_names
+
 SEED = 0
 FID_SIZES = (2000,)
 QUICK_FID_SIZES = (1000,)
@@ -81,17 +83,7 @@ KID_TOLERANCE = 1e-6
 ONE_PASS_TOLERANCE = 1e-6
 FID_TARGET = 2.0
 KID_TARGET = 5.0
-ONE_PASS_METRICS = (
-    "fid",
-    "kid",
-    "is",
-    "precision_recall",
-    "density_coverage",
-    "cmmd",
-    "memorization",
-    "knn_loo",
-    "layer_separability",
-)
+ONE_PASS_METRICS = tuple(metric_names())  # every metric the Evaluator runs, in report order
 
 
 def _load_knn_loo() -> ModuleType:
@@ -202,7 +194,9 @@ def timed(call: Callable[[], Any], device: torch.device, repeats: int) -> tuple[
         "seconds": best.wall,
         "all_seconds": [w.wall for w in watches],
         "cpu_seconds": best.cpu,
+        "children_cpu_seconds": best.children,
         "others_cpu_share": best.others_share,
+        "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "repeats": repeats,
     }
 

@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shlex
 import statistics
 import subprocess
@@ -32,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from cpu_time import busy_seconds, children_cpu_seconds, others_share
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "import torch"
@@ -47,35 +48,15 @@ CASES = (
 HEAVY = ("torch", "torchvision", "torchmetrics", "numpy", "scipy", "sklearn", "PIL")
 
 
-def _busy_seconds() -> float | None:
-    """System-wide busy CPU seconds so far (``/proc/stat``, steal included), or ``None`` without it."""
-    try:
-        with open("/proc/stat") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_once(python: str, arguments: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float | None]:
     """One run in ``cwd`` (``python -m`` imports from there first): its wall seconds and the share of the machine's
     CPU that other processes used meanwhile."""
-    busy, cpu, start = _busy_seconds(), _children_cpu() + time.process_time(), time.perf_counter()
+    busy, cpu, start = busy_seconds(), children_cpu_seconds() + time.process_time(), time.perf_counter()
     completed = subprocess.run([python, *arguments], capture_output=True, env=env, cwd=cwd, check=False)
     wall = time.perf_counter() - start
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(arguments)}: exit {completed.returncode}: {completed.stderr.decode()[-500:]}")
-    after = _busy_seconds()
-    if busy is None or after is None or wall <= 0:
-        return wall, None
-    others = max(0.0, after - busy - (_children_cpu() + time.process_time() - cpu))
-    return wall, min(1.0, others / (wall * (os.cpu_count() or 1)))
+    return wall, others_share(busy, busy_seconds(), children_cpu_seconds() + time.process_time() - cpu, wall)
 
 
 def heavy_imports(python: str, arguments: list[str], env: dict[str, str], cwd: Path) -> list[str]:

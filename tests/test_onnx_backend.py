@@ -17,21 +17,14 @@ from test_distributed_evaluate import png_folder
 from ganprobe.cli import main
 from ganprobe.errors import FeatureCacheWarning, InputError
 from ganprobe.extractors import get_extractor, onnx_backend
+from ganprobe.extractors.backbones import BACKBONES
 from ganprobe.extractors.onnx_backend import ExportCache, OnnxRuntimeRunner, export_key
 from ganprobe.features.cache import cache_key, source_fingerprint
 from ganprobe.runtime import build_extractor
 
 RELATIVE = 1e-4  # the tolerance: max |ort - eager| / max |eager|, per layer
-CNNS = [
-    "random-efficientnet-lite0",
-    "random-efficientnet-lite1",
-    "random-efficientnet-lite2",
-    "random-resnet18",
-    "random-resnet34",
-    "random-resnet50",
-    "random-inception-fid",
-    "random-lenet-mnist",
-]
+VITS = {"dinov2-vitl14", "clip-vitl14-336"}  # tested on their own below (a whole ViT-L export costs minutes)
+CNNS = [f"random-{name}" for name in BACKBONES if name not in VITS]  # every other built-in backbone
 
 
 def _images(count: int = 4, size: int = 48, seed: int = 0) -> torch.Tensor:
