@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ganprobe import defaults
-from ganprobe.errors import GanprobeError, UsageError
+from ganprobe.errors import GanprobeError, SampleSizeWarning, UsageError
 from ganprobe.outputs import check_cli_outputs, describe_os_error
 from ganprobe.text import one_line
 
@@ -495,12 +495,29 @@ def _lead_process() -> bool:
     return os.environ.get("RANK", "0").strip() in ("", "0")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ganprobe`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+def _warn_in_cli_words() -> None:
+    """Warnings as one ``ganprobe: warning: ...`` line in the CLI's words, each cause once; sample-size warnings
+    are left to the report, whose first line states what the sample size supports."""
+    warnings.filterwarnings("ignore", category=SampleSizeWarning)
+    shown: set[str] = set()
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *rest: Any, **kwargs: Any) -> None:
+        line = one_line(in_cli_words(str(message)))
+        if line not in shown:
+            shown.add(line)
+            original(message, category, *rest, **kwargs)
+
     warnings.formatwarning = lambda message, category, *rest, **kw: (
         f"ganprobe: warning: {one_line(in_cli_words(str(message)))}\n"
     )
+    warnings.showwarning = show
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ganprobe`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    _warn_in_cli_words()
 
     try:
         if args.command == "evaluate":

@@ -51,6 +51,11 @@ class GanprobeWarning(UserWarning):
     """Base class of every warning ganprobe issues on purpose (filter them with one ``warnings`` rule)."""
 
 
+class SampleSizeWarning(GanprobeWarning, UserWarning):
+    """A set is too small for a number to mean what it claims (rank-deficient FID, KID subsets that are the whole
+    set). A metric issues each such warning once per state; reports state the same at their top instead."""
+
+
 class SkippedImagesWarning(GanprobeWarning, UserWarning):
     """Image files that could not be read or decoded were skipped (non-strict runs); ``files`` lists them all.
 

@@ -28,6 +28,7 @@ from ganprobe.features.cache import FeatureCache
 from ganprobe.functional.memorization import SuspectedCopy
 from ganprobe.metrics.outputs import MetricRecord, ReportOptions
 from ganprobe.metrics.registry import find_output
+from ganprobe.metrics.sample_size import SampleCheck
 from ganprobe.report.baseline import validate_baseline
 from ganprobe.report.gates import (
     GateResult,
@@ -38,7 +39,7 @@ from ganprobe.report.gates import (
     parse_gates,
 )
 
-REPORT_SCHEMA_VERSION = 3
+REPORT_SCHEMA_VERSION = 4
 
 
 def _check_same_precision(baseline: Mapping[str, Any], extractor: Mapping[str, Any]) -> None:
@@ -73,8 +74,10 @@ class EvaluationResult:
         features: ``{layer: (real (N, D), fake (M, D))}`` on the CPU (for plots).
         real_images, fake_images: file paths (``None`` where unknown) or a uint8 tensor of the first images.
         skipped: files that could not be decoded and were skipped (non-strict runs).
-        verdict: the answer in plain words, one sentence per metric that has one (how separable, from which
-            layer, fidelity vs diversity, copies), drawn from the records.
+        verdict: the answer in plain words: which numbers the sample size supports, then one reconciled sentence per
+            question (how far apart, where in the network, fidelity or diversity, copies), drawn from every metric's
+            findings (:func:`ganprobe.report.verdict.reconcile`).
+        sample_size: per metric, whether the sets are large enough for its headline number (its declared rule).
         processes: ``{"world_size": W, "extracted": {"real": [...], "fake": [...]}}``: how many processes shared
             the work (``torch.distributed``) and how many images each computed features for (0: cache or stats).
     """
@@ -91,6 +94,7 @@ class EvaluationResult:
     fake_images: Sequence[str | None] | Tensor = field(repr=False, default_factory=list)
     skipped: list[str] = field(default_factory=list)
     verdict: list[str] = field(default_factory=list)
+    sample_size: list[SampleCheck] = field(default_factory=list)
     processes: dict[str, Any] = field(default_factory=lambda: {"world_size": 1, "extracted": {}})
     # The metrics (and options) to compute half-sample standard errors from when a baseline check needs them.
     noise_source: tuple[Mapping[str, Any], ReportOptions] | None = field(default=None, repr=False, compare=False)
@@ -175,6 +179,7 @@ class EvaluationResult:
             "first_separable_layer": self.first_separable_layer,
             "separable_threshold": defaults.SEPARABLE_THRESHOLD,
             "verdict": list(self.verdict),
+            "sample_size": [check.as_dict() for check in self.sample_size],
             "memorization_pairs": [dataclasses.asdict(pair) for pair in self.suspicious],
             "skipped_files": list(self.skipped),
             "gates": [gate.as_dict() for gate in gates],
@@ -339,6 +344,7 @@ def evaluate(
 
     mark = time.perf_counter()
     records = evaluator.records(options)
+    checks = evaluator.sample_checks()
     result = EvaluationResult(
         records=records,
         first_separable_layer=None,
@@ -354,7 +360,8 @@ def evaluate(
         real_images=[] if is_stats_file(real) else thumbnails(real, evaluator.paths["real"]),
         fake_images=thumbnails(fake, evaluator.paths["fake"]),
         skipped=skipped,
-        verdict=evaluator.verdict(records),
+        verdict=evaluator.verdict(records, checks),
+        sample_size=checks,
         processes={
             "world_size": evaluator.world_size if evaluator.distributed else 1,
             "extracted": evaluator.extracted,

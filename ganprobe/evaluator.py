@@ -20,6 +20,7 @@ from ganprobe.features.extract import extract_features
 from ganprobe.metrics.base import FeatureMetric
 from ganprobe.metrics.outputs import MetricRecord, ReportOptions
 from ganprobe.metrics.registry import metric_classes
+from ganprobe.metrics.sample_size import SampleCheck
 
 
 def supported_metrics(extractor: FeatureExtractor) -> list[str]:
@@ -289,10 +290,28 @@ class Evaluator:
         """Every metric's :meth:`~ganprobe.metrics.base.FeatureMetric.records`, in report order."""
         return [record for metric in self.metrics.values() for record in metric.records(options)]
 
-    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
-        """Each metric's plain-words reading of its own records (see ``FeatureMetric.verdict``), in report order."""
-        ranked = sorted(self.metrics.items(), key=lambda item: item[1].verdict_rank)
-        return [line for name, metric in ranked for line in metric.verdict([r for r in records if r.metric == name])]
+    def sample_checks(self) -> list[SampleCheck]:
+        """Whether the sets are large enough for each metric's headline number (its declared sample rule)."""
+        return [metric.sample_check() for metric in self.metrics.values()]
+
+    def verdict(self, records: Sequence[MetricRecord], checks: Sequence[SampleCheck] | None = None) -> list[str]:
+        """The answer in plain words: which numbers the sample size supports, then one reconciled statement per
+        question (how far apart, where in the network, fidelity or diversity, copies) from every metric's findings
+        (see :func:`ganprobe.report.verdict.reconcile`)."""
+        from ganprobe.report.verdict import Voice, reconcile
+
+        by_metric = {check.metric: check for check in (self.sample_checks() if checks is None else checks)}
+        findings, voices = [], {}
+        for name, metric in self.metrics.items():
+            findings += metric.findings([record for record in records if record.metric == name])
+            declaration = metric.declaration
+            voices[name] = Voice(
+                declaration.title if declaration is not None and declaration.title else name,
+                metric.verdict_rank,
+                declaration.trust_reason if declaration is not None else "",
+                by_metric.get(name),
+            )
+        return reconcile(findings, voices)
 
     def reset(self) -> None:
         """Forget every metric's samples (the extractor and cache stay)."""

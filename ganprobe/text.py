@@ -8,6 +8,7 @@ name such files with :func:`quote_path`; the CLI passes every line it prints thr
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
@@ -37,3 +38,27 @@ def one_line(text: str) -> str:
     """``text`` with every non-printable character escaped (newlines included): one safe line for a terminal."""
     text = text.strip()
     return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def shorten_common_prefix(paths: Sequence[str], width: int) -> list[str]:
+    """``paths`` made to fit ``width`` characters by dropping leading folders they all share (shown as ``…/``),
+    never by cutting a file name; paths that already fit, or share no folder, come back unchanged.
+
+    Args:
+        paths: file paths as reported (``/data/run/campus/IMG_1.jpg``).
+        width: the characters a path may take.
+
+    Returns:
+        The paths, each with the same leading folders replaced by ``…/`` as far as needed (or possible).
+    """
+    if not paths or max(len(path) for path in paths) <= width:
+        return list(paths)
+    split = [path.split("/") for path in paths]
+    shared = 0
+    while all(len(parts) > shared + 1 for parts in split) and len({parts[shared] for parts in split}) == 1:
+        shared += 1
+    for drop in range(1, shared + 1):
+        shortened = ["…/" + "/".join(parts[drop:]) for parts in split]
+        if max(len(path) for path in shortened) <= width or drop == shared:
+            return shortened
+    return list(paths)

@@ -26,6 +26,7 @@ from pathlib import Path
 BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
 DEBIAN_PACKAGE = "chromium-headless-shell"
 WIDTHS = {"desktop": (1280, 900), "narrow": (390, 844)}
+MIN_PANEL_WIDTH = 250  # px: a t-SNE or PCA panel narrower than this cannot be read (the old 4-panel row: ~90 px)
 SECTIONS = ("summary", "metrics", "tsne", "separability", "pca-variance", "memorization", "samples")
 _PROBE = """<script>
 window.addEventListener('load', function () {
@@ -37,7 +38,11 @@ window.addEventListener('load', function () {
     broken: images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).map(function (i) {
       return i.alt; }),
     sections: Array.from(document.querySelectorAll('section[id]')).map(function (s) { return s.id; }),
-    verdict: document.querySelectorAll('.verdict li').length
+    verdict: document.querySelectorAll('.verdict li').length,
+    panels: Array.from(document.querySelectorAll('.panels img')).map(function (i) {
+      return Math.round(i.getBoundingClientRect().width); }),
+    thumbs: Array.from(document.querySelectorAll('img.thumb')).map(function (i) {
+      var box = i.getBoundingClientRect(); return [Math.round(box.width), Math.round(box.height)]; })
   };
   var out = document.createElement('pre');
   out.id = 'ganprobe-browser-check';
@@ -93,7 +98,8 @@ def check_page(html_file: str | os.PathLike[str], width: int, height: int, brows
     """Render ``html_file`` at ``width`` x ``height`` and measure it.
 
     Returns:
-        ``{"width", "scroll_width", "images", "broken" (alt texts), "sections" (ids), "verdict" (items)}``.
+        ``{"width", "scroll_width", "images", "broken" (alt texts), "sections" (ids), "verdict" (items),
+        "panels" (rendered widths of the per-layer plots), "thumbs" (rendered [width, height] of each thumbnail)}``.
     """
     browser = browser or ensure_chromium()
     page = Path(html_file).read_text(encoding="utf-8")
@@ -118,7 +124,8 @@ def screenshot(html_file: str | os.PathLike[str], png: str | os.PathLike[str], w
 
 
 def problems(measured: dict, expected_sections: tuple[str, ...] = SECTIONS) -> list[str]:
-    """What is wrong with one measurement: horizontal overflow, broken images, missing sections, no verdict."""
+    """What is wrong with one measurement: horizontal overflow, broken images, missing sections, no verdict,
+    per-layer plots narrower than :data:`MIN_PANEL_WIDTH` (unreadable), thumbnails of different sizes."""
     found = []
     if measured["scroll_width"] > measured["width"]:
         found.append(f"horizontal overflow: page {measured['scroll_width']} px wide in a {measured['width']} px window")
@@ -129,6 +136,12 @@ def problems(measured: dict, expected_sections: tuple[str, ...] = SECTIONS) -> l
         found.append(f"missing sections: {missing}")
     if not measured["verdict"]:
         found.append("no 'In short' verdict at the top")
+    narrow = [width for width in measured.get("panels", []) if width < MIN_PANEL_WIDTH]
+    if narrow:
+        found.append(f"per-layer plots {narrow} px wide, under {MIN_PANEL_WIDTH} px (unreadable)")
+    sizes = {tuple(size) for size in measured.get("thumbs", [])}
+    if len(sizes) > 1:
+        found.append(f"thumbnails of different sizes: {sorted(sizes)}")
     return found
 
 

@@ -241,7 +241,8 @@ def test_full_report_is_self_contained_with_a_png_in_every_section(folders: tupl
         for image in page.images[section]:
             assert image["alt"].strip()
             _decode_png(image["src"])
-    assert "t-SNE" in page.images["tsne"][0]["alt"] and "pool" in page.images["tsne"][0]["alt"]
+    assert "t-SNE" in page.images["tsne"][0]["alt"]  # one image per layer, each naming its layer
+    assert [image["alt"].rsplit(": ", 1)[1] for image in page.images["tsne"]] == list(_features())
     # One fake and one real thumbnail per memorization pair; the grids hold grid_size images each.
     assert len(page.images["memorization"]) == 4
     assert [image["alt"].split()[4] for image in page.images["samples"]] == ["4", "4"]
@@ -402,4 +403,4 @@ def test_a_zero_spread_says_why(folders: tuple[list[str], list[str]]):
         if record["key"] == "kid":
             record["std"] = 3.5e-15 * abs(record["value"] or 1.0)  # round-off of identical subsets, not a spread
     page = _Page(render_html_report(report, {}, real, fake))
-    assert "± 0: all subsets gave one value (each held the whole set)" in page.text["metrics"]
+    assert "no spread: every subset was the whole set" in page.text["metrics"] and "± 0" not in page.text["metrics"]

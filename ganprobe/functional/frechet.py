@@ -20,7 +20,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from ganprobe.errors import InputError
+from ganprobe.errors import InputError, SampleSizeWarning
 from ganprobe.functional.neighbours import check_features
 
 
@@ -159,13 +159,14 @@ def statistics_from_sums(feature_sum: Tensor, outer_sum: Tensor, count: int | Te
 
 
 def warn_if_rank_deficient(num_real: int, num_fake: int, dim: int, what: str = "FID") -> None:
-    """Warn (``UserWarning``) when a covariance of ``N <= D`` samples is singular (rank at most ``N - 1``)."""
+    """Warn (:class:`~ganprobe.errors.SampleSizeWarning`) when a covariance of ``N <= D`` samples is singular (rank
+    at most ``N - 1``)."""
     small = [f"{name} N={n}" for name, n in (("real", num_real), ("fake", num_fake)) if n <= dim]
     if small:
         warnings.warn(
             f"{what}: {', '.join(small)} not above the feature dimension {dim}: the covariance is rank-deficient, "
             "so the value is finite but strongly biased; use more samples than feature dimensions",
-            UserWarning,
+            SampleSizeWarning,
             stacklevel=3,
         )
 

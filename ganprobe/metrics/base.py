@@ -3,7 +3,10 @@ the declared outputs and the reports built from them."""
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,14 +20,32 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from ganprobe.data.sources import ImageSource
 from ganprobe.distributed import metric_process_group
-from ganprobe.errors import GanprobeError, InputError
+from ganprobe.errors import GanprobeError, InputError, SampleSizeWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
 from ganprobe.features.extract import iter_features
 from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions, binomial_stderr, make_record
+from ganprobe.metrics.sample_size import SampleCheck, SampleRule, check_sample
 
 MetricValue = Tensor | dict[str, Tensor]
+
+# Frames in these folders are the library's own: a warning points at the first frame outside them (the user's line).
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (sys.modules["ganprobe"], sys.modules["torchmetrics"], sys.modules["torch"])
+    if getattr(module, "__file__", None)
+) + (os.path.dirname(os.path.abspath(contextmanager.__code__.co_filename)) + os.sep + "contextlib.py",)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` for :func:`warnings.warn` called here that names the first frame outside ganprobe,
+    torchmetrics and torch: the user's line that asked for the number."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @dataclass(frozen=True)
@@ -108,6 +129,7 @@ class FeatureMetric(Metric):
                 raise InputError(f"layers: expected a non-empty list of layer names, got {layers!r}")
             self.layers = tuple(dict.fromkeys(names))
         self._widths: dict[str, int] = {}
+        self._warned: set[str] = set()  # sample-size warnings issued for the current state (each cause once)
         self._add_feature_states()
 
     def _add_feature_states(self) -> None:
@@ -149,6 +171,49 @@ class FeatureMetric(Metric):
         """The fewest ``(real, fake)`` samples this metric can be computed on, and the setting that sets them
         (empty when none does), so a run can refuse a too-small set before any extraction."""
         return 1, 1, ""
+
+    def sample_check(self) -> SampleCheck:
+        """Whether the stored sets are large enough for this metric's headline number (synced under DDP), by the
+        :class:`~ganprobe.metrics.sample_size.SampleRule` of its declaration."""
+        rule = self.declaration.sample_rule if self.declaration is not None else SampleRule()
+        title = (self.declaration.title if self.declaration is not None else "") or self.name or type(self).__name__
+        with self.synced():
+            real, fake = self._sample_counts()
+        settings = {rule.above_setting[0]: getattr(self, rule.above_setting[0], None)} if rule.above_setting else {}
+        return check_sample(
+            rule, self.name, title, real if self.uses_real else None, fake, self._feature_dimension(), settings
+        )
+
+    def _feature_dimension(self) -> int | None:
+        """The width of the (first) layer's features, ``None`` before any update."""
+        return self._widths.get(self.layers[0])
+
+    def _wrap_compute(self, compute: Any) -> Any:
+        """torchmetrics' compute wrapper (sync, cache), inside :meth:`_sample_warnings_once` for every subclass."""
+        wrapped = super()._wrap_compute(compute)
+
+        @functools.wraps(wrapped)
+        def warn_once(*args: Any, **kwargs: Any) -> Any:
+            with self._sample_warnings_once():
+                return wrapped(*args, **kwargs)
+
+        return warn_once
+
+    @contextmanager
+    def _sample_warnings_once(self) -> Iterator[None]:
+        """Issue each :class:`SampleSizeWarning` raised inside once per state (``compute()`` and ``records()`` of the
+        same sets warn once, not twice), pointing at the user's line; every other warning passes through."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SampleSizeWarning)
+            yield
+        for item in caught:
+            if issubclass(item.category, SampleSizeWarning):
+                text = str(item.message)
+                if text not in self._warned:
+                    self._warned.add(text)
+                    warnings.warn(item.message, stacklevel=_user_stacklevel())
+            else:
+                warnings.warn_explicit(item.message, item.category, item.filename, item.lineno, source=item.source)
 
     def space_label(self, output: Output) -> str:
         """The feature space in words for labels: ``"resnet18"`` at the extractor's default layer,
@@ -291,6 +356,7 @@ class FeatureMetric(Metric):
                 )
             checked[layer] = value.detach().to(self.device)
         self._accumulate(checked, real)
+        self._warned = set()
 
     def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
         """Add another metric's states (or a state dict) to this one, and forget any cached ``compute()`` result
@@ -299,6 +365,7 @@ class FeatureMetric(Metric):
         if isinstance(incoming_state, Metric):
             self._update_count += incoming_state._update_count
         self._computed = None
+        self._warned = set()
 
     # ----------------------------------------------------------------------------------------------------- compute
     @contextmanager
@@ -345,7 +412,7 @@ class FeatureMetric(Metric):
         output's standard error comes from its declared method (see :class:`~ganprobe.metrics.outputs.Output`).
         """
         options = options or ReportOptions()
-        with self.synced():
+        with self.synced(), self._sample_warnings_once():
             estimates = {key: Estimate(float(value)) for key, value in self._current_values().items()}
             self._add_details(estimates, options)
             self._add_noise(estimates, options)
@@ -374,10 +441,16 @@ class FeatureMetric(Metric):
             self.space_label(output),
         )
 
-    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
-        """Plain-words sentences about this metric's numbers (``records`` from :meth:`records`), for the top of a
-        report; empty when the numbers speak for themselves. The metric owns its reading, as it owns its outputs."""
+    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
+        """This metric's reading of its numbers (``records`` from :meth:`records`), one :class:`Finding` per question
+        it speaks to; the evaluator reconciles every metric's findings into one verdict
+        (:func:`ganprobe.report.verdict.reconcile`). Empty when the numbers speak for themselves."""
         return []
+
+    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
+        """Plain words about this metric's numbers alone: its findings' sentences as one line (empty without any)."""
+        found = self.findings(records)
+        return [" ".join(finding.sentence for finding in found)] if found else []
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
         """Hook: add richer-view outputs (p-values, intervals) to ``estimates``; called while synced."""
@@ -464,6 +537,7 @@ class FeatureMetric(Metric):
         """Clear the stored features (and the remembered feature widths)."""
         super().reset()
         self._widths = {}
+        self._warned = set()
 
 
 class SingleLayerMetric(FeatureMetric):

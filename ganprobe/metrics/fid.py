@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -24,7 +24,8 @@ from ganprobe.functional.frechet import (
 )
 from ganprobe.metrics.base import FeatureMetric, SingleLayerMetric
 from ganprobe.metrics.declarations.fid import DECLARATION, KEY_FID, KEY_FID_INFINITY
-from ganprobe.metrics.outputs import Estimate, Output, ReportOptions
+from ganprobe.metrics.findings import Finding
+from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions
 
 # Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).
 PUBLISHED_EXTRACTOR = "inception-fid"
@@ -206,6 +207,17 @@ class FID(SingleLayerMetric):
 
     def _sample_counts(self) -> tuple[int, int]:
         return int(self.real_count), int(self.fake_count)
+
+    def _feature_dimension(self) -> int | None:
+        return int(self.real_sum.shape[0]) or None
+
+    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
+        """FID as context on ``distance``: it has no threshold of its own, so it claims nothing."""
+        record = next((record for record in records if record.key == KEY_FID), None)
+        if record is None:
+            return []
+        sentence = f"{record.label} {record.value:.4g} (no threshold of its own: compare runs at equal sample sizes)."
+        return [Finding("distance", self.name, sentence, None, f"{record.label} {record.value:.4g}")]
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
         if options.fid_bootstrap > 0 and self.keep_features:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
 
 from ganprobe.defaults import setting
-from ganprobe.errors import InputError
+from ganprobe.errors import InputError, SampleSizeWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid
 from ganprobe.metrics.base import SingleLayerMetric
 from ganprobe.metrics.declarations.kid import DECLARATION, KEY_KID, KEY_KID_STD
 from ganprobe.metrics.fid import PUBLISHED_LAYER, official_inception, with_reference
-from ganprobe.metrics.outputs import Output
+from ganprobe.metrics.findings import Finding
+from ganprobe.metrics.outputs import MetricRecord, Output
 
 
 class KID(SingleLayerMetric):
@@ -123,9 +124,9 @@ class KID(SingleLayerMetric):
         size = self.subset_size
         if self.shrink_subsets and size > smallest >= 2:
             warnings.warn(
-                f"KID: subset_size {size} lowered to {smallest}, the smaller set's size (set shrink_subsets=False "
-                "to get an error instead)",
-                UserWarning,
+                f"KID: subset_size {size} lowered to {smallest}, the smaller set's size: every subset is the whole "
+                "set, so kid_std is no spread (pass shrink_subsets=False to get an error instead)",
+                SampleSizeWarning,
                 stacklevel=2,
             )
             size = smallest
@@ -141,6 +142,25 @@ class KID(SingleLayerMetric):
             self.max_kernel_bytes,
         )
         return {KEY_KID: mean, KEY_KID_STD: std}
+
+    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
+        """Whether the kernel distance stands out from its own spread (``distance``): ``differ`` when it exceeds
+        twice its spread over subsets (or its interval's lower end is above 0), ``alike`` when it does not."""
+        found = {record.key: record for record in records}
+        if KEY_KID not in found:
+            return []
+        record = found[KEY_KID]
+        spread = record.std if record.std is not None else found.get(KEY_KID_STD, record).std
+        claim = None
+        if record.low is not None:
+            claim = "differ" if record.low > 0 else "alike"
+        elif spread is not None and spread > 0:
+            claim = "differ" if record.value > 2 * spread else "alike"
+        evidence = f"{record.label} {record.value:.3g}" + (f" ± {spread:.2g}" if spread else "")
+        sentence = f"{evidence}: {'the sets differ' if claim == 'differ' else 'within its own noise of 0'}."
+        if claim is None:
+            sentence = f"{evidence}."
+        return [Finding("distance", self.name, sentence, claim, evidence)]
 
     def compute(self) -> dict[str, Tensor]:
         """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""

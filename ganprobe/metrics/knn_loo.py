@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from ganprobe.metrics.declarations.knn_loo import (
     KEY_KNN_LOO_P_VALUE,
     KEY_KNN_LOO_REAL,
 )
+from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions
 
 
@@ -111,29 +113,54 @@ class KNNLOOAccuracy(SingleLayerMetric):
         if options.permutations > 0:
             estimates[KEY_KNN_LOO_P_VALUE] = Estimate(details.p_value)
 
-    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
-        """How separable the sets are, and which class gives them away (mode dropping vs poor fidelity)."""
-        values = {record.key: record.value for record in records}
-        if KEY_KNN_LOO not in values:
+    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
+        """How separable the sets are (``distance``), and which class gives them away (``balance``: mode dropping vs
+        poor fidelity)."""
+        found = {record.key: record for record in records}
+        if KEY_KNN_LOO not in found:
             return []
-        accuracy = values[KEY_KNN_LOO]
-        sentence = (
-            f"1-NN real-vs-fake accuracy {accuracy:.2f} (0.5 = indistinguishable, 1.0 = fully separated): "
-            f"{separation_words(accuracy)}."
-        )
-        real, fake = values.get(KEY_KNN_LOO_REAL), values.get(KEY_KNN_LOO_FAKE)
-        if real is not None and fake is not None and abs(real - fake) >= 0.1:
-            if fake > real:
-                sentence += (
-                    f" Fakes are recognised more often ({fake:.2f}) than reals ({real:.2f}): fakes stray from the "
+        accuracy = found[KEY_KNN_LOO].value
+        p_value = found[KEY_KNN_LOO_P_VALUE].value if KEY_KNN_LOO_P_VALUE in found else None
+        stderr = found[KEY_KNN_LOO].stderr
+        if p_value is not None:
+            differ: bool | None = p_value < 0.05
+        elif stderr is not None and math.isfinite(stderr):
+            differ = accuracy - 0.5 > 2 * stderr
+        else:
+            differ = None
+        evidence = f"1-NN accuracy {accuracy:.2f}" + (f", p = {p_value:.2g}" if p_value is not None else "")
+        result = [
+            Finding(
+                "distance",
+                self.name,
+                f"1-NN real-vs-fake accuracy {accuracy:.2f} (0.5 = indistinguishable, 1.0 = fully separated): "
+                f"{separation_words(accuracy)}.",
+                None if differ is None else ("differ" if differ else "alike"),
+                evidence,
+            )
+        ]
+        if KEY_KNN_LOO_REAL in found and KEY_KNN_LOO_FAKE in found:
+            real, fake = found[KEY_KNN_LOO_REAL].value, found[KEY_KNN_LOO_FAKE].value
+            balance = f"1-NN fake {fake:.2f} vs real {real:.2f}"
+            if fake - real >= 0.1:
+                sentence = (
+                    f"Fakes are recognised more often ({fake:.2f}) than reals ({real:.2f}): fakes stray from the "
                     "real data (poor fidelity) more than they miss parts of it."
                 )
-            else:
-                sentence += (
-                    f" Reals are recognised more often ({real:.2f}) than fakes ({fake:.2f}): parts of the real "
+                result.append(Finding("balance", self.name, sentence, "fidelity", balance))
+            elif real - fake >= 0.1:
+                sentence = (
+                    f"Reals are recognised more often ({real:.2f}) than fakes ({fake:.2f}): parts of the real "
                     "data have no fakes near them (mode dropping)."
                 )
-        return [sentence]
+                result.append(Finding("balance", self.name, sentence, "diversity", balance))
+            else:
+                sentence = (
+                    f"Reals ({real:.2f}) and fakes ({fake:.2f}) are recognised about equally often: the 1-NN split "
+                    "points at neither fidelity nor diversity."
+                )
+                result.append(Finding("balance", self.name, sentence, None, balance))
+        return result
 
     def compute_details(self, num_permutations: int = 1000, seed: int = 0) -> KNNLOOResult:
         """Accuracy, real/fake accuracies, balanced accuracy and a permutation-test p-value (synced under DDP).

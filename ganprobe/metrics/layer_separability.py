@@ -16,6 +16,7 @@ from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.separability import PROTOCOLS, first_separable_layer, layer_separability
 from ganprobe.metrics.base import FeatureMetric
 from ganprobe.metrics.declarations.layer_separability import DECLARATION, SEPARABILITY_PREFIX
+from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.outputs import MetricRecord, Output
 
 
@@ -99,8 +100,8 @@ class LayerSeparability(FeatureMetric):
             return self.folds, self.folds, f"folds={self.folds}"
         return 2, 2, ""
 
-    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
-        """From which layer on a held-out probe tells fakes apart (the first layer reaching 0.75)."""
+    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
+        """From which layer on a held-out probe tells fakes apart (the first layer reaching 0.75): ``layers``."""
         table: dict[str, dict[str, float]] = {}
         for record in records:
             if record.layer is not None and record.protocol is not None:
@@ -112,11 +113,13 @@ class LayerSeparability(FeatureMetric):
         last = list(table)[-1]
         tail = f"; at the last tapped layer ({last}) {table[last][protocol]:.2f}"
         if first is None:
-            return [f"No tapped layer separates fakes from reals ({protocol} below {SEPARABLE_ACCURACY:g}){tail}."]
-        return [
-            f"Fakes become separable from layer {first} on ({protocol} accuracy {table[first][protocol]:.2f} >= "
-            f"{SEPARABLE_ACCURACY:g}){tail}."
-        ]
+            sentence = f"No tapped layer separates fakes from reals ({protocol} below {SEPARABLE_ACCURACY:g}){tail}."
+        else:
+            sentence = (
+                f"Fakes become separable from layer {first} on ({protocol} accuracy {table[first][protocol]:.2f} >= "
+                f"{SEPARABLE_ACCURACY:g}){tail}."
+            )
+        return [Finding("layers", self.name, sentence)]
 
     def declared_outputs(self) -> list[Output]:
         """One output per layer and protocol, in network order."""

@@ -25,6 +25,7 @@ from ganprobe.functional.memorization import (
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
 from ganprobe.metrics.declarations.memorization import DECLARATION, KEY_MEMORIZATION
+from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.outputs import MetricRecord
 
 
@@ -153,8 +154,8 @@ class Memorization(SingleLayerMetric):
         """Two reals (a real's spacing is its distance to the nearest other real) and one fake."""
         return 2, 1, ""
 
-    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
-        """How many fakes look like copies, and the closest pair."""
+    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
+        """How many fakes look like copies, and the closest pair (``copies``)."""
         value = next((record.value for record in records if record.key == KEY_MEMORIZATION), None)
         if value is None:
             return []
@@ -168,11 +169,13 @@ class Memorization(SingleLayerMetric):
             real = top.real_path or f"real #{top.real_index}"
             pair = f" Closest pair: {fake} and {real} (copy ratio {top.ratio:.3g})."
         if count == 0:
-            return [
+            sentence = (
                 f"No fake sits closer to a real image than reals sit to each other (ratio < {self.threshold:g}).{pair}"
-            ]
-        share = f"{count} of {details.ratio.shape[0]} fakes ({value:.1%})"
-        return [f"{share} look like copies of real images (ratio < {self.threshold:g}).{pair}"]
+            )
+        else:
+            share = f"{count} of {details.ratio.shape[0]} fakes ({value:.1%})"
+            sentence = f"{share} look like copies of real images (ratio < {self.threshold:g}).{pair}"
+        return [Finding("copies", self.name, sentence)]
 
     def _state_tensors(self) -> tuple[Tensor, ...]:
         parts: list[Tensor] = []

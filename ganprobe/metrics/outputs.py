@@ -231,6 +231,11 @@ def make_record(
     )
 
 
+# How reports show a spread that is no spread at all (every subset was the whole set): never as "± 0", which reads
+# as no uncertainty.
+NO_SPREAD_TEXT = "no spread: every subset was the whole set"
+
+
 def no_spread(std: float | None, value: float) -> bool:
     """Whether a spread over subsets or splits is zero up to float64 round-off (every subset gave one value)."""
     return std is not None and math.isfinite(std) and abs(std) <= 1e-9 * max(1.0, abs(value))

@@ -17,8 +17,10 @@ from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.functional.prdc import PRDCDetails, prdc_details, prdc_intervals
 from ganprobe.metrics.base import SingleLayerMetric
 from ganprobe.metrics.declarations.density_coverage import DECLARATION as DENSITY_COVERAGE
+from ganprobe.metrics.declarations.density_coverage import KEY_COVERAGE, KEY_DENSITY
 from ganprobe.metrics.declarations.precision_recall import DECLARATION as PRECISION_RECALL
 from ganprobe.metrics.declarations.precision_recall import KEY_PRECISION, KEY_RECALL
+from ganprobe.metrics.findings import Finding, balance_claim
 from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions
 
 
@@ -91,17 +93,19 @@ class _ManifoldMetric(SingleLayerMetric):
                 estimates[key].low, estimates[key].high = interval.low, interval.high
 
 
-def _pattern(fidelity: str, fidelity_value: float, diversity: str, diversity_value: float) -> str:
-    numbers = f"{fidelity} {fidelity_value:.2f} (fidelity), {diversity} {diversity_value:.2f} (diversity)"
-    if max(fidelity_value, diversity_value) < 0.3:
-        return f"{numbers}: both poor: the fakes neither look like the real data nor cover it."
-    if min(fidelity_value, diversity_value) > 0.7:
-        return f"{numbers}: both good."
-    if fidelity_value < diversity_value - 0.1:
-        return f"{numbers}: the fakes cover the real data's variety but many lie off it (poor fidelity)."
-    if diversity_value < fidelity_value - 0.1:
-        return f"{numbers}: the fakes look real but cover only part of the real data (mode dropping)."
-    return f"{numbers}: neither clearly worse than the other."
+def _balance(metric: str, fidelity: str, fidelity_value: float, diversity: str, diversity_value: float) -> Finding:
+    """The ``balance`` finding of a fidelity and a diversity score."""
+    numbers = f"{fidelity} {fidelity_value:.2f}, {diversity} {diversity_value:.2f}"
+    claim = balance_claim(min(fidelity_value, 1.0), diversity_value)
+    reading = {
+        "both": "both poor: the fakes neither look like the real data nor cover it",
+        "neither": "both good",
+        "fidelity": "the fakes cover the real data's variety but many lie off it (poor fidelity)",
+        "diversity": "the fakes look real but cover only part of the real data (mode dropping)",
+        None: "neither clearly worse than the other",
+    }[claim]
+    sentence = f"{fidelity} {fidelity_value:.2f} (fidelity), {diversity} {diversity_value:.2f} (diversity): {reading}."
+    return Finding("balance", metric, sentence, claim, numbers)
 
 
 class PrecisionRecall(_ManifoldMetric):
@@ -148,11 +152,11 @@ class PrecisionRecall(_ManifoldMetric):
     declaration = PRECISION_RECALL
     _needs_recall = True
 
-    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
-        """Which of fidelity (precision) and diversity (recall) is worse."""
+    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
+        """Which of fidelity (precision) and diversity (recall) is worse (``balance``)."""
         values = {record.key: record.value for record in records}
         if {KEY_PRECISION, KEY_RECALL} <= set(values):
-            return [_pattern(KEY_PRECISION, values[KEY_PRECISION], KEY_RECALL, values[KEY_RECALL])]
+            return [_balance(self.name, KEY_PRECISION, values[KEY_PRECISION], KEY_RECALL, values[KEY_RECALL])]
         return []
 
     def __init__(
@@ -205,6 +209,13 @@ class DensityCoverage(_ManifoldMetric):
 
     declaration = DENSITY_COVERAGE
     _needs_recall = False
+
+    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
+        """Which of fidelity (density, read up to 1) and diversity (coverage) is worse (``balance``)."""
+        values = {record.key: record.value for record in records}
+        if {KEY_DENSITY, KEY_COVERAGE} <= set(values):
+            return [_balance(self.name, KEY_DENSITY, values[KEY_DENSITY], KEY_COVERAGE, values[KEY_COVERAGE])]
+        return []
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from ganprobe.errors import InputError
 from ganprobe.text import quote_path
 
 # Report schema versions this ganprobe reads as baselines (2: the current one; 3: the next, already understood).
-KNOWN_SCHEMA_VERSIONS = (2, 3)
+KNOWN_SCHEMA_VERSIONS = (2, 3, 4)
 
 
 def validate_baseline(payload: object, source: str | os.PathLike[str]) -> dict[str, Any]:

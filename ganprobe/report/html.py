@@ -22,7 +22,7 @@ from torch import Tensor
 from ganprobe.atomic import atomic_write
 from ganprobe.data.folder import load_image
 from ganprobe.errors import GanprobeError, InputError
-from ganprobe.metrics.outputs import Direction, no_spread
+from ganprobe.metrics.outputs import NO_SPREAD_TEXT, Direction, no_spread
 from ganprobe.report import plots
 
 Images = Sequence[str | None] | Tensor
@@ -42,7 +42,9 @@ td code,td.path{white-space:nowrap}
 .verdict{background:#eef4fb;border-left:4px solid #3b78c2;padding:.5em 1em .5em 2em;margin:1em 0}
 .verdict li{margin:.25em 0}
 p,li,h1,h2,h3{overflow-wrap:anywhere}
-img{max-width:100%;height:auto}img.thumb{image-rendering:pixelated;width:96px}
+img{max-width:100%;height:auto}img.thumb{image-rendering:pixelated;width:96px;height:96px;max-width:none;
+object-fit:contain}
+.panels{display:flex;flex-wrap:wrap;gap:.5em}.panels img{width:300px}.panels.wide-panels img{width:340px}
 code,.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;overflow-wrap:anywhere}
 nav a{margin-right:1em;display:inline-block}
 footer{margin-top:3em;color:#666;font-size:.85em;border-top:1px solid #ddd;padding-top:.5em}
@@ -62,6 +64,12 @@ def _number(value: Any) -> str:
 def _img(png: bytes, alt: str, css_class: str = "") -> str:
     extra = f' class="{css_class}"' if css_class else ""
     return f'<img src="{plots.png_data_uri(png)}" alt="{_e(alt)}"{extra}>'
+
+
+def _panels(images: Sequence[str], css_class: str = "") -> str:
+    """Per-layer plot images that wrap: a row on a desktop, one under another on a narrow screen."""
+    classes = f"panels {css_class}".strip()
+    return f'<div class="{classes}">' + "".join(images) + "</div>"
 
 
 def _note(text: str) -> str:
@@ -155,7 +163,7 @@ def _uncertainty(record: Mapping[str, Any]) -> str:
         return f"CI [{_number(low)}, {_number(high)}]"
     value = record.get("value")
     if isinstance(std, (int, float)) and isinstance(value, (int, float)) and no_spread(float(std), float(value)):
-        return "± 0: all subsets gave one value (each held the whole set)"
+        return NO_SPREAD_TEXT
     if std is not None:
         return f"± {_number(std)}"
     return ""
@@ -225,9 +233,10 @@ def _tsne_section(features: Mapping[str, tuple[Tensor, Tensor]], seed: int, max_
     if not features:
         return _section("tsne", "t-SNE per layer", _note("No features were kept, so no t-SNE is available."))
     body = [intro]
-    if panels:
-        names = ", ".join(layer for layer, _, _ in panels)
-        body.append(_img(plots.tsne_figure(panels), f"t-SNE of real vs fake features per layer: {names}"))
+    if panels:  # one image per layer: side by side on a wide screen, stacked on a phone
+        images = [_img(plots.tsne_figure([panel], columns=1), f"t-SNE of real vs fake features: {panel[0]}")
+                  for panel in panels]  # fmt: skip
+        body.append(_panels(images))
     return _section("tsne", "t-SNE per layer", "\n".join(body + notes))
 
 
@@ -275,11 +284,12 @@ def _pca_section(features: Mapping[str, tuple[Tensor, Tensor]]) -> str:
         "<p>Cumulative share of variance held by the first principal components, real (solid) vs fake (dashed). "
         "A fake curve that climbs faster varies along fewer directions than the reals (mode collapse).</p>"
     ]
-    if panels:
-        names = ", ".join(layer for layer, _, _ in panels)
-        body.append(
-            _img(plots.pca_variance_figure(panels), f"cumulative PCA explained variance, real vs fake: {names}")
-        )
+    if panels:  # one image per layer, as the t-SNE panels
+        images = [
+            _img(plots.pca_variance_figure([panel], columns=1), f"cumulative PCA explained variance: {panel[0]}")
+            for panel in panels
+        ]
+        body.append(_panels(images, "wide-panels"))
     return _section("pca-variance", "PCA explained variance", "\n".join(body + notes))
 
 

@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ganprobe.metrics.outputs import MetricRecord, no_spread
+from ganprobe.metrics.outputs import NO_SPREAD_TEXT, MetricRecord, no_spread
 from ganprobe.report.gates import GateResult
+from ganprobe.text import shorten_common_prefix
 
 
 def _number(value: float | None) -> str:
@@ -78,7 +79,7 @@ def print_results(
         if record.low is not None and record.high is not None:
             uncertainty = f"[{_number(record.low)}, {_number(record.high)}]"
         elif no_spread(record.std, record.value):
-            uncertainty = "± 0 (subsets alike)"
+            uncertainty = NO_SPREAD_TEXT
         elif record.std is not None:
             uncertainty = f"± {_number(record.std)}"
         else:
@@ -108,14 +109,12 @@ def print_results(
     if suspicious:
         pairs = Table(title="Closest fakes to real images (possible copies; ratio << 1 is suspicious)")
         for column in ("fake", "nearest real", "distance", "ratio"):
-            pairs.add_column(column)
-        for pair in suspicious:
-            pairs.add_row(
-                escape(str(pair.fake_path or pair.fake_index)),
-                escape(str(pair.real_path or pair.real_index)),
-                _number(pair.distance),
-                _number(pair.ratio),
-            )
+            pairs.add_column(column, overflow="fold")  # a name too long even so wraps; it is never cut
+        budget = max(20, (out.width - 30) // 2)  # two path columns beside two short number columns and borders
+        fakes = shorten_common_prefix([str(pair.fake_path or pair.fake_index) for pair in suspicious], budget)
+        reals = shorten_common_prefix([str(pair.real_path or pair.real_index) for pair in suspicious], budget)
+        for pair, fake, real in zip(suspicious, fakes, reals, strict=True):
+            pairs.add_row(escape(fake), escape(real), _number(pair.distance), _number(pair.ratio))
         out.print(pairs)
     if gates:
         failed = sum(not gate.passed for gate in gates)

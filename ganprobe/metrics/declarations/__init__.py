@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ganprobe.metrics.outputs import Output
+from ganprobe.metrics.sample_size import SampleRule
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,12 @@ class MetricDeclaration:
         needs_logits: fed from the extractor's class logits (Inception Score).
         uses_real: the evaluator feeds it the real set too.
         seeded: takes a ``seed`` (the evaluator passes its own).
-        verdict_rank: where the metric's verdict goes at the top of a report (lower: earlier).
+        verdict_rank: where the metric's verdict goes at the top of a report (lower: earlier), and how far the verdict
+            trusts it when metrics disagree on one question (lower: trusted first).
+        title: the metric in words for sample-size lines and the verdict (``FID``, ``precision/recall``).
+        trust_reason: why the verdict trusts this metric over those ranked after it when they disagree.
+        sample_rule: from which sample size per set its headline number is trustworthy (see
+            :mod:`ganprobe.metrics.sample_size`); reports state it first and the verdict obeys it.
     """
 
     name: str
@@ -37,3 +43,6 @@ class MetricDeclaration:
     uses_real: bool = True
     seeded: bool = False
     verdict_rank: int = 50
+    title: str = ""
+    trust_reason: str = ""
+    sample_rule: SampleRule = SampleRule()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import LOWER, Output
+from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_CMMD = "cmmd"
@@ -11,6 +12,8 @@ KEY_CMMD = "cmmd"
 DECLARATION = MetricDeclaration(
     name="cmmd",
     metric_class="ganprobe.metrics.cmmd:CMMD",
+    title="CMMD",
+    sample_rule=SampleRule(min_per_set=100, why="the unbiased MMD of fewer samples is dominated by noise"),
     outputs=(
         Output(
             KEY_CMMD,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import HIGHER, Output
+from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_DENSITY = "density"
@@ -12,6 +13,15 @@ KEY_COVERAGE = "coverage"
 DECLARATION = MetricDeclaration(
     name="density_coverage",
     metric_class="ganprobe.metrics.prdc:DensityCoverage",
+    title="density/coverage",
+    verdict_rank=25,
+    trust_reason="density and coverage are not inflated by outliers the way precision and recall are "
+    "(Naeem et al. 2020)",
+    sample_rule=SampleRule(
+        min_per_set=500,
+        why="k-NN balls of fewer samples are too coarse in hundreds of dimensions: density and coverage can be far off "
+        "either way",
+    ),
     outputs=(
         Output(
             KEY_DENSITY,

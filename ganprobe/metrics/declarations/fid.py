@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import LOWER, Output
+from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_FID = "fid"
@@ -12,6 +13,13 @@ KEY_FID_INFINITY = "fid_infinity"
 DECLARATION = MetricDeclaration(
     name="fid",
     metric_class="ganprobe.metrics.fid:FID",
+    title="FID",
+    verdict_rank=45,
+    sample_rule=SampleRule(
+        above_dimension=True,
+        why="fewer samples than feature dimensions make the covariance fits rank-deficient: the value is biased "
+        "upward and only comparable at the same N",
+    ),
     outputs=(
         Output(
             KEY_FID,

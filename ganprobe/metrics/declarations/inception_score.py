@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import HIGHER, NO_DIRECTION, Output
+from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_IS = "is"
@@ -12,6 +13,11 @@ KEY_IS_STD = "is_std"
 DECLARATION = MetricDeclaration(
     name="is",
     metric_class="ganprobe.metrics.inception_score:InceptionScore",
+    title="IS",
+    sample_rule=SampleRule(
+        above_setting=("splits", 1000.0),
+        why="each split needs more images than the 1000 classes its marginal is estimated over: IS is biased low",
+    ),
     needs_logits=True,
     uses_real=False,
     seeded=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import LOWER, NO_DIRECTION, Output
+from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_KID = "kid"
@@ -12,6 +13,15 @@ KEY_KID_STD = "kid_std"
 DECLARATION = MetricDeclaration(
     name="kid",
     metric_class="ganprobe.metrics.kid:KID",
+    title="KID",
+    verdict_rank=40,
+    trust_reason="KID is unbiased at any sample size; FID is biased upward at small N",
+    sample_rule=SampleRule(
+        min_per_set=2,
+        above_setting=("subset_size", 1.0),
+        why="with no more samples than subset_size every subset is the whole set, so the spread over subsets "
+        "says nothing",
+    ),
     seeded=True,
     outputs=(
         Output(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import Output, closest_to
+from ganprobe.metrics.sample_size import SampleRule
 
 # Every per-layer key starts with this: ``separability.<layer>.<protocol>``.
 SEPARABILITY_PREFIX = "separability."
@@ -11,6 +12,10 @@ SEPARABILITY_PREFIX = "separability."
 DECLARATION = MetricDeclaration(
     name="layer_separability",
     metric_class="ganprobe.metrics.layer_separability:LayerSeparability",
+    title="layer separability",
+    sample_rule=SampleRule(
+        min_per_set=50, why="held-out probe accuracies over fewer samples have standard errors above 0.05"
+    ),
     verdict_rank=20,
     seeded=True,
     outputs=(

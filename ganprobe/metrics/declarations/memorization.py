@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import LOWER, Output
+from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_MEMORIZATION = "memorization"
@@ -11,6 +12,8 @@ KEY_MEMORIZATION = "memorization"
 DECLARATION = MetricDeclaration(
     name="memorization",
     metric_class="ganprobe.metrics.memorization:Memorization",
+    title="memorisation",
+    sample_rule=SampleRule(min_per_set=2, why="a real's spacing needs a second real"),
     verdict_rank=40,
     outputs=(
         Output(

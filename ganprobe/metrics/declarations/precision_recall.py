@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import HIGHER, Output
+from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_PRECISION = "precision"
@@ -12,6 +13,12 @@ KEY_RECALL = "recall"
 DECLARATION = MetricDeclaration(
     name="precision_recall",
     metric_class="ganprobe.metrics.prdc:PrecisionRecall",
+    title="precision/recall",
+    sample_rule=SampleRule(
+        min_per_set=500,
+        why="k-NN balls of fewer samples are too coarse in hundreds of dimensions: precision and recall can be far off "
+        "either way",
+    ),
     verdict_rank=30,
     outputs=(
         Output(
