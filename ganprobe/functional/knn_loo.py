@@ -125,7 +125,7 @@ def knn_loo_accuracy(
         1.0
     """
     labels, neighbours = knn_loo_neighbours(real, fake, k, block_bytes, process_group=process_group)
-    return _correct(labels, neighbours).double().mean()
+    return loo_accuracy(labels, neighbours)
 
 
 def knn_loo_details(
@@ -154,8 +154,33 @@ def knn_loo_details(
     if num_permutations < 0:
         raise InputError(f"num_permutations: must be >= 0, got {num_permutations}")
     labels, neighbours = knn_loo_neighbours(real, fake, k, block_bytes, process_group=process_group)
+    return knn_loo_result(labels, neighbours, real.shape[0], num_permutations, seed, process_group)
+
+
+def loo_accuracy(labels: Tensor, neighbours: Tensor) -> Tensor:
+    """The leave-one-out accuracy (scalar float64) of the vote of ``neighbours`` (from :func:`knn_loo_neighbours`)."""
+    return _correct(labels, neighbours).double().mean()
+
+
+def knn_loo_result(
+    labels: Tensor,
+    neighbours: Tensor,
+    n_real: int,
+    num_permutations: int = 1000,
+    seed: int = 0,
+    process_group: ProcessGroup | None = None,
+) -> KNNLOOResult:
+    """:func:`knn_loo_details` from a neighbour search already made (``knn_loo_neighbours``), so a report and
+    ``compute()`` share one search.
+
+    Args:
+        labels, neighbours: :func:`knn_loo_neighbours`' result over all pooled rows (the real rows first).
+        n_real: how many of the pooled rows are real.
+        num_permutations, seed, process_group: as in :func:`knn_loo_details`.
+    """
+    if num_permutations < 0:
+        raise InputError(f"num_permutations: must be >= 0, got {num_permutations}")
     correct = _correct(labels, neighbours).double()
-    n_real = real.shape[0]
     accuracy = correct.mean()
     real_accuracy = correct[:n_real].mean()
     fake_accuracy = correct[n_real:].mean()
@@ -184,6 +209,6 @@ def knn_loo_details(
         balanced_accuracy=float((real_accuracy + fake_accuracy) / 2),
         p_value=p_value,
         num_real=n_real,
-        num_fake=fake.shape[0],
-        k=k,
+        num_fake=labels.shape[0] - n_real,
+        k=neighbours.shape[1],
     )

@@ -184,6 +184,19 @@ class FeatureMetric(Metric):
             rule, self.name, title, real if self.uses_real else None, fake, self._feature_dimension(), settings
         )
 
+    def _state_key(self) -> tuple[Tensor, ...]:
+        """The state tensors themselves: a result computed from them can be reused while this tuple holds the same
+        objects (any update, reset or sync replaces one), e.g. one neighbour search per state."""
+        parts: list[Tensor] = []
+        for name in self._defaults:
+            value = getattr(self, name)
+            parts.extend(value if isinstance(value, list) else [value])
+        return tuple(parts)
+
+    @staticmethod
+    def _same_state(cached: tuple[Tensor, ...] | None, key: tuple[Tensor, ...]) -> bool:
+        return cached is not None and len(cached) == len(key) and all(a is b for a, b in zip(cached, key, strict=True))
+
     def _feature_dimension(self) -> int | None:
         """The width of the (first) layer's features, ``None`` before any update."""
         return self._widths.get(self.layers[0])

@@ -13,7 +13,8 @@ from ganprobe.distributed import metric_process_group
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
-from ganprobe.functional.knn_loo import KNNLOOResult, knn_loo_accuracy, knn_loo_details
+from ganprobe.functional import knn_loo as knn_functional
+from ganprobe.functional.knn_loo import KNNLOOResult, knn_loo_accuracy
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
 from ganprobe.metrics.declarations.knn_loo import (
@@ -98,9 +99,31 @@ class KNNLOOAccuracy(SingleLayerMetric):
         super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.k = k
         self.block_bytes = block_bytes
+        self._search: tuple[tuple[Tensor, ...], tuple[Tensor, Tensor]] | None = None  # one search per state
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         return {KEY_KNN_LOO: knn_loo_accuracy(real[self.layer], fake[self.layer], self.k, self.block_bytes, group)}
+
+    def _searched(self) -> tuple[Tensor, Tensor]:
+        """``(labels, neighbours)`` of the stored samples, searched once per state: ``compute()`` and a report's
+        details (per-class accuracies, permutation p-value) share it (call it while synced under DDP)."""
+        key = self._state_key()
+        if self._search is not None and self._same_state(self._search[0], key):
+            return self._search[1]
+        real, fake = self.stored_features()
+        found = knn_functional.knn_loo_neighbours(
+            real[self.layer], fake[self.layer], self.k, self.block_bytes, process_group=metric_process_group(self)
+        )
+        self._search = (key, found)
+        return found
+
+    def _current_values(self) -> dict[str, Tensor]:
+        return {KEY_KNN_LOO: knn_functional.loo_accuracy(*self._searched())}
+
+    def reset(self) -> None:
+        """Clear the stored features and the remembered neighbour search."""
+        super().reset()
+        self._search = None
 
     def compute(self) -> Tensor:
         """The k-NN leave-one-out accuracy over all stored real and fake samples (scalar float64 tensor)."""
@@ -170,13 +193,8 @@ class KNNLOOAccuracy(SingleLayerMetric):
             seed: seed of the shuffles.
         """
         with self.synced():
-            real, fake = self.stored_features()
-            return knn_loo_details(
-                real[self.layer],
-                fake[self.layer],
-                self.k,
-                num_permutations,
-                seed,
-                self.block_bytes,
-                process_group=metric_process_group(self),
+            labels, neighbours = self._searched()
+            real_rows = int((labels == 0).sum())  # the pooled rows are the reals (label 0), then the fakes
+            return knn_functional.knn_loo_result(
+                labels, neighbours, real_rows, num_permutations, seed, metric_process_group(self)
             )

@@ -177,19 +177,10 @@ class Memorization(SingleLayerMetric):
             sentence = f"{share} look like copies of real images (ratio < {self.threshold:g}).{pair}"
         return [Finding("copies", self.name, sentence)]
 
-    def _state_tensors(self) -> tuple[Tensor, ...]:
-        parts: list[Tensor] = []
-        for name in ("real_0", "fake_0"):
-            value = getattr(self, name)
-            parts.extend(value if isinstance(value, list) else [value])
-        return tuple(parts)
-
     def _current_details(self) -> MemorizationResult:
-        key = self._state_tensors()
-        cached = self._details
-        if cached is not None and len(cached[0]) == len(key):
-            if all(a is b for a, b in zip(cached[0], key, strict=True)):
-                return cached[1]
+        key = self._state_key()
+        if self._details is not None and self._same_state(self._details[0], key):
+            return self._details[1]
         real, fake = self.stored_features()
         details = memorization_details(
             real[self.layer], fake[self.layer], self.block_bytes, process_group=metric_process_group(self)
