@@ -282,3 +282,27 @@ def test_feature_cache_key_covers_decoding(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.undo()
     monkeypatch.setenv("GANPROBE_MAX_IMAGE_PIXELS", "1000")
     assert source_fingerprint(images) != before
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "PA", "L", "1", "CMYK", "LAB", "I;16", "I", "F"])
+def test_strip_by_strip_conversion_equals_whole_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Large images are converted in strips (to bound memory); every mode's result equals the one-strip result."""
+    rgb = Image.fromarray(pattern(23, 17, 3))
+    if mode in ("I;16", "I", "F"):
+        values = pattern(23, 17, 4)[..., 0].astype(np.float32 if mode == "F" else np.int32) * 200
+        image = Image.fromarray(values.astype(np.uint16) if mode == "I;16" else values, mode=None)
+        if mode == "F":
+            image = image.convert("F")
+    elif mode == "P":
+        image = rgb.quantize(37)
+    elif mode == "PA":
+        image = rgb.quantize(37).convert("PA")
+    else:
+        image = rgb.convert(mode)
+    path = tmp_path / "image.tif"
+    image.save(path)
+    whole = load_image(path)
+    monkeypatch.setattr(folder, "_STRIP_PIXELS", 40)  # strips of 2 rows
+    assert torch.equal(load_image(path), whole)

@@ -204,7 +204,11 @@ def _detect_format(path: str | os.PathLike[str]) -> str | None:
     Image.init()
     for format_name in Image.ID:
         accept = Image.OPEN[format_name][1]
-        if accept is not None and accept(prefix):
+        try:
+            match = accept is not None and accept(prefix)
+        except Exception:  # noqa: BLE001 - a check that trips on a short prefix is no match
+            continue
+        if match and not isinstance(match, str):  # a string is Pillow's "nearly this format": not a match
             return format_name
     return None
 
