@@ -29,7 +29,7 @@ MAX_PIXELS_VARIABLE = "GANPROBE_MAX_IMAGE_PIXELS"
 # 2: only ALLOWED_FORMATS, EXIF orientation applied, JPEGs above the pixel limit decoded reduced (cache keys change).
 DECODING_VERSION = 2
 _ORIENTATION_TAG = 0x0112
-_STRIP_PIXELS = 1 << 20
+_STRIP_PIXELS = 1 << 18
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -242,7 +242,7 @@ def _apply_orientation(image: Image.Image) -> None:
 
 
 def _rows(image: Image.Image) -> Iterator[tuple[int, Image.Image]]:
-    """``(first row, strip)`` over the image in strips of about 1 Mpx, so conversions never copy it whole."""
+    """``(first row, strip)`` over the image in strips of about 0.25 Mpx, so conversions never copy it whole."""
     rows = max(1, _STRIP_PIXELS // image.width)
     if rows >= image.height:
         yield 0, image
