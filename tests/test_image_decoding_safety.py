@@ -181,7 +181,7 @@ def test_pixel_limit_is_read_from_the_environment(tmp_path: Path, monkeypatch: p
         load_image(path)
     monkeypatch.setenv("GANPROBE_MAX_IMAGE_PIXELS", "1200")
     assert load_image(path).shape == (3, 30, 40)
-    for bad in ("0", "-5", "many", "1e6"):
+    for bad in ("0", "-5", "many", "1e6", "\u00b2"):
         monkeypatch.setenv("GANPROBE_MAX_IMAGE_PIXELS", bad)
         with pytest.raises(UsageError, match="GANPROBE_MAX_IMAGE_PIXELS"):
             load_image(path)

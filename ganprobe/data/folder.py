@@ -22,7 +22,7 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", 
 # PPM covers the .ppm/.pgm files listed above. No format that runs an external program (EPS starts Ghostscript),
 # and none of the other formats Pillow reads, which nobody feeds an image metric and which only widen the surface.
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
-# 2**25 pixels (8192x4096; 8K UHD fits): decoding an RGB image that large takes about 235 MB. Larger PNGs are
+# 2**25 pixels (8192x4096; 8K UHD fits): decoding an RGB image that large takes 228 MiB. Larger PNGs are
 # refused; larger JPEGs are decoded at a reduced scale. A user with larger images raises it by the variable.
 DEFAULT_MAX_IMAGE_PIXELS = 2**25
 MAX_PIXELS_VARIABLE = "GANPROBE_MAX_IMAGE_PIXELS"
@@ -162,7 +162,7 @@ def max_image_pixels() -> int:
     text = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
     if not text:
         return DEFAULT_MAX_IMAGE_PIXELS
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise UsageError(f"{MAX_PIXELS_VARIABLE}={text!r}: expected a positive whole number of pixels")
     return int(text)
 
