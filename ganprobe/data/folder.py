@@ -10,13 +10,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from ganprobe.errors import ImageFolderError
+from ganprobe.errors import ImageFolderError, UsageError
 from ganprobe.text import quote_path
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+# The formats decoded, whatever a file is named: what generative models write and photos come in (a JPEG carrying a
+# multi-picture extension, as many phone and camera photos do, opens as Pillow's "MPO", its main picture decoded);
+# PPM covers the .ppm/.pgm files listed above. No format that runs an external program (EPS starts Ghostscript),
+# and none of the other formats Pillow reads, which nobody feeds an image metric and which only widen the surface.
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
+# 2**25 pixels (8192x4096; 8K UHD fits): decoding an RGB image that large takes 228 MiB. Larger PNGs are
+# refused; larger JPEGs are decoded at a reduced scale. A user with larger images raises it by the variable.
+DEFAULT_MAX_IMAGE_PIXELS = 2**25
+MAX_PIXELS_VARIABLE = "GANPROBE_MAX_IMAGE_PIXELS"
+# 2: only ALLOWED_FORMATS, EXIF orientation applied, JPEGs above the pixel limit decoded reduced (cache keys change).
+DECODING_VERSION = 2
+_ORIENTATION_TAG = 0x0112
+_STRIP_PIXELS = 1 << 18
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -100,7 +113,13 @@ def walk_files(root: Path) -> Iterator[tuple[str, list[str]]]:
 
 
 def load_image(path: str | os.PathLike[str]) -> Tensor:
-    """Decode one image file to an RGB ``uint8`` ``(3, H, W)`` tensor.
+    """Decode one image file to an RGB ``uint8`` ``(3, H, W)`` tensor, upright.
+
+    Only the formats in :data:`ALLOWED_FORMATS` are read, whatever the file's name (never one that runs an external
+    program, such as EPS through Ghostscript). An image above :func:`max_image_pixels` pixels is refused from its
+    header, before any pixel is decoded -- except a JPEG, which libjpeg then decodes at 1/2, 1/4 or 1/8 scale (the
+    least reduction that fits). An EXIF orientation tag (phone photos) is applied, so the pixels are those a viewer
+    shows. Decoding an RGB image takes about 7 bytes of memory per pixel (Pillow's 4, the result's 3).
 
     Every mode PIL opens is converted to RGB: grayscale, bilevel and palette images (with or without alpha),
     CMYK, YCbCr, CIELAB (D50, as TIFF and ICC define it) and HSV by PIL's conversions; alpha is dropped. High bit
@@ -112,19 +131,16 @@ def load_image(path: str | os.PathLike[str]) -> Tensor:
 
     Raises:
         ImageFolderError: naming the file, when it cannot be read (permissions, a link loop) or decoded (truncated,
-            not an image, a decompression-bomb-sized header beyond ``PIL.Image.MAX_IMAGE_PIXELS``, an empty image,
-            pixel values outside the rule above).
+            not an image, a format outside the allow-list, more pixels than the limit, an empty image, pixel values
+            outside the rule above).
+        UsageError: ``GANPROBE_MAX_IMAGE_PIXELS`` is set to something other than a positive whole number.
     """
     name = quote_path(path)
+    limit = max_image_pixels()
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or stream forever
             raise ImageFolderError(f"{name}: not a regular file")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if image.width < 1 or image.height < 1:
-                    raise ImageFolderError(f"{name}: cannot decode image (empty image of {image.width}x{image.height})")
-                rgb = _to_rgb(image, name)
+        chw = _decode(path, name, limit)
     except ImageFolderError:
         raise
     except OSError as exc:
@@ -133,41 +149,152 @@ def load_image(path: str | os.PathLike[str]) -> Tensor:
         raise ImageFolderError(f"{name}: cannot decode image ({_first_line(exc, path)})") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure on a user's file is bad input, never a crash
         raise ImageFolderError(f"{name}: cannot decode image ({_first_line(exc, path)})") from None
-    if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ImageFolderError(f"{name}: cannot decode image (empty image of shape {rgb.shape})")
-    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(chw)
+
+
+def max_image_pixels() -> int:
+    """The most pixels (width x height) an image may have: ``GANPROBE_MAX_IMAGE_PIXELS``, or
+    :data:`DEFAULT_MAX_IMAGE_PIXELS`. Pillow's own ceiling (twice ``PIL.Image.MAX_IMAGE_PIXELS``) still applies.
+
+    Raises:
+        UsageError: the variable is not a positive whole number.
+    """
+    text = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise UsageError(f"{MAX_PIXELS_VARIABLE}={text!r}: expected a positive whole number of pixels")
+    return int(text)
+
+
+def decoding_settings() -> dict[str, int]:
+    """What shapes decoded pixels beyond the files themselves, for cache keys: :data:`DECODING_VERSION` and the
+    pixel limit (a JPEG above it is decoded reduced)."""
+    return {"version": DECODING_VERSION, "max_pixels": max_image_pixels()}
+
+
+def _decode(path: str | os.PathLike[str], name: str, limit: int) -> np.ndarray:
+    """Open by the allow-list, check the size on the header, decode, turn upright: a ``(3, H, W)`` uint8 array."""
+    with warnings.catch_warnings():
+        # ganprobe's limit, lower than Pillow's warning threshold, is checked right after the header is read.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path, formats=ALLOWED_FORMATS)
+        except UnidentifiedImageError:
+            detected = _detect_format(path)
+            if detected is None or detected in ALLOWED_FORMATS:
+                raise
+            raise ImageFolderError(
+                f"{name}: cannot decode image (its content is {detected}, not one of the formats ganprobe reads: "
+                f"{', '.join(sorted(ALLOWED_FORMATS))})"
+            ) from None
+        with image:
+            if image.width < 1 or image.height < 1:
+                raise ImageFolderError(f"{name}: cannot decode image (empty image of {image.width}x{image.height})")
+            _fit_pixel_limit(image, name, limit)
+            image.load()
+            _apply_orientation(image)
+            return _to_rgb(image, name)
+
+
+def _detect_format(path: str | os.PathLike[str]) -> str | None:
+    """The format whose signature the file starts with, by Pillow's signature checks alone (no plugin opens it)."""
+    with open(path, "rb") as file:
+        prefix = file.read(16)
+    Image.init()
+    for format_name in Image.ID:
+        accept = Image.OPEN[format_name][1]
+        try:
+            match = accept is not None and accept(prefix)
+        except Exception:  # noqa: BLE001 - a check that trips on a short prefix is no match
+            continue
+        if match and not isinstance(match, str):  # a string is Pillow's "nearly this format": not a match
+            return format_name
+    return None
+
+
+def _fit_pixel_limit(image: Image.Image, name: str, limit: int) -> None:
+    """Refuse an image above ``limit`` pixels from its header; a JPEG is first set to decode at a reduced scale."""
+    width, height = image.size
+    if width * height <= limit:
+        return
+    if image.format in ("JPEG", "MPO"):
+        for scale in (2, 4, 8):  # the DCT scalings libjpeg decodes at for free
+            if -(-width // scale) * -(-height // scale) <= limit:
+                image.draft(None, (max(1, width // scale), max(1, height // scale)))
+                break
+        if image.width * image.height <= limit:
+            return
+    raise ImageFolderError(
+        f"{name}: {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} (a decompression bomb, "
+        f"or a photo too large to embed whole); set {MAX_PIXELS_VARIABLE} to a larger number of pixels to read it"
+    )
+
+
+def _apply_orientation(image: Image.Image) -> None:
+    """Turn a loaded image upright in place by its EXIF (or TIFF) orientation tag, as viewers show it."""
+    try:
+        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - unreadable metadata does not spoil the pixels: shown as stored
+        return
+    if orientation in range(2, 9):
+        ImageOps.exif_transpose(image, in_place=True)
+
+
+def _rows(image: Image.Image) -> Iterator[tuple[int, Image.Image]]:
+    """``(first row, strip)`` over the image in strips of about 0.25 Mpx, so conversions never copy it whole."""
+    rows = max(1, _STRIP_PIXELS // image.width)
+    if rows >= image.height:
+        yield 0, image
+        return
+    for top in range(0, image.height, rows):
+        yield top, image.crop((0, top, image.width, min(top + rows, image.height)))
 
 
 def _to_rgb(image: Image.Image, name: str) -> np.ndarray:
-    """An opened image as an ``(H, W, 3)`` uint8 array, by the rule of :func:`load_image`."""
+    """An opened image as a ``(3, H, W)`` uint8 array, by the rule of :func:`load_image`, converted strip by strip
+    (every conversion is per pixel, so the result is that of converting the whole image at once)."""
     mode = image.mode
+    out = np.empty((3, image.height, image.width), dtype=np.uint8)
     if mode.startswith("I;16") or mode in ("I", "F"):
-        array = np.asarray(image, dtype=np.float64)
+        scale = _high_bit_scale(image, name)
+        for top, strip in _rows(image):
+            array = np.asarray(strip, dtype=np.float64)
+            gray = np.clip(np.floor(array / scale * 255.0 + 0.5), 0, 255).astype(np.uint8)
+            out[:, top : top + gray.shape[0]] = gray
+        return out
+    for top, strip in _rows(image):
+        if strip.mode in ("PA", "La", "RGBa"):  # no direct conversion to RGB for some: through RGBA (alpha dropped)
+            strip = strip.convert("RGBA")
+        rgb = np.asarray(strip if strip.mode == "RGB" else strip.convert("RGB"), dtype=np.uint8)
+        out[:, top : top + rgb.shape[0]] = rgb.transpose(2, 0, 1)
+    return out
+
+
+def _high_bit_scale(image: Image.Image, name: str) -> float:
+    """The full-scale value of a 16-bit, 32-bit integer or float image, by the rule of :func:`load_image`."""
+    mode = image.mode
+    low, high = 0.0, 0.0
+    for _, strip in _rows(image):
+        array = np.asarray(strip, dtype=np.float64)
         if not np.isfinite(array).all():
             raise ImageFolderError(f"{name}: cannot decode image (NaN or infinite pixel values in a {mode} image)")
-        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
-        if low < 0:
-            raise ImageFolderError(
-                f"{name}: cannot decode image (negative pixel values, down to {low:g}, in mode {mode})"
-            )
-        if mode.startswith("I;16") or (mode == "I" and image.format in ("PNG", "PPM")):
-            scale = 65535.0  # 16-bit files use the full range, however dark the image
-        elif mode == "F" and high <= 1.0:
-            scale = 1.0
-        elif high <= 255.0:
-            scale = 255.0
-        elif high <= 65535.0:
-            scale = 65535.0
-        else:
-            raise ImageFolderError(
-                f"{name}: cannot decode image (pixel values up to {high:g} in mode {mode}; ganprobe reads such images "
-                "as 0..1 (floats), 0..255 or 0..65535 by their maximum)"
-            )
-        gray = np.clip(np.floor(array / scale * 255.0 + 0.5), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=-1)
-    if mode in ("PA", "La", "RGBa"):  # no direct conversion to RGB for some: through RGBA (alpha then dropped)
-        image = image.convert("RGBA")
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        if array.size:
+            low, high = min(low, float(array.min())), max(high, float(array.max()))
+    if low < 0:
+        raise ImageFolderError(f"{name}: cannot decode image (negative pixel values, down to {low:g}, in mode {mode})")
+    if mode.startswith("I;16") or (mode == "I" and image.format in ("PNG", "PPM")):
+        return 65535.0  # 16-bit files use the full range, however dark the image
+    if mode == "F" and high <= 1.0:
+        return 1.0
+    if high <= 255.0:
+        return 255.0
+    if high <= 65535.0:
+        return 65535.0
+    raise ImageFolderError(
+        f"{name}: cannot decode image (pixel values up to {high:g} in mode {mode}; ganprobe reads such images "
+        "as 0..1 (floats), 0..255 or 0..65535 by their maximum)"
+    )
 
 
 def _first_line(exc: BaseException, path: str | os.PathLike[str]) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from ganprobe.data.folder import scan_images
+from ganprobe.data.folder import decoding_settings, scan_images
 
 # ``(size, mtime_ns)``, or ``"unreadable:<errno>"`` for a file whose size cannot be read (a link loop, no
 # permission): keyed as such; decoding reports it.
@@ -113,7 +113,8 @@ class FolderListing(Sequence[Path]):
 
     def fingerprint(self, content_hash: bool = False) -> dict[str, Any]:
         """What the feature cache keys this folder by: every file's relative path with its size and modification
-        time (or, with ``content_hash``, its SHA-256), digested; computed once per listing and mode.
+        time (or, with ``content_hash``, its SHA-256), digested; computed once per listing and mode. It also names
+        how files are decoded (:func:`~ganprobe.data.folder.decoding_settings`), read on every call.
 
         Every file is stat'ed once per listing; with ``content_hash`` every file is also read once.
         """
@@ -137,7 +138,7 @@ class FolderListing(Sequence[Path]):
                 "listing_sha256": hashlib.sha256(json.dumps(entries).encode()).hexdigest(),
                 "content_hash": content_hash,
             }
-        return dict(self._fingerprints[content_hash])
+        return {**self._fingerprints[content_hash], "decoding": decoding_settings()}
 
     def _file_stats(self) -> list[_FileStat]:
         """``(size, mtime_ns)`` of every file, or ``"unreadable:<errno>"`` (each file stat'ed once)."""

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from ganprobe.data.folder import load_image
+from ganprobe.data.folder import load_image, max_image_pixels
 from ganprobe.data.listing import FolderListing, list_folder
 from ganprobe.errors import ImageFolderError, InputError, SkippedImagesWarning
 from ganprobe.text import quote_path
@@ -81,6 +81,7 @@ class _FolderDataset(Dataset):
     """Decodes (and, when given a preprocessing, resizes and normalises) one file per item in a worker."""
 
     def __init__(self, paths: Sequence[Path], preprocess: Preprocess | None) -> None:
+        max_image_pixels()  # a bad GANPROBE_MAX_IMAGE_PIXELS is one line here, not a traceback from each worker
         self.paths = list(paths)
         self.preprocess = preprocess
 
