@@ -15,9 +15,10 @@ is accepted; every entry is then checked the same way (owned by you or root, not
 
 Reading (:func:`open_entry`): a name that is not a regular file (a symbolic link, FIFO, folder, device, socket) is
 refused without being opened; a regular file is opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked again on the
-open descriptor, so a name swapped in between is refused too. Writing (:func:`write_entry`): the content goes to a
-new temporary file in the folder (``mkstemp``: created exclusively, never through a link), is flushed to disk, and is
-renamed over the name; a name that holds anything but a regular file is refused and left as it is.
+open descriptor, so a link or FIFO swapped in between is refused too (and never blocks). Writing
+(:func:`write_entry`): the content goes to a new temporary file in the folder (``mkstemp``: created exclusively,
+never through a link), is flushed to disk, and is renamed over the name; a name that holds anything but a regular
+file is refused and left as it is.
 """
 
 from __future__ import annotations
@@ -86,10 +87,9 @@ def open_entry(path: str | os.PathLike[str]) -> BinaryIO | None:
         OSError: the entry cannot be opened (no permission).
     """
     try:
-        before = os.lstat(path)
+        problem = entry_problem(os.lstat(path))
     except FileNotFoundError:
         return None
-    problem = entry_problem(before)
     if problem is not None:
         raise RefusedEntry(problem)
     flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -103,10 +103,7 @@ def open_entry(path: str | os.PathLike[str]) -> BinaryIO | None:
             raise RefusedEntry(f"is {_KINDS[stat.S_IFLNK]}, not a regular file") from None
         raise
     handle = os.fdopen(descriptor, "rb")
-    after = os.fstat(descriptor)
-    problem = entry_problem(after)
-    if problem is None and (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
-        problem = "was replaced while it was opened"
+    problem = entry_problem(os.fstat(descriptor))  # what was opened (another writer may have renamed a new entry in)
     if problem is not None:
         handle.close()
         raise RefusedEntry(problem)
