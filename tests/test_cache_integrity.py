@@ -146,7 +146,7 @@ def test_full_disk_leaves_no_part_files(tmp_path: Path, extractor, monkeypatch: 
     folder = images(tmp_path / "fake", 10, 1)
     clean = extract(extractor, folder, None)
     cache = FeatureCache(tmp_path / "cache")
-    original = cache_module.atomic_write
+    original = cache_module.write_entry
     writes = []
 
     def filling(path, write):  # noqa: ANN001, ANN202 - the disk fills after two part files
@@ -155,7 +155,7 @@ def test_full_disk_leaves_no_part_files(tmp_path: Path, extractor, monkeypatch: 
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return original(path, write)
 
-    monkeypatch.setattr(cache_module, "atomic_write", filling)
+    monkeypatch.setattr(cache_module, "write_entry", filling)
     with pytest.warns(FeatureCacheWarning, match="No space left"):
         features = extract_features(extractor, folder, ["pool"], 2, num_workers=0, cache=cache)
     assert torch.equal(features["pool"], clean["pool"])

@@ -14,6 +14,15 @@ and the SHA-256 of the graph in a header line, is written atomically, and is ver
 altered or mismatched file is reported with a :class:`~ganprobe.errors.FeatureCacheWarning` and exported again.
 ONNX graphs are protocol buffers: reading one executes no code.
 
+The header's SHA-256 catches damage, not forgery (whoever can write the file can write its header), so the folder is
+trusted like code (:mod:`ganprobe.cache_files`): a folder another user could write is not used (one warning; graphs
+are exported in memory), and a name holding a link, FIFO or anything but a regular file, or an entry another user
+could have written, is never opened, followed or replaced (one warning). And before a process first uses a graph
+read from disk, the graph runs a fixed, seeded probe batch of :data:`PROBE_ROWS` images and its outputs must equal
+the eager network's within :data:`PROBE_TOLERANCE` (relative); a graph that differs is reported and exported again.
+The probe costs one eager and one ONNX Runtime pass over 2 images, once per process and graph (its outputs are
+fixed, so a graph crafted to pass it can still lie on other images: the folder rule is the defence against that).
+
 Backends by name (the ``backend=`` option of the built-in extractors, ``--backend`` on the command line):
 
 * ``"torch"``: eager PyTorch (with the channels-last, autocast and compile options);
@@ -40,7 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganprobe.atomic import atomic_write
+from ganprobe.cache_files import RefusedEntry, folder_problem, open_entry, write_entry
 from ganprobe.errors import FeatureCacheWarning, InputError
 from ganprobe.text import quote_path
 
@@ -50,8 +59,13 @@ EXPORT_FORMAT = 1  # bump when the exported graph's contract changes
 # Images per ONNX Runtime run (see OnnxRuntimeRunner): small blocks keep a CNN's activations in the CPU caches.
 BLOCK_ROWS = 2
 EXTRA_HINT = "pip install 'ganprobe[onnxruntime]' (onnxruntime and onnx)"
-# Where exports live instead of <cache dir>/onnx (e.g. a folder shared by a team, or by a test session).
+# Where exports live instead of <cache dir>/onnx (e.g. a folder of a test session; writable by you only).
 EXPORT_DIR_ENV = "GANPROBE_ONNX_DIR"
+PROBE_ROWS = 2  # images of the probe batch a graph read from disk must agree on with the eager network
+PROBE_SEED = 22
+PROBE_TOLERANCE = 1e-4  # max |ort - eager| / max |eager|, per output (tests/test_onnx_backend.py's measure)
+# (key digest, graph SHA-256) of the graphs this process exported or checked against the eager network.
+_VERIFIED: set[tuple[str, str]] = set()
 
 
 def check_backend(backend: str) -> str:
@@ -211,36 +225,59 @@ class ExportCache:
             directory = os.environ.get(EXPORT_DIR_ENV) or cache_dir() / "onnx"
         self.directory = Path(directory).expanduser()
         self.unwritable = False
+        self._trusted: bool | None = None  # whether only this user can write the folder (judged on first use)
+        self._refused: set[Path] = set()  # names holding something else than a usable export: left alone
 
     def path_for(self, key: Mapping[str, Any]) -> Path:
         """The file of ``key``."""
         return self.directory / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]}.onnx"
 
     def load(self, key: Mapping[str, Any]) -> bytes | None:
-        """The verified graph of ``key``, or ``None`` (missing; corrupt or mismatched files are warned about)."""
+        """The verified graph of ``key``, or ``None`` (missing; corrupt, mismatched or refused files are warned
+        about; a folder another user could write is never read)."""
+        found = self.load_with_digest(key)
+        return None if found is None else found[0]
+
+    def load_with_digest(self, key: Mapping[str, Any]) -> tuple[bytes, str] | None:
+        """:meth:`load`, with the graph's SHA-256 (checked against the bytes read)."""
         path = self.path_for(key)
-        if not path.is_file():
+        if not self.usable():
             return None
         try:
-            data = path.read_bytes()
+            handle = open_entry(path)
+            if handle is None:
+                return None
+            with handle:
+                data = handle.read()
             header, _, graph = data.partition(b"\n")
             stored = json.loads(header)
-            valid = stored.get("key") == json.loads(json.dumps(key)) and stored.get("sha256") == _sha256(graph)
+            digest = _sha256(graph)
+            valid = stored.get("key") == json.loads(json.dumps(key)) and stored.get("sha256") == digest
+        except RefusedEntry as refusal:
+            self._refused.add(path)
+            self._warn(path, f"ONNX export {refusal}; left as it is")
+            return None
         except (OSError, ValueError, AttributeError) as exc:
             self._warn(path, f"unreadable ONNX export ({type(exc).__name__})")
             return None
         if not valid:
             self._warn(path, "ONNX export does not match its key or checksum")
             return None
-        return graph
+        return graph, digest
 
     def store(self, key: Mapping[str, Any], graph: bytes) -> Path | None:
-        """Write ``graph`` with its header atomically; ``None`` when the folder cannot be written (warned once)."""
-        if self.unwritable:
+        """Write ``graph`` with its header atomically; ``None`` when the folder cannot be written (warned once),
+        another user could write it, or the name holds something that is left alone (warned when read)."""
+        path = self.path_for(key)
+        if self.unwritable or path in self._refused or not self.usable():
             return None
         header = json.dumps({"key": key, "sha256": _sha256(graph)}, sort_keys=True).encode()
         try:
-            return atomic_write(self.path_for(key), lambda handle: handle.write(header + b"\n" + graph))
+            return write_entry(path, lambda handle: handle.write(header + b"\n" + graph))
+        except RefusedEntry as refusal:
+            self._refused.add(path)
+            warnings.warn(FeatureCacheWarning(f"{quote_path(path)}: ONNX export {refusal}; not replaced"), stacklevel=2)
+            return None
         except OSError as exc:
             self.unwritable = True
             warnings.warn(
@@ -252,8 +289,52 @@ class ExportCache:
             )
             return None
 
+    def usable(self) -> bool:
+        """Whether only this user (or root) can write the folder; warns once when another user could."""
+        if self._trusted is None:
+            problem = folder_problem(self.directory)
+            self._trusted = problem is None
+            if problem is not None:
+                warnings.warn(
+                    FeatureCacheWarning(
+                        f"{quote_path(self.directory)}: {problem} and plant ONNX exports; the folder is not used "
+                        f"(graphs are exported in memory; choose a folder only you can write with {EXPORT_DIR_ENV})"
+                    ),
+                    stacklevel=4,
+                )
+        return self._trusted
+
     def _warn(self, path: Path, problem: str) -> None:
         warnings.warn(FeatureCacheWarning(f"{quote_path(path)}: {problem}; exporting again"), stacklevel=4)
+
+
+def probe_batch(input_shape: Sequence[int]) -> Tensor:
+    """The fixed probe batch: :data:`PROBE_ROWS` images of ``input_shape`` (C, H, W), uniform in [-1, 1] from a
+    seeded generator (the range of normalised images)."""
+    generator = torch.Generator().manual_seed(PROBE_SEED)
+    return torch.rand((PROBE_ROWS, *[int(size) for size in input_shape]), generator=generator) * 2 - 1
+
+
+def probe_mismatch(
+    session: Any, model: nn.Module, taps: Mapping[str, str], pool: bool, input_shape: Sequence[int]
+) -> str | None:
+    """How an ONNX Runtime ``session`` differs from the eager ``model`` on :func:`probe_batch`, or ``None`` when every
+    output agrees within :data:`PROBE_TOLERANCE` (max ``|ort - eager|`` over max ``|eager|``)."""
+    batch = probe_batch(input_shape)
+    with torch.no_grad():
+        want = _Taps(model, list(taps.values()), pool)(batch)
+    got = session.run(None, {"images": batch.numpy()})
+    if len(got) != len(want):
+        return f"{len(got)} outputs, not {len(want)}"
+    for layer, ort, reference in zip(taps, got, want, strict=True):
+        ort = torch.from_numpy(np.asarray(ort))
+        if tuple(ort.shape) != tuple(reference.shape):
+            return f"layer {layer!r} has shape {tuple(ort.shape)}, not {tuple(reference.shape)}"
+        scale = float(reference.abs().max()) if reference.numel() else 0.0
+        difference = float((ort.float() - reference).abs().max()) / max(scale, 1e-12) if reference.numel() else 0.0
+        if not difference <= PROBE_TOLERANCE:
+            return f"layer {layer!r} differs from the network's by {difference:.3g} (relative)"
+    return None
 
 
 def _sha256(data: bytes) -> str:
@@ -288,6 +369,7 @@ class OnnxRuntimeRunner:
         self.directory = directory
         self._sessions: dict[tuple[Any, ...], Any] = {}
         self._threads: tuple[tuple[int, int], ThreadPoolExecutor] | None = None  # ((size, pid), executor)
+        self._exports: ExportCache | None = None  # one per runner: a refused folder is warned about once
         self.exports = 0  # graphs exported by this runner (cache misses), for tests and benchmarks
 
     def __getstate__(self) -> dict[str, Any]:
@@ -324,19 +406,30 @@ class OnnxRuntimeRunner:
         return self._sessions[signature]
 
     def _build(self, model: nn.Module, taps: Mapping[str, str], batch: Tensor, pool: bool) -> Any:
-        return self._new_session(self._graph(model, taps, batch, pool))
-
-    def _graph(self, model: nn.Module, taps: Mapping[str, str], batch: Tensor, pool: bool) -> bytes:
-        """The export for this layer set: from the cache, else exported (and stored)."""
-        cache = ExportCache(self.directory) if self.weights is not None else None
+        """A session of this layer set's export: from the cache (checked on the probe batch before this process
+        first uses it), else exported (and stored)."""
+        if self.weights is not None and self._exports is None:
+            self._exports = ExportCache(self.directory)
+        cache = self._exports if self.weights is not None else None
         key = export_key(self.name, str(self.weights), taps, pool, batch.shape[1:])
-        graph = cache.load(key) if cache is not None else None
-        if graph is None:
-            graph = export_graph(model, taps, pool, batch)
-            self.exports += 1
-            if cache is not None:
-                cache.store(key, graph)
-        return graph
+        name = _sha256(json.dumps(key, sort_keys=True).encode())
+        found = cache.load_with_digest(key) if cache is not None else None
+        if cache is not None and found is not None:
+            graph, digest = found
+            session = self._new_session(graph)
+            checked = (name, digest) in _VERIFIED
+            problem = None if checked else probe_mismatch(session, model, taps, pool, batch.shape[1:])
+            if problem is None:
+                _VERIFIED.add((name, digest))
+                return session
+            problem = f"the ONNX export's outputs on a probe batch are not the network's: {problem}"
+            cache._warn(cache.path_for(key), problem)
+        graph = export_graph(model, taps, pool, batch)
+        self.exports += 1
+        _VERIFIED.add((name, _sha256(graph)))
+        if cache is not None:
+            cache.store(key, graph)
+        return self._new_session(graph)
 
     def _new_session(self, graph: bytes) -> Any:
         import onnxruntime

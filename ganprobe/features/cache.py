@@ -24,6 +24,12 @@ Entries are ``torch.save`` files read back with ``weights_only=True`` (no code i
 atomic (temporary file in the same folder, then rename), so concurrent runs never see half a file; a truncated,
 corrupt or mismatched entry is detected, reported with a warning, and recomputed -- never silently used.
 
+The folder is trusted like code (:mod:`ganprobe.cache_files`): a folder that another user could write (it, or a
+folder above it, is owned by another user, or group- or world-writable without the sticky bit) is not used at all,
+with one warning; an entry owned by another user or writable by others is ignored with one warning and recomputed.
+A name that holds a symbolic link, FIFO, folder or device is never opened, followed or replaced: one warning, the
+features are recomputed, and that entry is not stored in this run.
+
 ``torch.load`` does not check the zip CRC of tensor data, so every entry also records, per layer, the SHA-256 of
 the tensor's bytes with its shape and dtype, and the row count. On load these are verified, the row count is
 checked against what the key promises (the folder's file count less the skipped files, or ``num_samples``), and the
@@ -47,7 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganprobe.atomic import atomic_write
+from ganprobe.cache_files import RefusedEntry, folder_problem, open_entry, write_entry
 from ganprobe.data.listing import list_folder
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import FeatureCacheWarning
@@ -115,6 +121,7 @@ class FeatureCache:
         self.enabled = enabled
         self.content_hash = content_hash
         self._failed: set[str] = set()  # entries (file stems) whose writes failed in this run: not retried
+        self._trusted: bool | None = None  # whether only this user can write the folder (judged on first use)
         self.hits = 0  # full entries served by load_entry() (how a caller tells a hit from an extraction)
 
     def path_for(self, key: Mapping[str, Any]) -> Path:
@@ -137,7 +144,7 @@ class FeatureCache:
         When no entry has exactly ``key``'s layers, an entry with the same key but more layers serves it (just
         the requested layers are returned; the whole entry is verified as usual).
         """
-        if not self.enabled:
+        if not self.enabled or not self._usable():
             return None
         entry = self._read(self.path_for(key), key)
         if entry is None:
@@ -167,10 +174,17 @@ class FeatureCache:
     def _stored_layers(self, path: Path) -> list[str] | None:
         """The layers an entry file says it holds, read without reading its tensors (memory-mapped, never copied)."""
         try:
-            entry = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            handle = open_entry(path)
+            if handle is None:  # removed by another process since the glob
+                return None
+            with handle:
+                entry = _load_mapped(handle)
             layers = json.loads(entry["key"])["layers"]
             if not isinstance(layers, list) or not all(isinstance(layer, str) for layer in layers):
                 raise TypeError("layers")
+        except RefusedEntry as refusal:
+            self._warn(path, f"feature-cache entry {refusal}; ignored")
+            return None
         except FileNotFoundError:  # removed by another process since the glob
             return None
         except Exception as exc:  # noqa: BLE001 - truncated zip, wrong layout, bad JSON: a miss, never a crash
@@ -180,7 +194,7 @@ class FeatureCache:
 
     def load_part(self, key: Mapping[str, Any], batch_size: int, index: int) -> dict[str, Any] | None:
         """Part ``index`` of an unfinished extraction: ``{"features", "skipped", "next_index"}``, or ``None``."""
-        if not self.enabled:
+        if not self.enabled or not self._usable():
             return None
         return self._read(self.part_path(key, batch_size, index), self._part_key(key, batch_size, index))
 
@@ -195,7 +209,7 @@ class FeatureCache:
             features: ``{layer: (N, D)}``.
             skipped: ``(file, reason)`` of every file skipped while extracting them.
         """
-        if not self.enabled:
+        if not self.enabled or not self._usable():
             return None
         return self._write(self.path_for(key), key, features, skipped, None, key)
 
@@ -209,13 +223,15 @@ class FeatureCache:
         next_index: int,
     ) -> Path | None:
         """Write part ``index`` of an unfinished extraction atomically (see :meth:`store`)."""
-        if not self.enabled:
+        if not self.enabled or not self._usable():
             return None
         path = self.part_path(key, batch_size, index)
         return self._write(path, self._part_key(key, batch_size, index), features, skipped, next_index, key)
 
     def remove_parts(self, key: Mapping[str, Any]) -> None:
         """Delete every part of ``key`` (at any batch size), once its full entry is stored (or cannot be)."""
+        if not self._usable():
+            return
         for path in self.directory.glob(f"{self.path_for(key).stem}.part-*.pt"):
             try:
                 path.unlink(missing_ok=True)
@@ -235,11 +251,37 @@ class FeatureCache:
             stacklevel=4,
         )
 
+    def _usable(self) -> bool:
+        """Whether only this user (or root) can write the folder; warns once when another user could."""
+        if self._trusted is None:
+            problem = folder_problem(self.directory)
+            self._trusted = problem is None
+            if problem is not None:
+                warnings.warn(
+                    FeatureCacheWarning(
+                        f"{quote_path(self.directory)}: {problem} and plant feature-cache entries; the feature cache "
+                        "is not used (choose a folder only you can write with --cache-dir or GANPROBE_CACHE_DIR, or "
+                        "run with --no-cache)"
+                    ),
+                    stacklevel=4,
+                )
+        return self._trusted
+
     def _read(self, path: Path, key: Mapping[str, Any]) -> dict[str, Any] | None:
-        if not path.is_file():
+        try:
+            handle = open_entry(path)
+        except RefusedEntry as refusal:
+            self._failed.add(path.name.split(".part-")[0].removesuffix(".pt"))  # its entry: not written either
+            self._warn(path, f"feature-cache entry {refusal}; ignored and not replaced")
+            return None
+        except OSError as exc:
+            self._warn(path, f"unreadable feature-cache entry ({exc.strerror or type(exc).__name__})")
+            return None
+        if handle is None:
             return None
         try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
+            with handle:
+                entry = torch.load(handle, map_location="cpu", weights_only=True)
             stored_key = json.loads(entry["key"])
             features = entry["features"]
             skipped = [(str(file), str(reason)) for file, reason in json.loads(entry.get("skipped", "[]"))]
@@ -286,7 +328,11 @@ class FeatureCache:
         if next_index is not None:
             payload["next_index"] = next_index
         try:
-            return atomic_write(path, lambda handle: torch.save(payload, handle))
+            return write_entry(path, lambda handle: torch.save(payload, handle))
+        except RefusedEntry as refusal:
+            self._failed.add(stem)
+            self._warn(path, f"feature-cache entry {refusal}; not replaced")
+            return None
         except Exception as exc:  # noqa: BLE001 - a full disk (OSError, or torch's RuntimeError), no permission
             self._failed.add(stem)
             self.remove_parts(entry_key)  # what a full disk left behind would keep it full
@@ -299,6 +345,15 @@ class FeatureCache:
                 stacklevel=3,
             )
             return None
+
+
+def _load_mapped(handle: Any) -> Any:
+    """``torch.load`` an open entry with its tensors memory-mapped, not read: through its descriptor's ``/proc`` path
+    on Linux (the file that was checked, not whatever the name holds by now); elsewhere read from the file object."""
+    path = f"/proc/self/fd/{handle.fileno()}"
+    if os.path.exists(path):
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return torch.load(handle, map_location="cpu", weights_only=True)
 
 
 def _input_stem(key: Mapping[str, Any]) -> str:
