@@ -44,10 +44,17 @@ from ganprobe.data.sources import (
     iter_folder_batches,
     report_skipped,
 )
-from ganprobe.distributed import all_gather_json, collective_device, gather_rows, rank_and_world_size, shard_range
+from ganprobe.distributed import (
+    all_gather_json,
+    check_same_everywhere,
+    collective_device,
+    gather_rows,
+    rank_and_world_size,
+    shard_range,
+)
 from ganprobe.errors import GanprobeError, ImageFolderError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.features.cache import FeatureCache
+from ganprobe.features.cache import FeatureCache, source_fingerprint
 from ganprobe.features.extract import cache_entry_key, iter_features, served_from_cache
 
 Shard = tuple[dict[str, list[Tensor]], list[tuple[str, str]], list[int]]
@@ -90,6 +97,10 @@ def extract_sharded(
     device = collective_device()
     if isinstance(source, (str, os.PathLike)):
         source = _same_listing_everywhere(source, device)  # listed once, then reused by every step below
+    arguments = {"batch_size": batch_size, "num_samples": num_samples, "seed": seed, "layers": list(wanted),
+                 "strict": strict, "extractor": _extractor_identity(extractor)}  # fmt: skip
+    check_same_everywhere(arguments, "every process must extract with the same arguments")
+    _same_contents_everywhere(source, cache is not None and cache.content_hash, device)
     key = cache_entry_key(extractor, source, wanted, num_samples, cache)
     entry = cache.load_entry(key) if key is not None and cache is not None else None
     if all(all_gather_json(entry is not None, device)):  # a rank without the entry makes every rank extract
@@ -111,6 +122,7 @@ def extract_sharded(
             raise getattr(errors, kind, GanprobeError)(message)
     features = _gather(parts, wanted, extractor, device, [report["batches"] for report in reports])
     extracted = [sum(report["batches"][1::2]) for report in reports]
+    _check_tiling([report["batches"] for report in reports], batch_size, _known_rows(source, num_samples, strict))
     all_bad = [(str(path), str(reason)) for report in reports for path, reason in report["skipped"]]
     if not features or next(iter(features.values())).shape[0] == 0:
         raise ImageFolderError(f"{source}: no image could be decoded")
@@ -146,6 +158,72 @@ def _same_listing_everywhere(folder: str | os.PathLike[str], device: torch.devic
             "files at the same path (a shared file system)"
         )
     return listing  # type: ignore[return-value] - set: this rank's own listing error was raised above
+
+
+def _extractor_identity(extractor: FeatureExtractor) -> list[Any]:
+    """What makes two ranks' extractors compute the same features (as the feature cache keys them)."""
+    return [extractor.name, extractor.weights_sha256, extractor.preprocessing.describe(), extractor.execution]
+
+
+def _same_contents_everywhere(source: ImageSource, content_hash: bool, device: torch.device) -> None:
+    """Check that every rank's folder or tensor has the content fingerprint the feature cache keys it by (file sizes
+    and modification times, or with ``content_hash`` every file's SHA-256; a tensor's bytes), so that ranks holding
+    another copy (a stale one on another machine) stop every rank before extraction and before any cache write.
+    Where the folder lies is not compared: each machine may mount it elsewhere. Other sources are not fingerprinted.
+
+    Raises:
+        ImageFolderError: on every rank, naming which ranks differ.
+    """
+    fingerprint = source_fingerprint(source, content_hash)
+    if fingerprint is None and not isinstance(source, (str, os.PathLike, Tensor)):
+        return  # generators and loaders: every rank takes the same path, nothing to compare
+    contents = {name: value for name, value in (fingerprint or {}).items() if name != "path"}
+    views = all_gather_json(hashlib.sha256(repr(sorted(contents.items())).encode()).hexdigest(), device)
+    if all(view == views[0] for view in views):
+        return
+    groups = ", ".join(f"rank {rank}: {view[:12]}" for rank, view in enumerate(views))
+    hint = "" if content_hash else (
+        "; copies whose bytes are equal but whose modification times differ pass with content_hash=True "
+        "(CLI --hash-contents)"
+    )
+    name = "the tensor" if isinstance(source, Tensor) else str(source)
+    raise ImageFolderError(
+        f"{name}: the processes see different contents under the same names (content fingerprints {groups}); "
+        f"every process must read the same images{hint}"
+    )
+
+
+def _check_tiling(batches: list[list[int]], batch_size: int, rows: int | None) -> None:
+    """Check that the gathered batch indices are ``0, 1, 2, ...`` once each and, where the row count is known in
+    advance (``rows``), that they cover it: a rank extracting other batches than the others never drops rows
+    silently.
+
+    Raises:
+        InputError: which batches the processes extracted.
+    """
+    indices = sorted(index for view in batches for index in view[::2])
+    expected = len(indices) if rows is None else -(-rows // batch_size)
+    if indices != list(range(expected)):
+        raise errors.InputError(
+            f"the processes extracted batches {indices} of {batch_size} images, not each of the {expected} batches "
+            "once; every process must run with the same arguments"
+        )
+
+
+def _known_rows(source: ImageSource, num_samples: int | None, strict: bool) -> int | None:
+    """How many rows one process extracts from ``source``, where known before extracting (``None``: a loader, or a
+    folder whose unreadable files are skipped)."""
+    if isinstance(source, Tensor):
+        count = source.shape[0]
+    elif isinstance(source, (str, os.PathLike)):
+        if not strict:
+            return None
+        count = len(list_images(source))
+    elif callable(source) and not isinstance(source, Iterable):
+        return num_samples
+    else:
+        return None
+    return count if num_samples is None else min(count, num_samples)
 
 
 def _extract_shard(
