@@ -39,26 +39,31 @@ def _cli_rank(rank: int, port: int, argv: list[str]) -> tuple[int, str]:
     return code, stderr.getvalue()
 
 
-def _api_rank(rank: int, port: int, batch_size: int, images: torch.Tensor) -> str:
-    """``evaluate()`` inside a process group, with this rank's batch size: the error it raised."""
-    from ganprobe.errors import UsageError
+def _api_rank(rank: int, port: int, images: torch.Tensor) -> list[str]:
+    """``evaluate()`` inside a process group, first with this rank's own batch size, then with this rank's own
+    tensor: the errors each raised."""
+    from ganprobe.errors import GanprobeError
     from ganprobe.evaluation import evaluate
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    messages = []
     try:
-        evaluate(images, images.flip(0), extractor=EXTRACTOR, metrics=["fid"], batch_size=batch_size)
-    except UsageError as exc:
-        return str(exc)
+        for fake, batch_size in ((images, 4 + 4 * rank), (images if rank == 0 else images.roll(1, 0), 4)):
+            try:
+                evaluate(fake, images.flip(0), extractor=EXTRACTOR, metrics=["fid"], batch_size=batch_size)
+                messages.append("no error")
+            except GanprobeError as exc:
+                messages.append(str(exc))
     finally:
         dist.destroy_process_group()
-    return "no error"
+    return messages
 
 
 def _worker(rank: int, ports: list[int], runs: list[dict[int, list[str]]], queue: Any) -> None:
     torch.set_num_threads(1)
     results: list[Any] = [_cli_rank(rank, port, argv[rank]) for port, argv in zip(ports, runs, strict=False)]
     images = torch.randint(0, 256, (12, 3, 24, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    results.append(_api_rank(rank, ports[-1], 4 + 4 * rank, images))
+    results.append(_api_rank(rank, ports[-1], images))
     queue.put((rank, results))
 
 
@@ -112,12 +117,15 @@ def test_ranks_agree_on_options_and_contents_or_stop_with_exit_2(tmp_path: Path)
     assert '--metrics: differs between the processes (rank 0: ["fid"], rank 1: ["fid", "kid"])' in line
     assert not report.exists()
     line = _one_line(results, 2)
-    assert "the processes see different contents under the same names" in line and "--hash-contents" in line
+    assert f"{real}: the processes see different contents under the same file names" in line
+    assert "--hash-contents" in line
     assert not cache.exists() or not any(path.is_file() for path in cache.rglob("*"))  # nothing cached
     line = _one_line(results, 3)
     assert "missing" in line and "does not exist" in line
-    for rank in (0, 1):  # the API inside a process group: the extraction's arguments are compared too
-        assert "batch_size: differs between the processes (rank 0: 4, rank 1: 8)" in results[rank][-1]
+    for rank in (0, 1):  # the API inside a process group: the extraction's arguments and tensors are compared too
+        batch_size, contents = results[rank][-1]
+        assert "batch_size: differs between the processes (rank 0: 4, rank 1: 8)" in batch_size
+        assert "the tensor: the processes hold different images (content fingerprints rank 0: " in contents
 
 
 def test_run_configuration_names_what_changes_the_numbers() -> None:

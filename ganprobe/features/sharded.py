@@ -182,15 +182,13 @@ def _same_contents_everywhere(source: ImageSource, content_hash: bool, device: t
     if all(view == views[0] for view in views):
         return
     groups = ", ".join(f"rank {rank}: {view[:12]}" for rank, view in enumerate(views))
-    hint = "" if content_hash else (
-        "; copies whose bytes are equal but whose modification times differ pass with content_hash=True "
-        "(CLI --hash-contents)"
-    )
-    name = "the tensor" if isinstance(source, Tensor) else str(source)
-    raise ImageFolderError(
-        f"{name}: the processes see different contents under the same names (content fingerprints {groups}); "
-        f"every process must read the same images{hint}"
-    )
+    what = f"{source}: the processes see different contents under the same file names"
+    if isinstance(source, Tensor):
+        what = "the tensor: the processes hold different images"
+    hint = ""
+    if not content_hash and not isinstance(source, Tensor):
+        hint = "; copies with equal bytes but other modification times pass with --hash-contents (content_hash=True)"
+    raise ImageFolderError(f"{what} (content fingerprints {groups}); every process must read the same images{hint}")
 
 
 def _check_tiling(batches: list[list[int]], batch_size: int, rows: int | None) -> None:
