@@ -264,3 +264,32 @@ def check_same_everywhere(
         if any(value != values[0] for value in values):
             shown = ", ".join(f"rank {rank}: {json.dumps(value)}" for rank, value in enumerate(values))
             raise UsageError(f"{name}: differs between the processes ({shown}); {what}")
+
+
+def _state_shape(value: Any) -> list[Any] | None:
+    """``[shape, dtype]`` of a state (a list state: its rows' trailing shape), ``None`` when it holds nothing."""
+    if isinstance(value, list):
+        return [list(value[0].shape[1:]), str(value[0].dtype).removeprefix("torch.")] if value else None
+    if isinstance(value, Tensor):
+        return [list(value.shape), str(value.dtype).removeprefix("torch.")] if value.numel() else None
+    return None
+
+
+def fill_empty_states(metric: Any, process_group: ProcessGroup | None = None) -> None:
+    """Give a torchmetrics ``metric``'s empty states (no rows on this rank) the shape and dtype of the first rank
+    holding rows: a zero-row block for a list state, zeros for a tensor state (a lazily sized sum). One small
+    collective; every rank calls it before syncing, so that a rank fed no rows of a set gathers like the others."""
+    if not is_distributed():
+        return
+    mine = {name: _state_shape(getattr(metric, name)) for name in metric._reductions}
+    views = all_gather_json(mine, collective_device(process_group), process_group)
+    for name, shape in mine.items():
+        found = next((view[name] for view in views if view.get(name) is not None), None)
+        if shape is not None or found is None:
+            continue
+        size, dtype = found[0], getattr(torch, found[1])
+        value = getattr(metric, name)
+        if isinstance(value, list):  # gathered with the others' rows; zero rows add nothing to the concatenation
+            setattr(metric, name, [torch.zeros((0, *size), dtype=dtype, device=metric.device)])
+        else:  # a lazily sized sum (FID): zeros add nothing
+            setattr(metric, name, torch.zeros(size, dtype=dtype, device=metric.device))

@@ -16,6 +16,11 @@ How each kind of source is split:
   (their own decoding is not split) and extracts the batches whose index is ``r`` modulo ``W``; the features
   are put back in batch order after the gather.
 
+Before any extraction the ranks check that they agree (or all raise the same error): on the extraction's arguments
+(batch size, sample count, seed, layers, strictness, and the extractor as the cache keys it) and on the content
+fingerprint the feature cache uses for the source (a folder's sizes and modification times or SHA-256s, a tensor's
+bytes; not the folder's location). After the gather, the batches must tile the rows once.
+
 The feature cache is read by every rank; the set is extracted unless every rank found the entry (a rank on another
 machine may not have it), and only rank 0 writes the entry. An error on any rank (an undecodable file in a strict
 run) is raised on every rank, so no rank waits forever for the others.
@@ -175,9 +180,9 @@ def _same_contents_everywhere(source: ImageSource, content_hash: bool, device: t
         ImageFolderError: on every rank, naming which ranks differ.
     """
     fingerprint = source_fingerprint(source, content_hash)
-    if fingerprint is None and not isinstance(source, (str, os.PathLike, Tensor)):
-        return  # generators and loaders: every rank takes the same path, nothing to compare
-    contents = {name: value for name, value in (fingerprint or {}).items() if name != "path"}
+    if fingerprint is None:  # generators and loaders: nothing to compare (every rank returns here alike)
+        return
+    contents = {name: value for name, value in fingerprint.items() if name != "path"}
     views = all_gather_json(hashlib.sha256(repr(sorted(contents.items())).encode()).hexdigest(), device)
     if all(view == views[0] for view in views):
         return

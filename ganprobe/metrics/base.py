@@ -16,7 +16,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
 from ganprobe.data.sources import ImageSource
-from ganprobe.distributed import all_gather_json, collective_device, is_distributed, metric_process_group
+from ganprobe.distributed import fill_empty_states, metric_process_group
 from ganprobe.errors import GanprobeError, InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
@@ -304,7 +304,7 @@ class FeatureMetric(Metric):
         """torchmetrics' sync, after giving each state that holds no rows on this rank the shape the other ranks
         hold (a zero-row block for a ``cat`` list, zeros for a lazily sized sum): torchmetrics would send a 1-D empty
         tensor against the others' ``(N, D)`` rows, and the collectives fall out of step."""
-        _match_empty_states(self, process_group or self.process_group)
+        fill_empty_states(self, process_group or self.process_group)
         if dist_sync_fn is None:
             super()._sync_dist(process_group=process_group)
         else:
@@ -500,31 +500,3 @@ class SingleLayerMetric(FeatureMetric):
     def layer(self) -> str:
         """The layer whose features are compared."""
         return self.layers[0]
-
-
-def _state_shape(value: Any) -> list[Any] | None:
-    """``[shape, dtype]`` of a state (a list state: its rows' trailing shape), ``None`` when it holds nothing."""
-    if isinstance(value, list):
-        return [list(value[0].shape[1:]), str(value[0].dtype).removeprefix("torch.")] if value else None
-    if isinstance(value, Tensor):
-        return [list(value.shape), str(value.dtype).removeprefix("torch.")] if value.numel() else None
-    return None
-
-
-def _match_empty_states(metric: Metric, group: Any) -> None:
-    """Give ``metric``'s empty states (no rows on this rank) the shape and dtype of the first rank holding rows
-    (one small collective); every rank must call it, as every rank syncs."""
-    if not is_distributed():
-        return
-    mine = {name: _state_shape(getattr(metric, name)) for name in metric._reductions}
-    views = all_gather_json(mine, collective_device(group), group)
-    for name, shape in mine.items():
-        found = next((view[name] for view in views if view.get(name) is not None), None)
-        if shape is not None or found is None:
-            continue
-        size, dtype = found[0], getattr(torch, found[1])
-        value = getattr(metric, name)
-        if isinstance(value, list):  # gathered with the others' rows; zero rows add nothing to the concatenation
-            setattr(metric, name, [torch.zeros((0, *size), dtype=dtype, device=metric.device)])
-        else:  # a lazily sized sum (FID): zeros add nothing
-            setattr(metric, name, torch.zeros(size, dtype=dtype, device=metric.device))
