@@ -327,10 +327,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _process_group(args: argparse.Namespace) -> Iterator[bool]:
     """Join the process group ``torchrun`` describes (if any) for the duration; yields whether this process leads
     (rank 0, or the only process). The other ranks run quietly: no progress bars, no warnings."""
-    from ganprobe.distributed import rank_and_world_size, start_from_environment
+    from ganprobe.distributed import check_same_everywhere, rank_and_world_size, start_from_environment
 
+    run = run_configuration(args)  # as given: before each rank resolves its own CUDA device
     started, args.device = start_from_environment(args.device)
     try:
+        check_same_everywhere(run, "every process of a torchrun must get the same options")
         lead = rank_and_world_size()[0] == 0
         if not lead:
             args.quiet = True
@@ -343,23 +345,46 @@ def _process_group(args: argparse.Namespace) -> Iterator[bool]:
             dist.destroy_process_group()
 
 
+# Options that may differ between the processes of one torchrun: where rank 0 writes and what it plots, progress
+# bars, decoding processes and the cache folder change nothing that is computed. The image folders are compared by
+# content (ganprobe.features.sharded), and a --weights file by its SHA-256, not by path: each machine may keep them
+# elsewhere.
+_PER_PROCESS_OPTIONS = frozenset(
+    "fake real output weights json_path html_path junit_path tsne_points quiet workers cache_dir".split()
+)
+_OPTION_NAMES = {"json_path": "--json", "html_path": "--html", "junit_path": "--junit", "settings": "--set"}
+
+
+def run_configuration(args: argparse.Namespace) -> dict[str, Any]:
+    """``{option: value}`` of every parsed option that changes what a run computes, in the parser's order (what
+    every process of a ``torchrun`` must agree on); ``--device`` by its type (each rank takes its own GPU)."""
+    run = {}
+    for name, value in vars(args).items():
+        if name not in _PER_PROCESS_OPTIONS:
+            option = "the command" if name == "command" else _OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+            run[option] = str(value).split(":")[0] if name == "device" and value is not None else value
+    return run
+
+
 def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str, Any]]) -> int:
     """:func:`run_evaluate` on one process; only the ``lead`` process (rank 0, or the only one) prints and writes."""
     from ganprobe.data import list_folder
+    from ganprobe.distributed import errors_together
     from ganprobe.evaluation import check_stats_path, evaluate, load_baseline
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
-    baseline = load_baseline(args.baseline) if args.baseline is not None else None
-    check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
-    # Each folder is listed once, here: failing early (before the backbone loads) on a missing or empty folder, and
-    # read by every later stage (count, cache key, decoding, report) without walking it again.
-    fake = list_folder(args.fake)
-    check_stats_path(args.real, "REAL")
-    real = args.real if Path(args.real).is_file() else list_folder(args.real)
-    extractor = _build_extractor(args)
-    if args.layers is not None:
-        extractor.resolve_layers(args.layers)  # unknown layer names fail here, with the extractor's list
+    with errors_together():  # under torchrun: a bad input on one rank stops every rank here (exit 2)
+        baseline = load_baseline(args.baseline) if args.baseline is not None else None
+        check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
+        # Each folder is listed once, here: failing early (before the backbone loads) on a missing or empty folder,
+        # and read by every later stage (count, cache key, decoding, report) without walking it again.
+        fake = list_folder(args.fake)
+        check_stats_path(args.real, "REAL")
+        real = args.real if Path(args.real).is_file() else list_folder(args.real)
+        extractor = _build_extractor(args)
+        if args.layers is not None:
+            extractor.resolve_layers(args.layers)  # unknown layer names fail here, with the extractor's list
     result = evaluate(
         fake,
         real,
@@ -426,22 +451,21 @@ def run_stats(args: argparse.Namespace) -> int:
     check_cli_outputs(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
-    # Imported after the checks of the options above, so that a typo is reported without loading torch.
-    from ganprobe.data import list_folder
-
-    real = list_folder(args.real)  # one listing for the extraction and the file's fingerprint
     with _process_group(args) as lead:
-        return _stats(args, real, lead)
+        return _stats(args, lead)
 
 
-def _stats(args: argparse.Namespace, real: Any, lead: bool) -> int:
-    from ganprobe.distributed import rank_and_world_size
+def _stats(args: argparse.Namespace, lead: bool) -> int:
+    from ganprobe.data import list_folder
+    from ganprobe.distributed import errors_together, rank_and_world_size
     from ganprobe.evaluator import Evaluator
     from ganprobe.features import extract_features, source_fingerprint
     from ganprobe.features.sharded import extract_sharded
     from ganprobe.features.stats import save_reference_stats
 
-    extractor = _build_extractor(args)
+    with errors_together():  # under torchrun: a folder one rank cannot list stops every rank (exit 2)
+        real = list_folder(args.real)  # one listing for the extraction and the file's fingerprint
+        extractor = _build_extractor(args)
     layers = Evaluator(extractor).layers
     strict = not args.skip_unreadable
     if rank_and_world_size()[1] > 1:

@@ -12,15 +12,19 @@ nccl (GPU tensors) alike; shard sizes follow from ``N`` and ``W``, so no sizes a
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ganprobe.errors import InputError
+from ganprobe import errors
+from ganprobe.errors import GanprobeError, InputError, UsageError
 
 # torch.distributed's process-group type; ``None`` below always means "not sharded", never "the default group".
 ProcessGroup = Any
@@ -202,3 +206,90 @@ def start_from_environment(device: str | None) -> tuple[bool, str | None]:
         torch.cuda.set_device(torch.device(str(device)))
     dist.init_process_group("nccl" if cuda else "gloo")
     return True, device
+
+
+def raise_first_problem(problem: list[str] | None, process_group: ProcessGroup | None = None) -> None:
+    """Meet the other ranks and raise, on every rank, the first rank's problem (``[error class name, message]`` or
+    ``None`` when this rank met none), so that no rank goes on to wait for one that stopped."""
+    reports = all_gather_json(problem, collective_device(process_group), process_group)
+    for report in reports:
+        if report is not None:
+            kind = getattr(errors, report[0], None)
+            raise (kind if isinstance(kind, type) and issubclass(kind, GanprobeError) else InputError)(report[1])
+
+
+@contextlib.contextmanager
+def errors_together(process_group: ProcessGroup | None = None) -> Iterator[None]:
+    """Run a block on every rank and meet after it: an input error (:class:`~ganprobe.errors.GanprobeError` or an
+    ``OSError``) on any rank is raised on every rank, the lowest rank's first. Outside DDP the block runs as is.
+
+    Example (every rank lists its folder; a rank that cannot makes every rank stop with its message)::
+
+        with errors_together():
+            listing = list_folder(folder)
+    """
+    if not is_distributed():
+        yield
+        return
+    problem = None
+    try:
+        yield
+    except (GanprobeError, OSError) as exc:
+        problem = [type(exc).__name__ if isinstance(exc, GanprobeError) else "InputError", str(exc)]
+    raise_first_problem(problem, process_group)
+
+
+def check_same_everywhere(
+    settings: Mapping[str, Any], what: str = "every process", process_group: ProcessGroup | None = None
+) -> None:
+    """Check that every rank holds the same JSON-serialisable ``settings`` (``{name: value}``, compared in order).
+
+    One digest per rank is exchanged; only when they differ are the settings themselves gathered, to name the first
+    that differs.
+
+    Raises:
+        UsageError: on every rank: ``<name>: differs between the processes (rank 0: ..., rank 1: ...); <what>``.
+    """
+    if not is_distributed():
+        return
+    device = collective_device(process_group)
+    digest = hashlib.sha256(json.dumps(list(settings.items())).encode()).hexdigest()
+    if len(set(all_gather_json(digest, device, process_group))) == 1:
+        return
+    views = all_gather_json(list(settings.items()), device, process_group)
+    names = list(dict.fromkeys(name for view in views for name, _ in view))
+    tables = [dict(view) for view in views]
+    for name in names:
+        values = [table.get(name) for table in tables]
+        if any(value != values[0] for value in values):
+            shown = ", ".join(f"rank {rank}: {json.dumps(value)}" for rank, value in enumerate(values))
+            raise UsageError(f"{name}: differs between the processes ({shown}); {what}")
+
+
+def _state_shape(value: Any) -> list[Any] | None:
+    """``[shape, dtype]`` of a state (a list state: its rows' trailing shape), ``None`` when it holds nothing."""
+    if isinstance(value, list):
+        return [list(value[0].shape[1:]), str(value[0].dtype).removeprefix("torch.")] if value else None
+    if isinstance(value, Tensor):
+        return [list(value.shape), str(value.dtype).removeprefix("torch.")] if value.numel() else None
+    return None
+
+
+def fill_empty_states(metric: Any, process_group: ProcessGroup | None = None) -> None:
+    """Give a torchmetrics ``metric``'s empty states (no rows on this rank) the shape and dtype of the first rank
+    holding rows: a zero-row block for a list state, zeros for a tensor state (a lazily sized sum). One small
+    collective; every rank calls it before syncing, so that a rank fed no rows of a set gathers like the others."""
+    if not is_distributed():
+        return
+    mine = {name: _state_shape(getattr(metric, name)) for name in metric._reductions}
+    views = all_gather_json(mine, collective_device(process_group), process_group)
+    for name, shape in mine.items():
+        found = next((view[name] for view in views if view.get(name) is not None), None)
+        if shape is not None or found is None:
+            continue
+        size, dtype = found[0], getattr(torch, found[1])
+        value = getattr(metric, name)
+        if isinstance(value, list):  # gathered with the others' rows; zero rows add nothing to the concatenation
+            setattr(metric, name, [torch.zeros((0, *size), dtype=dtype, device=metric.device)])
+        else:  # a lazily sized sum (FID): zeros add nothing
+            setattr(metric, name, torch.zeros(size, dtype=dtype, device=metric.device))

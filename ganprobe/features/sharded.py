@@ -16,6 +16,11 @@ How each kind of source is split:
   (their own decoding is not split) and extracts the batches whose index is ``r`` modulo ``W``; the features
   are put back in batch order after the gather.
 
+Before any extraction the ranks check that they agree (or all raise the same error): on the extraction's arguments
+(batch size, sample count, seed, layers, strictness, and the extractor as the cache keys it) and on the content
+fingerprint the feature cache uses for the source (a folder's sizes and modification times or SHA-256s, a tensor's
+bytes; not the folder's location). After the gather, the batches must tile the rows once.
+
 The feature cache is read by every rank; the set is extracted unless every rank found the entry (a rank on another
 machine may not have it), and only rank 0 writes the entry. An error on any rank (an undecodable file in a strict
 run) is raised on every rank, so no rank waits forever for the others.
@@ -44,10 +49,17 @@ from ganprobe.data.sources import (
     iter_folder_batches,
     report_skipped,
 )
-from ganprobe.distributed import all_gather_json, collective_device, gather_rows, rank_and_world_size, shard_range
+from ganprobe.distributed import (
+    all_gather_json,
+    check_same_everywhere,
+    collective_device,
+    gather_rows,
+    rank_and_world_size,
+    shard_range,
+)
 from ganprobe.errors import GanprobeError, ImageFolderError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.features.cache import FeatureCache
+from ganprobe.features.cache import FeatureCache, source_fingerprint
 from ganprobe.features.extract import cache_entry_key, iter_features, served_from_cache
 
 Shard = tuple[dict[str, list[Tensor]], list[tuple[str, str]], list[int]]
@@ -90,6 +102,10 @@ def extract_sharded(
     device = collective_device()
     if isinstance(source, (str, os.PathLike)):
         source = _same_listing_everywhere(source, device)  # listed once, then reused by every step below
+    arguments = {"batch_size": batch_size, "num_samples": num_samples, "seed": seed, "layers": list(wanted),
+                 "strict": strict, "extractor": _extractor_identity(extractor)}  # fmt: skip
+    check_same_everywhere(arguments, "every process must extract with the same arguments")
+    _same_contents_everywhere(source, cache is not None and cache.content_hash, device)
     key = cache_entry_key(extractor, source, wanted, num_samples, cache)
     entry = cache.load_entry(key) if key is not None and cache is not None else None
     if all(all_gather_json(entry is not None, device)):  # a rank without the entry makes every rank extract
@@ -111,6 +127,7 @@ def extract_sharded(
             raise getattr(errors, kind, GanprobeError)(message)
     features = _gather(parts, wanted, extractor, device, [report["batches"] for report in reports])
     extracted = [sum(report["batches"][1::2]) for report in reports]
+    _check_tiling([report["batches"] for report in reports], batch_size, _known_rows(source, num_samples, strict))
     all_bad = [(str(path), str(reason)) for report in reports for path, reason in report["skipped"]]
     if not features or next(iter(features.values())).shape[0] == 0:
         raise ImageFolderError(f"{source}: no image could be decoded")
@@ -146,6 +163,70 @@ def _same_listing_everywhere(folder: str | os.PathLike[str], device: torch.devic
             "files at the same path (a shared file system)"
         )
     return listing  # type: ignore[return-value] - set: this rank's own listing error was raised above
+
+
+def _extractor_identity(extractor: FeatureExtractor) -> list[Any]:
+    """What makes two ranks' extractors compute the same features (as the feature cache keys them)."""
+    return [extractor.name, extractor.weights_sha256, extractor.preprocessing.describe(), extractor.execution]
+
+
+def _same_contents_everywhere(source: ImageSource, content_hash: bool, device: torch.device) -> None:
+    """Check that every rank's folder or tensor has the content fingerprint the feature cache keys it by (file sizes
+    and modification times, or with ``content_hash`` every file's SHA-256; a tensor's bytes), so that ranks holding
+    another copy (a stale one on another machine) stop every rank before extraction and before any cache write.
+    Where the folder lies is not compared: each machine may mount it elsewhere. Other sources are not fingerprinted.
+
+    Raises:
+        ImageFolderError: on every rank, naming which ranks differ.
+    """
+    fingerprint = source_fingerprint(source, content_hash)
+    if fingerprint is None:  # generators and loaders: nothing to compare (every rank returns here alike)
+        return
+    contents = {name: value for name, value in fingerprint.items() if name != "path"}
+    views = all_gather_json(hashlib.sha256(repr(sorted(contents.items())).encode()).hexdigest(), device)
+    if all(view == views[0] for view in views):
+        return
+    groups = ", ".join(f"rank {rank}: {view[:12]}" for rank, view in enumerate(views))
+    what = f"{source}: the processes see different contents under the same file names"
+    if isinstance(source, Tensor):
+        what = "the tensor: the processes hold different images"
+    hint = ""
+    if not content_hash and not isinstance(source, Tensor):
+        hint = "; copies with equal bytes but other modification times pass with --hash-contents (content_hash=True)"
+    raise ImageFolderError(f"{what} (content fingerprints {groups}); every process must read the same images{hint}")
+
+
+def _check_tiling(batches: list[list[int]], batch_size: int, rows: int | None) -> None:
+    """Check that the gathered batch indices are ``0, 1, 2, ...`` once each and, where the row count is known in
+    advance (``rows``), that they cover it: a rank extracting other batches than the others never drops rows
+    silently.
+
+    Raises:
+        InputError: which batches the processes extracted.
+    """
+    indices = sorted(index for view in batches for index in view[::2])
+    expected = len(indices) if rows is None else -(-rows // batch_size)
+    if indices != list(range(expected)):
+        raise errors.InputError(
+            f"the processes extracted batches {indices} of {batch_size} images, not each of the {expected} batches "
+            "once; every process must run with the same arguments"
+        )
+
+
+def _known_rows(source: ImageSource, num_samples: int | None, strict: bool) -> int | None:
+    """How many rows one process extracts from ``source``, where known before extracting (``None``: a loader, or a
+    folder whose unreadable files are skipped)."""
+    if isinstance(source, Tensor):
+        count = source.shape[0]
+    elif isinstance(source, (str, os.PathLike)):
+        if not strict:
+            return None
+        count = len(list_images(source))
+    elif callable(source) and not isinstance(source, Iterable):
+        return num_samples
+    else:
+        return None
+    return count if num_samples is None else min(count, num_samples)
 
 
 def _extract_shard(

@@ -19,7 +19,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
 from ganprobe.data.sources import ImageSource
-from ganprobe.distributed import metric_process_group
+from ganprobe.distributed import fill_empty_states, metric_process_group
 from ganprobe.errors import GanprobeError, InputError, SampleSizeWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
@@ -379,6 +379,16 @@ class FeatureMetric(Metric):
             self._update_count += incoming_state._update_count
         self._computed = None
         self._warned = set()
+
+    def _sync_dist(self, dist_sync_fn: Any = None, process_group: Any = None) -> None:
+        """torchmetrics' sync, after giving each state that holds no rows on this rank the shape the other ranks
+        hold (a zero-row block for a ``cat`` list, zeros for a lazily sized sum): torchmetrics would send a 1-D empty
+        tensor against the others' ``(N, D)`` rows, and the collectives fall out of step."""
+        fill_empty_states(self, process_group or self.process_group)
+        if dist_sync_fn is None:
+            super()._sync_dist(process_group=process_group)
+        else:
+            super()._sync_dist(dist_sync_fn, process_group=process_group)
 
     # ----------------------------------------------------------------------------------------------------- compute
     @contextmanager
