@@ -22,43 +22,47 @@ from ganprobe.extractors.script_archive import load_script_archive
 
 MEMORY_BUDGET = 768 << 20  # bytes the load may add to the child's address space (after importing torch)
 CPU_BUDGET = 20  # CPU seconds the load may take in the child
+PICKLE_CAP = 4 << 20  # the reader's MAX_PICKLE_BYTES (written out, so that these tests also run on older readers)
 
 _CHILD = r"""
 import resource, sys
 from ganprobe.errors import WeightsFormatError
 from ganprobe.extractors.script_archive import is_script_archive, load_script_archive
 
-path, memory, cpu, detect = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "detect"
+memory, cpu, paths = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
 with open("/proc/self/status") as status:
     size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
 resource.setrlimit(resource.RLIMIT_AS, (size + memory, resource.RLIM_INFINITY))
 used = resource.getrusage(resource.RUSAGE_SELF)
 limit = int(used.ru_utime + used.ru_stime) + cpu
 resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 5))
-if detect:
-    print("detected", is_script_archive(path), flush=True)
-try:
-    state = load_script_archive(path)
-except WeightsFormatError as exc:
-    print("refused", exc)
-else:
-    print("loaded", {key: value.tolist() for key, value in state.items()} if len(state) < 4 else len(state))
+for path in paths:
+    print("detected", is_script_archive(path), end=" ", flush=True)
+    try:
+        state = load_script_archive(path)
+    except WeightsFormatError as exc:
+        print("refused", exc, flush=True)
+    else:
+        print("loaded", {key: value.tolist() for key, value in state.items()} if len(state) < 4 else len(state))
 """
 
 
-def _load_under_limits(path: Path, detect: bool = False) -> list[str]:
-    """Load ``path`` in a subprocess limited to MEMORY_BUDGET more address space and CPU_BUDGET CPU seconds."""
+def _load_under_limits(*paths: Path) -> list[str]:
+    """Detect and load each of ``paths`` in one subprocess that may add MEMORY_BUDGET bytes to its address space
+    and spend CPU_BUDGET CPU seconds (for all of them); one line per path."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    argv = [str(path), str(MEMORY_BUDGET), str(CPU_BUDGET), "detect" if detect else "load"]
+    argv = [str(MEMORY_BUDGET), str(CPU_BUDGET), *map(str, paths)]
     done = subprocess.run([sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, f"the load died (rc {done.returncode}): {done.stderr.strip()[-600:]}"
     assert "MemoryError" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-600:]
-    return done.stdout.splitlines()
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(paths), lines
+    return lines
 
 
-def _refused(lines: list[str], fragment: str) -> None:
-    assert len(lines) >= 1 and lines[-1].startswith("refused "), lines
-    assert fragment in lines[-1], lines[-1]
+def _refused(line: str, fragment: str) -> None:
+    assert line.startswith("detected True refused "), line
+    assert fragment in line, line
 
 
 # --- a tiny pickle assembler: the opcodes torch.jit.save writes, so each test can bend exactly one of them ---
@@ -124,7 +128,7 @@ def test_the_assembler_writes_what_the_reader_loads(tmp_path: Path) -> None:
     """The positive control: the hand-assembled archive loads, in-process and under the subprocess's limits."""
     path = _archive(tmp_path / "plain.pt", _pickle(_module([("w", _weight())])), {"0": FOUR_FLOATS})
     assert load_script_archive(path)["w"].tolist() == [1.0, 2.0, 3.0, 4.0]
-    assert _load_under_limits(path) == ["loaded {'w': [1.0, 2.0, 3.0, 4.0]}"]
+    assert _load_under_limits(path) == ["detected True loaded {'w': [1.0, 2.0, 3.0, 4.0]}"]
 
 
 def test_a_huge_memo_index_is_refused(tmp_path: Path) -> None:
@@ -132,7 +136,11 @@ def test_a_huge_memo_index_is_refused(tmp_path: Path) -> None:
     body = _global("__torch__", "M") + b")\x81" + b"r\xff\xff\xff\x0f" + b"}(" + _str("w") + _weight() + b"ub"
     path = _archive(tmp_path / "memo.pt", _pickle(body), {"0": FOUR_FLOATS})
     assert path.stat().st_size < 1024
-    _refused(_load_under_limits(path), "memo index 268435455")
+    # beside it, the largest data.pkl admitted, made of the opcode that costs the most memory per byte (EMPTY_DICT)
+    costly = _archive(tmp_path / "costly.pt", _pickle(b"}" * (PICKLE_CAP - 4)))
+    memo_line, costly_line = _load_under_limits(path, costly)
+    _refused(memo_line, "memo index 268435455")
+    _refused(costly_line, "holds no tensors")
     # a reference to a memo entry never stored
     path = _archive(tmp_path / "get.pt", _pickle(_module([("w", b"h\x07")])), {"0": FOUR_FLOATS})
     with pytest.raises(WeightsFormatError, match="memo entry 7"):
@@ -168,12 +176,13 @@ def test_a_storage_is_inflated_only_as_far_as_its_tensors_need(inflating, tmp_pa
     archive holds (TorchScript stores storages uncompressed)."""
     _, size = inflating
     small = _tensor(_storage(_str("0"), _int(size // 4)), [_int(4)], [_int(1)])
-    path = _with_storage_of(inflating, tmp_path / "small.pt", _pickle(_module([("w", small)])))
-    assert path.stat().st_size < size // 64
-    assert _load_under_limits(path) == ["loaded {'w': [0.0, 0.0, 0.0, 0.0]}"]
+    small_path = _with_storage_of(inflating, tmp_path / "small.pt", _pickle(_module([("w", small)])))
+    assert small_path.stat().st_size < size // 64
     whole = _tensor(_storage(_str("0"), _int(size // 4)), [_int(size // 4)], [_int(1)])
-    path = _with_storage_of(inflating, tmp_path / "whole.pt", _pickle(_module([("w", whole)])))
-    _refused(_load_under_limits(path), f"need {size} bytes")
+    whole_path = _with_storage_of(inflating, tmp_path / "whole.pt", _pickle(_module([("w", whole)])))
+    small_line, whole_line = _load_under_limits(small_path, whole_path)
+    assert small_line == "detected True loaded {'w': [0.0, 0.0, 0.0, 0.0]}"
+    _refused(whole_line, f"need {size} bytes")
 
 
 def test_repeated_references_are_refused_without_expanding_them(tmp_path: Path) -> None:
@@ -186,16 +195,19 @@ def test_repeated_references_are_refused_without_expanding_them(tmp_path: Path) 
     tensor = _tensor(storage, [_int(4)], [_int(1)])
     path = _archive(tmp_path / "dag.pt", _pickle(_module([("w", tensor)])), {"0": FOUR_FLOATS})
     assert path.stat().st_size < 1 << 20
-    _refused(_load_under_limits(path), "storage record")
+    [line] = _load_under_limits(path)
+    _refused(line, "storage record")
 
 
 def test_a_wide_integer_is_refused(tmp_path: Path) -> None:
-    """A 32-Mbit integer in a tensor's size once took over a minute of arithmetic; integers wider than 64 bits
-    (torch writes at most 8 bytes, LONG1) are refused as they are read."""
-    wide = b"\x8b" + struct.pack("<I", 4 << 20) + b"\x01" * (4 << 20)  # LONG4 of 4 MiB
-    tensor = _tensor(_storage(_str("0"), _int(4)), [wide], [wide])
+    """A 32-Mbit integer in a tensor's size once took over a minute of arithmetic (here 16 Mbit, as wide as the
+    size cap allows); integers wider than 64 bits (torch writes 8 bytes at most, LONG1) are refused as read."""
+    width = PICKLE_CAP // 2  # 16 Mbit: as wide as the largest data.pkl admitted allows
+    wide = b"\x8b" + struct.pack("<I", width) + b"\x01" * width + b"r\x00\x00\x01\x00"  # LONG4, LONG_BINPUT
+    tensor = _tensor(_storage(_str("0"), _int(4)), [wide], [b"j\x00\x00\x01\x00"])  # stride: LONG_BINGET of it
     path = _archive(tmp_path / "wide.pt", _pickle(_module([("w", tensor)])), {"0": FOUR_FLOATS})
-    _refused(_load_under_limits(path), "bytes wide")
+    [line] = _load_under_limits(path)
+    _refused(line, f"an integer {width} bytes wide")
     nine = b"\x8a\x09" + b"\x01" * 9  # LONG1 of 9 bytes
     path = _archive(
         tmp_path / "nine.pt",
@@ -209,19 +221,18 @@ def test_a_wide_integer_is_refused(tmp_path: Path) -> None:
 def test_many_folders_are_refused_in_one_pass(tmp_path: Path) -> None:
     """20,000 ``pN/data.pkl`` folders once took minutes in ``is_script_archive`` (each checked against every
     name); several complete TorchScript folders in one zip are refused rather than one picked."""
-    path = tmp_path / "folders.zip"
-    with zipfile.ZipFile(path, "w") as out:
+    many, two = tmp_path / "folders.zip", tmp_path / "two.zip"
+    with zipfile.ZipFile(many, "w") as out:
         for index in range(20_000):
             out.writestr(f"p{index}/data.pkl", b"")
             out.writestr(f"p{index}/constants.pkl", b"")
-    assert _load_under_limits(path, detect=True)[0] == "detected False"
-    _refused(_load_under_limits(path), "not a TorchScript archive")
-    with zipfile.ZipFile(path, "a") as out:
-        out.writestr("p7/code/__torch__.py", "")
-        out.writestr("p9/code/__torch__.py", "")
-    lines = _load_under_limits(path, detect=True)
-    assert lines[0] == "detected True"
-    _refused(lines, "2 TorchScript folders")
+    with zipfile.ZipFile(two, "w") as out:
+        for folder in ("p7", "p9"):
+            for name in ("data.pkl", "constants.pkl", "code/__torch__.py"):
+                out.writestr(f"{folder}/{name}", b"")
+    many_line, two_line = _load_under_limits(many, two)
+    assert many_line.startswith("detected False refused ") and "not a TorchScript archive" in many_line
+    _refused(two_line, "2 TorchScript folders (p7, p9")
 
 
 def test_deep_nesting_is_refused(tmp_path: Path) -> None:
@@ -240,6 +251,13 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
         {"0": FOUR_FLOATS},
     )
     assert list(load_script_archive(shallow)) == ["m." * 20 + "w"]
+
+
+def test_a_large_pickle_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    assert getattr(script_archive, "MAX_PICKLE_BYTES", None) == PICKLE_CAP
+    path = _archive(tmp_path / "large.pt", _pickle(b"N0" * (PICKLE_CAP // 2)))
+    with pytest.raises(WeightsFormatError, match=f"data.pkl holds {PICKLE_CAP + 3} bytes"):
+        load_script_archive(path)
 
 
 def test_a_storage_that_is_not_a_storage_is_refused(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from ganprobe.extractors.script_pickle import ScriptObject, StorageRef, TensorRe
 
 __all__ = ["MAX_INFLATION", "MAX_MODULE_DEPTH", "MAX_PICKLE_BYTES", "is_script_archive", "load_script_archive"]
 
-MAX_PICKLE_BYTES = 16 << 20
+MAX_PICKLE_BYTES = 4 << 20  # a CLIP-like tree of 446 tensors writes 33 KB; 4 MiB costs at most ~300 MB to read
 MAX_MODULE_DEPTH = 64
 MAX_INFLATION = 4
 _CHUNK_BYTES = 16 << 20
