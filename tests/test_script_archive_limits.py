@@ -280,7 +280,12 @@ def _snapshot() -> dict[str, object]:
         "list": list,
         "torch.FloatStorage": torch.FloatStorage,
     }
-    targets.update({f"script_archive.{name}": value for name, value in vars(script_archive).items()})
+    readers = [module for name, module in sys.modules.items() if name.startswith("ganprobe.extractors.script_")]
+    for module in readers:
+        own = {
+            name: value for name, value in vars(module).items() if getattr(value, "__module__", "") == module.__name__
+        }
+        targets.update({f"{module.__name__}.{name}": value for name, value in own.items()})
     for label, target in targets.items():
         for attribute in ("__name__", "__defaults__", "__kwdefaults__", "__dict__", "marker"):
             try:
