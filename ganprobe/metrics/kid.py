@@ -12,11 +12,12 @@ from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
-from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid
+from ganprobe.functional.bootstrap import Interval
+from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid, kid_interval
 from ganprobe.metrics.base import SingleLayerMetric
 from ganprobe.metrics.declarations.kid import DECLARATION, KEY_KID, KEY_KID_STD
 from ganprobe.metrics.fid import PUBLISHED_LAYER, official_inception, with_reference
-from ganprobe.metrics.outputs import Output
+from ganprobe.metrics.outputs import Estimate, Output, ReportOptions
 
 
 class KID(SingleLayerMetric):
@@ -117,30 +118,48 @@ class KID(SingleLayerMetric):
         size = 2 if self.shrink_subsets else self.subset_size
         return size, size, "" if self.shrink_subsets else f"subset_size={self.subset_size}"
 
-    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
-        """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""
-        smallest = min(real[self.layer].shape[0], fake[self.layer].shape[0])
+    def _subset_size(self, real: Tensor, fake: Tensor) -> int:
+        """``subset_size``, lowered (with a warning) to the smaller set's size when ``shrink_subsets``."""
+        smallest = min(real.shape[0], fake.shape[0])
         size = self.subset_size
         if self.shrink_subsets and size > smallest >= 2:
             warnings.warn(
                 f"KID: subset_size {size} lowered to {smallest}, the smaller set's size (set shrink_subsets=False "
                 "to get an error instead)",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             size = smallest
-        mean, std = kid(
-            real[self.layer],
-            fake[self.layer],
-            self.num_subsets,
-            size,
-            self.degree,
-            self.gamma,
-            self.coef,
-            self.seed,
-            self.max_kernel_bytes,
-        )
+        return size
+
+    def _kid_arguments(self, real: Tensor, fake: Tensor) -> tuple[Any, ...]:
+        size = self._subset_size(real, fake)
+        kernel = (self.degree, self.gamma, self.coef)
+        return (real, fake, self.num_subsets, size, *kernel, self.seed, self.max_kernel_bytes)
+
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""
+        mean, std = kid(*self._kid_arguments(real[self.layer], fake[self.layer]))
         return {KEY_KID: mean, KEY_KID_STD: std}
+
+    def compute_interval(self, confidence: float = 0.95) -> Interval:
+        """Confidence interval for the population MMD² (synced under DDP), centred on ``compute()["kid"]``.
+
+        ``kid ± t * stderr``, the standard error from the U-statistic's variance (estimated from random subsets
+        drawn without replacement) plus the variance of averaging ``num_subsets`` subsets; see
+        :func:`ganprobe.functional.mmd.kid_interval`. Unlike ``kid_std`` it does not vanish when the subsets hold
+        every row. Deterministic for ``seed``.
+        """
+        with self.synced():
+            real, fake = self.stored_features()
+            with warnings.catch_warnings():  # compute() already warned about shrunk subsets
+                warnings.simplefilter("ignore", UserWarning)
+                arguments = self._kid_arguments(real[self.layer], fake[self.layer])
+            return kid_interval(*arguments, confidence=confidence)
+
+    def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
+        interval = self.compute_interval()
+        estimates[KEY_KID].low, estimates[KEY_KID].high = interval.low, interval.high
 
     def compute(self) -> dict[str, Tensor]:
         """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""
