@@ -18,7 +18,8 @@ EXTRACTOR = DEFAULT_EXTRACTOR
 BATCH_SIZE = 64
 SEED = 0
 PERMUTATIONS = 1000
-BOOTSTRAP = 100
+# Random halves behind the precision/recall/density/coverage intervals (each a k-NN search on half the samples).
+BOOTSTRAP = 20
 # Random halves per output for the standard errors that regression gates allow for (0: no noise estimate).
 NOISE_RESAMPLES = 10
 # A regression gate fails when an output got worse by more than this many combined standard errors ...

@@ -104,14 +104,14 @@ def test_fid_rule_needs_more_samples_than_dimensions(count: int, enough: bool) -
     assert metric.sample_check() == check
 
 
-@pytest.mark.parametrize(("count", "enough"), [(50, False), (51, True)])
-def test_kid_rule_needs_subsets_smaller_than_the_sets(count: int, enough: bool) -> None:
+@pytest.mark.parametrize(("count", "enough"), [(99, False), (100, True)])
+def test_kid_rule_needs_a_hundred_samples_per_set(count: int, enough: bool) -> None:
     metric = KID(extractor=None, subset_size=50, num_subsets=3)
     metric.update(torch.randn(count, 4), real=True)
     metric.update(torch.randn(count + 1, 4), real=False)
     check = metric.sample_check()
-    assert (check.required, check.enough, check.real, check.fake) == (51, enough, count, count + 1)
-    assert check == check_sample(KID_DECLARATION.sample_rule, "kid", "KID", count, count + 1, 4, {"subset_size": 50})
+    assert (check.required, check.enough, check.real, check.fake) == (100, enough, count, count + 1)
+    assert check == check_sample(KID_DECLARATION.sample_rule, "kid", "KID", count, count + 1, 4, {})
 
 
 def test_a_sample_size_warning_is_issued_once_per_state_at_the_users_line() -> None:
@@ -158,7 +158,9 @@ def test_cli_states_the_sample_size_first_and_warns_once_per_cause(tmp_path: Pat
     warning_lines = [line for line in done.stderr.splitlines() if "warning:" in line]
     assert len(warning_lines) == len(set(warning_lines))
     assert not any("rank-deficient" in line or "lowered to" in line for line in warning_lines)  # the report says it
-    assert "no spread: every subset was the whole set" in done.stdout and "± 0" not in done.stdout
+    # KID's one subset is the whole set: it shows a real interval (half-size subsets), never "± 0"
+    (kid_row,) = [line for line in done.stdout.splitlines() if line.startswith("│ KD on")]
+    assert "[" in kid_row and "± 0" not in done.stdout
     payload = json.loads(report.read_text())
     checks = {check["metric"]: check for check in payload["sample_size"]}
     assert checks["fid"] == {

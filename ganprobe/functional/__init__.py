@@ -4,8 +4,14 @@ Import functions from here (``from ganprobe.functional import prdc``); the submo
 importable as ``ganprobe.functional.prdc`` module paths via ``from ganprobe.functional.prdc import ...``.
 """
 
-from ganprobe.functional.bootstrap import Interval, bootstrap_interval
-from ganprobe.functional.frechet import feature_statistics, fid_from_features, fid_infinity, frechet_distance
+from ganprobe.functional.bootstrap import Interval, bootstrap_interval, half_sample_values
+from ganprobe.functional.frechet import (
+    feature_statistics,
+    fid_from_features,
+    fid_infinity,
+    fid_interval,
+    frechet_distance,
+)
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.functional.knn_loo import KNNLOOResult, knn_loo_accuracy, knn_loo_details
 from ganprobe.functional.memorization import (
@@ -15,7 +21,7 @@ from ganprobe.functional.memorization import (
     memorization_fraction,
     most_suspicious,
 )
-from ganprobe.functional.mmd import cmmd, kid, mmd2_unbiased, polynomial_kernel
+from ganprobe.functional.mmd import cmmd, kid, kid_interval, mmd2_unbiased, polynomial_kernel
 from ganprobe.functional.neighbours import knn
 from ganprobe.functional.prdc import (
     PRDCDetails,
@@ -49,10 +55,13 @@ __all__ = [
     "feature_statistics",
     "fid_from_features",
     "fid_infinity",
+    "fid_interval",
     "first_separable_layer",
     "frechet_distance",
+    "half_sample_values",
     "inception_score",
     "kid",
+    "kid_interval",
     "knn",
     "knn_loo_accuracy",
     "knn_loo_details",

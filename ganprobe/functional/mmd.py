@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ganprobe.errors import InputError
+from ganprobe.functional.bootstrap import Interval, t_interval
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_features
 
 # KID's full kernel matrices (float64, one at a time) are used only while each fits in this many bytes.
@@ -134,6 +135,22 @@ def kid(
     Raises:
         InputError: bad arguments, or ``subset_size`` larger than either set.
     """
+    values = kid_subset_values(real, fake, num_subsets, subset_size, degree, gamma, coef, seed, max_kernel_bytes)
+    return values.mean(), values.std(correction=0)
+
+
+def kid_subset_values(
+    real: Tensor,
+    fake: Tensor,
+    num_subsets: int = 100,
+    subset_size: int = 1000,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef: float = 1.0,
+    seed: int = 0,
+    max_kernel_bytes: int = DEFAULT_KERNEL_BYTES,
+) -> Tensor:
+    """The unbiased MMD² of each of :func:`kid`'s random subsets, ``(num_subsets,)`` float64 (same arguments)."""
     _check_pair(real, fake, min_rows=2)
     check_kid_arguments(num_subsets, subset_size, degree, gamma, coef)
     n_real, n_fake = real.shape[0], fake.shape[0]
@@ -162,7 +179,7 @@ def kid(
             k_xx, k_yy = polynomial_kernel(x, x, degree, gamma, coef), polynomial_kernel(y, y, degree, gamma, coef)
             scores.append(mmd2_unbiased(k_xx, k_yy, polynomial_kernel(x, y, degree, gamma, coef)))
         values = torch.stack(scores)
-    return values.mean(), values.std(correction=0)
+    return values
 
 
 def _kid_from_full_kernels(
@@ -186,6 +203,56 @@ def _kid_from_full_kernels(
     del k_ff
     cross = ((members_real @ polynomial_kernel(real, fake, degree, gamma, coef)) * members_fake).sum(dim=1)
     return (within_real + within_fake) / (size * (size - 1)) - 2 * cross / (size * size)
+
+
+# Fewer subsets than this give too rough a spread for a standard error: the interval draws its own.
+_MIN_SPREAD_SUBSETS = 10
+
+
+def kid_interval(
+    real: Tensor,
+    fake: Tensor,
+    num_subsets: int = 100,
+    subset_size: int = 1000,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef: float = 1.0,
+    seed: int = 0,
+    max_kernel_bytes: int = DEFAULT_KERNEL_BYTES,
+    confidence: float = 0.95,
+) -> Interval:
+    r"""Confidence interval for the population MMD² that :func:`kid` estimates (same arguments, same value).
+
+    KID is unbiased: its mean over random subsets has expectation MMD², and given the data it averages to the
+    complete U-statistic of all rows. So its variance is (i) the U-statistic's sampling variance plus (ii) the
+    Monte Carlo variance of averaging ``num_subsets`` subsets, ``var(subsets) / num_subsets``. (i) comes from
+    subsets of ``s`` rows drawn without replacement (a delete-d jackknife with ``d = N - s``):
+    ``var(subsets) * s / (N - s)``, with ``N`` the smaller set's size (wider, never narrower, when the sets
+    differ in size). KID's own subsets serve when ``s <= N / 2`` and there are at least 10 of them; otherwise
+    (e.g. subsets holding the whole set, whose spread is 0) ``max(num_subsets, 50)`` subsets of ``N // 2`` rows are
+    drawn for it. For a U-statistic the non-linear part only widens this estimate. The interval is
+    ``kid ± t * stderr``: it always contains KID's value. ``kid_std`` (the spread over subsets, as torchmetrics
+    reports it) is not a standard error: it shrinks to 0 when the subsets hold every row.
+
+    Returns:
+        An :class:`~ganprobe.functional.bootstrap.Interval` centred on :func:`kid`'s mean.
+    """
+    values = kid_subset_values(real, fake, num_subsets, subset_size, degree, gamma, coef, seed, max_kernel_bytes)
+    smallest = min(real.shape[0], fake.shape[0])
+    if subset_size <= smallest // 2 and num_subsets >= _MIN_SPREAD_SUBSETS:
+        spread_values, spread_size = values, subset_size
+    else:
+        spread_size = max(min(subset_size, smallest // 2), 2)
+        spread_values = kid_subset_values(
+            real, fake, max(num_subsets, 50), spread_size, degree, gamma, coef, seed + 1, max_kernel_bytes
+        )
+    sampling = float(spread_values.var(correction=1)) * spread_size / max(smallest - spread_size, 1)
+    averaging = float(values.var(correction=1)) / num_subsets if num_subsets > 1 else 0.0
+    method = (
+        f"t-interval, U-statistic variance from {spread_values.numel()} subsets of {spread_size} rows "
+        "(delete-d jackknife) plus the subset-averaging variance"
+    )
+    return t_interval(float(values.mean()), (sampling + averaging) ** 0.5, confidence, spread_values.numel(), method)
 
 
 def _rbf_kernel_mean_minus_one(x: Tensor, y: Tensor, gamma: float, block_bytes: int) -> Tensor:

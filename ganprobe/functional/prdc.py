@@ -31,8 +31,8 @@ re-decided with exact float64 differences, so the tests are exact. The radii are
 search, which holds unless the features share an offset about 1000 times their spread (float32 round-off then
 exceeds the gaps between neighbours; centre such features first).
 
-:func:`prdc_details` returns the per-sample outcomes the four values average; :func:`prdc_intervals` turns them
-into bootstrap intervals.
+:func:`prdc_details` returns the per-sample outcomes the four values average; :func:`prdc_intervals` gives
+confidence intervals from random halves.
 
 Under ``torch.distributed`` pass ``process_group=`` (every rank holding the same ``real`` and ``fake``): each rank
 finds the radii of its shard of reals and fakes and runs the ball tests of its shard of fakes, and the per-sample
@@ -57,7 +57,7 @@ from ganprobe.distributed import (
     shard_sizes,
 )
 from ganprobe.errors import InputError
-from ganprobe.functional.bootstrap import Interval, bootstrap_interval
+from ganprobe.functional.bootstrap import Interval, half_sample_values, t_interval
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_features, knn
 
 # A distance within this relative margin above a radius counts as on it (absorbs float64 summation order).
@@ -316,41 +316,60 @@ def density_coverage(
     return values["density"], values["coverage"]
 
 
-def prdc_intervals(
-    details: PRDCDetails, num_resamples: int = 100, confidence: float = 0.95, seed: int = 0
-) -> dict[str, Interval]:
-    """Percentile bootstrap intervals of each value, with the k-NN balls held at their full-sample estimates.
+# The values' possible ranges (density has no upper limit).
+_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "density": (0.0, None),
+    "coverage": (0.0, 1.0),
+}
 
-    Reals and fakes are resampled with replacement (:func:`bootstrap_interval`, the same resamples for every
-    value) and each value is re-averaged from the resampled per-sample outcomes of ``details``. The balls are
-    not rebuilt per resample on purpose: a resample repeats about a third of its rows, a repeat counts as a
-    neighbour at distance 0, and rebuilt radii shrink; in a test with 400 + 400 Gaussian samples that pulled
-    precision and coverage about 0.1 below the point estimate, so the intervals missed it. Held balls keep the
-    intervals centred; they leave out the randomness of the radii themselves, so they run narrower than the
-    spread over fresh samples (in that test: about 1x for precision, 0.6-0.9x for recall, density and coverage).
+
+def prdc_intervals(
+    real: Tensor,
+    fake: Tensor,
+    k: int,
+    recall: bool = True,
+    num_halves: int = 20,
+    confidence: float = 0.95,
+    seed: int = 0,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    process_group: ProcessGroup | None = None,
+) -> dict[str, Interval]:
+    """Confidence intervals for the expected precision/recall/density/coverage at these set sizes and ``k``.
+
+    k-NN manifold values have no sample-size-free true value (the balls shrink as ``N`` grows), so the estimand
+    is the expectation of the estimator at this ``N``, ``M`` and ``k``. Each interval is ``value ± t * stderr``
+    with the standard error from the spread of the values over ``num_halves`` random halves of both sets, drawn
+    without replacement and with the balls rebuilt on each half (the delete-half jackknife; see
+    :mod:`ganprobe.functional.bootstrap`). A bootstrap with replacement cannot do this: repeated rows are
+    zero-distance neighbours that shrink rebuilt balls, and balls held fixed leave out their own randomness (in
+    a test with 400 + 400 Gaussian samples such intervals ran 0.6-0.9x the real spread). Intervals are clipped
+    to each value's possible range and always contain the value.
 
     Args:
-        details: from :func:`prdc_details`.
-        num_resamples: bootstrap resamples (cheap: no k-NN search is repeated).
+        real, fake, k, block_bytes, process_group: as in :func:`prdc_details`; each half needs more than ``k``
+            rows of every set whose balls are built.
+        recall: also build the fake balls (precision/recall); ``False``: density/coverage only.
+        num_halves: random halves (>= 2; each costs one k-NN search on half the samples, about a quarter of the
+            full one).
         confidence: coverage of each interval, in ``(0, 1)``.
-        seed: seed of the resampling.
+        seed: seed of the halves.
 
     Returns:
-        ``{name: Interval}`` for the names of ``details.values()``.
+        ``{name: Interval}`` for the names of ``prdc_details(...).values()``.
     """
-    per_fake = {"precision": details.fake_balls > 0, "density": details.fake_balls / details.k}
-    per_real = {"coverage": details.real_covered}
-    if details.real_recalled is not None:
-        per_real["recall"] = details.real_recalled
-    fake_table = torch.stack([outcome.double() for outcome in per_fake.values()], dim=1)
-    real_table = torch.stack([outcome.double() for outcome in per_real.values()], dim=1)
-    intervals = {}
-    for name in details.values():
-        on_fakes = name in per_fake
-        column = list(per_fake if on_fakes else per_real).index(name)
+    full = prdc_details(real, fake, k, recall, block_bytes, process_group).values()
+    names = list(full)
 
-        def statistic(real: Tensor, fake: Tensor, on_fakes: bool = on_fakes, column: int = column) -> Tensor:
-            return (fake if on_fakes else real)[:, column].mean()
+    def statistic(real_half: Tensor, fake_half: Tensor) -> Tensor:
+        values = prdc_details(real_half, fake_half, k, recall, block_bytes, process_group).values()
+        return torch.stack([values[name] for name in names])
 
-        intervals[name] = bootstrap_interval(statistic, real_table, fake_table, num_resamples, confidence, seed)
-    return intervals
+    halves = half_sample_values(statistic, real, fake, num_halves, seed)
+    spread = halves.std(dim=0, correction=1)
+    method = f"t-interval, standard error from {num_halves} random halves (balls rebuilt on each)"
+    return {
+        name: t_interval(float(full[name]), float(spread[index]), confidence, num_halves, method, _BOUNDS[name])
+        for index, name in enumerate(names)
+    }

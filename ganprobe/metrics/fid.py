@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,10 +13,11 @@ from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.published import FID_INCEPTION_SHA256
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
-from ganprobe.functional.bootstrap import Interval, bootstrap_interval
+from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.frechet import (
     fid_from_features,
     fid_infinity,
+    fid_interval,
     frechet_distance,
     statistics_from_sums,
     warn_if_rank_deficient,
@@ -221,8 +221,9 @@ class FID(SingleLayerMetric):
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
         if options.fid_bootstrap > 0 and self.keep_features:
-            interval = self.compute_interval(num_resamples=options.fid_bootstrap, seed=options.seed)
+            interval = self.compute_interval(num_resamples=max(options.fid_bootstrap, 2), seed=options.seed)
             estimates[KEY_FID].low, estimates[KEY_FID].high = interval.low, interval.high
+            estimates[KEY_FID].note = interval.note or None
         if options.fid_infinity:
             estimates[KEY_FID_INFINITY] = Estimate(float(self.compute_infinity(seed=options.seed)))
 
@@ -248,28 +249,26 @@ class FID(SingleLayerMetric):
         real, fake = self.stored_features()
         return real[self.layer], fake[self.layer]
 
-    def compute_interval(self, num_resamples: int = 100, confidence: float = 0.95, seed: int = 0) -> Interval:
-        """Percentile bootstrap interval of FID (rows resampled with replacement per class; synced under DDP).
+    def compute_interval(self, num_resamples: int = 20, confidence: float = 0.95, seed: int = 0) -> Interval:
+        """Confidence interval for the population Fréchet distance (synced under DDP).
 
-        Resampling with replacement duplicates rows, which shrinks the effective sample and so raises FID's
-        ``1 / N`` bias: the interval sits slightly above the point estimate. Read it as the spread due to the
-        finite sample, not as an unbiased interval. Each resample costs one FID (two covariances and an
-        eigendecomposition).
+        Centred on a bias-corrected estimate (Richardson extrapolation from FID at ``N`` and on random halves, which
+        doubles the ``1 / N`` bias), with a t-interval from the spread over the halves; see
+        :func:`ganprobe.functional.frechet.fid_interval`. The plug-in value :meth:`compute` returns is biased
+        upwards, so it may lie above the interval; the returned ``Interval.note`` then says so and by how much.
+        Each random half costs one FID on half the samples.
 
         Args:
-            num_resamples: bootstrap resamples (>= 2).
+            num_resamples: random halves (>= 2), drawn without replacement in complementary pairs.
             confidence: coverage in ``(0, 1)``.
-            seed: seed of the resampling (CPU generator: the same interval on every device).
+            seed: seed of the halves (CPU generator: the same interval on every device).
 
         Raises:
             InputError: the metric was built without ``keep_features=True``.
         """
         with self.synced():
             real, fake = self._kept_features("compute_interval")
-            warn_if_rank_deficient(real.shape[0], fake.shape[0], real.shape[1])
-            with warnings.catch_warnings():  # warned once above, not once per resample
-                warnings.simplefilter("ignore", UserWarning)
-                return bootstrap_interval(fid_from_features, real, fake, num_resamples, confidence, seed)
+            return fid_interval(real, fake, num_resamples, confidence, seed)
 
     def compute_infinity(self, num_points: int = 15, min_n: int | None = None, seed: int = 0) -> Tensor:
         """FID∞ (Chong & Forsyth 2020): FID extrapolated to infinitely many fakes (synced under DDP).

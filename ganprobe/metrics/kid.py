@@ -12,12 +12,13 @@ from ganprobe.defaults import setting
 from ganprobe.errors import InputError, SampleSizeWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
-from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid
+from ganprobe.functional.bootstrap import Interval
+from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid, kid_interval
 from ganprobe.metrics.base import SingleLayerMetric
 from ganprobe.metrics.declarations.kid import DECLARATION, KEY_KID, KEY_KID_STD
 from ganprobe.metrics.fid import PUBLISHED_LAYER, official_inception, with_reference
 from ganprobe.metrics.findings import Finding
-from ganprobe.metrics.outputs import MetricRecord, Output
+from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions
 
 
 class KID(SingleLayerMetric):
@@ -118,9 +119,9 @@ class KID(SingleLayerMetric):
         size = 2 if self.shrink_subsets else self.subset_size
         return size, size, "" if self.shrink_subsets else f"subset_size={self.subset_size}"
 
-    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
-        """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""
-        smallest = min(real[self.layer].shape[0], fake[self.layer].shape[0])
+    def _subset_size(self, real: Tensor, fake: Tensor) -> int:
+        """``subset_size``, lowered (with a warning) to the smaller set's size when ``shrink_subsets``."""
+        smallest = min(real.shape[0], fake.shape[0])
         size = self.subset_size
         if self.shrink_subsets and size > smallest >= 2:
             warnings.warn(
@@ -130,22 +131,21 @@ class KID(SingleLayerMetric):
                 stacklevel=2,
             )
             size = smallest
-        mean, std = kid(
-            real[self.layer],
-            fake[self.layer],
-            self.num_subsets,
-            size,
-            self.degree,
-            self.gamma,
-            self.coef,
-            self.seed,
-            self.max_kernel_bytes,
-        )
+        return size
+
+    def _kid_arguments(self, real: Tensor, fake: Tensor) -> tuple[Any, ...]:
+        size = self._subset_size(real, fake)
+        kernel = (self.degree, self.gamma, self.coef)
+        return (real, fake, self.num_subsets, size, *kernel, self.seed, self.max_kernel_bytes)
+
+    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
+        """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""
+        mean, std = kid(*self._kid_arguments(real[self.layer], fake[self.layer]))
         return {KEY_KID: mean, KEY_KID_STD: std}
 
     def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
-        """Whether the kernel distance stands out from its own spread (``distance``): ``differ`` when it exceeds
-        twice its spread over subsets (or its interval's lower end is above 0), ``alike`` when it does not."""
+        """Whether the kernel distance stands out from its noise (``distance``): ``differ`` when its interval's lower
+        end is above 0 (without an interval: when it exceeds twice its spread over subsets), else ``alike``."""
         found = {record.key: record for record in records}
         if KEY_KID not in found:
             return []
@@ -156,11 +156,33 @@ class KID(SingleLayerMetric):
             claim = "differ" if record.low > 0 else "alike"
         elif spread is not None and spread > 0:
             claim = "differ" if record.value > 2 * spread else "alike"
-        evidence = f"{record.label} {record.value:.3g}" + (f" ± {spread:.2g}" if spread else "")
+        if record.low is not None and record.high is not None:
+            evidence = f"{record.label} {record.value:.3g} [{record.low:.3g}, {record.high:.3g}]"
+        else:
+            evidence = f"{record.label} {record.value:.3g}" + (f" ± {spread:.2g}" if spread else "")
         sentence = f"{evidence}: {'the sets differ' if claim == 'differ' else 'within its own noise of 0'}."
         if claim is None:
             sentence = f"{evidence}."
         return [Finding("distance", self.name, sentence, claim, evidence)]
+
+    def compute_interval(self, confidence: float = 0.95) -> Interval:
+        """Confidence interval for the population MMD² (synced under DDP), centred on ``compute()["kid"]``.
+
+        ``kid ± t * stderr``, the standard error from the U-statistic's variance (estimated from random subsets
+        drawn without replacement) plus the variance of averaging ``num_subsets`` subsets; see
+        :func:`ganprobe.functional.mmd.kid_interval`. Unlike ``kid_std`` it does not vanish when the subsets hold
+        every row. Deterministic for ``seed``.
+        """
+        with self.synced():
+            real, fake = self.stored_features()
+            with warnings.catch_warnings():  # compute() already warned about shrunk subsets
+                warnings.simplefilter("ignore", UserWarning)
+                arguments = self._kid_arguments(real[self.layer], fake[self.layer])
+            return kid_interval(*arguments, confidence=confidence)
+
+    def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
+        interval = self.compute_interval()
+        estimates[KEY_KID].low, estimates[KEY_KID].high = interval.low, interval.high
 
     def compute(self) -> dict[str, Tensor]:
         """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""

@@ -135,9 +135,11 @@ class Estimate:
 
     Attributes:
         value: the estimate.
-        low, high: a confidence interval (bootstrap) when computed.
+        low, high: a confidence interval when computed (see ``ganprobe.functional.bootstrap``).
         std: a spread over subsets or splits (KID, IS), as the reference implementations report it.
         stderr: the estimate's standard error from the declared method, used by regression gates.
+        note: why ``[low, high]`` may exclude ``value`` (FID: the interval is for the population distance and the
+            plug-in value is biased upwards); added to the record's description.
     """
 
     value: float
@@ -145,6 +147,7 @@ class Estimate:
     high: float | None = None
     std: float | None = None
     stderr: float | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ def make_record(
         ideal=output.direction.ideal,
         lower=output.lower,
         upper=output.upper,
-        description=output.description,
+        description=f"{output.description}; {estimate.note}" if estimate.note else output.description,
         feature_space=feature_space,
         comparable_with_published=comparable,
         metric=metric,
@@ -256,8 +259,9 @@ class ReportOptions:
 
     Attributes:
         seed: seed of every resampling (bootstrap, permutations, half-samples).
-        bootstrap: resamples of the precision/recall/density/coverage intervals (0: none).
-        fid_bootstrap: resamples of FID's interval (0: none; each costs one FID).
+        bootstrap: random halves behind the precision/recall/density/coverage intervals (0: none; each costs a k-NN
+            search on half the samples).
+        fid_bootstrap: random halves behind FID's interval (0: none; each costs one FID on half the samples).
         fid_infinity: also report FID extrapolated to infinitely many samples.
         permutations: label shuffles of the 1-NN permutation p-value.
         noise_resamples: random halves for the half-sample standard errors (0, the default: none; they cost one
@@ -265,7 +269,7 @@ class ReportOptions:
     """
 
     seed: int = 0
-    bootstrap: int = 100
+    bootstrap: int = 20
     fid_bootstrap: int = 0
     fid_infinity: bool = False
     permutations: int = 1000

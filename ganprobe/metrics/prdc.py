@@ -67,24 +67,36 @@ class _ManifoldMetric(SingleLayerMetric):
         return self._current_values()
 
     def compute_interval(
-        self, num_resamples: int = 100, confidence: float = 0.95, seed: int = 0
+        self, num_resamples: int = 20, confidence: float = 0.95, seed: int = 0
     ) -> dict[str, Interval]:
-        """Percentile bootstrap intervals of both values (synced under DDP), from the same resamples.
+        """Confidence intervals of both values (synced under DDP), centred on :meth:`compute`'s values.
 
-        The k-NN balls are held at their estimates from all samples and the per-sample outcomes are resampled
-        (see ``ganprobe.functional.prdc.prdc_intervals`` for why: rebuilding the balls on resamples with repeated
-        rows biases the values low). The intervals are centred on :meth:`compute`'s values and run somewhat
-        narrower than the spread over fresh samples, because the radii's own randomness is left out.
+        The estimand is the expectation of each value at these set sizes and ``k`` (k-NN values have no
+        sample-size-free true value). ``value ± t * stderr``, the standard error from the spread over
+        ``num_resamples`` random halves of both sets with the balls rebuilt on each half; see
+        ``ganprobe.functional.prdc.prdc_intervals``.
 
         Args:
-            num_resamples: bootstrap resamples (cheap: the k-NN search runs once).
+            num_resamples: random halves (each costs a k-NN search on half the samples, about 1/4 of the full one).
             confidence: coverage of each interval, in ``(0, 1)``.
-            seed: seed of the resampling.
+            seed: seed of the halves.
 
         Returns:
             ``{key: Interval}`` with the keys of :meth:`compute`.
         """
-        intervals = prdc_intervals(self.compute_details(), num_resamples, confidence, seed)
+        with self.synced():
+            real, fake = self.stored_features()
+            intervals = prdc_intervals(
+                real[self.layer],
+                fake[self.layer],
+                self.k,
+                self._needs_recall,
+                num_resamples,
+                confidence,
+                seed,
+                self.block_bytes,
+                metric_process_group(self),
+            )
         return {output.key: intervals[output.key] for output in self.outputs}
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
@@ -125,7 +137,7 @@ class PrecisionRecall(_ManifoldMetric):
 
     ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an
     extractor, else precomputed ``(N, D)`` features. ``compute()`` returns ``{"precision": p, "recall": r}`` (float64
-    0-d tensors); :meth:`compute_interval` adds bootstrap intervals.
+    0-d tensors); :meth:`compute_interval` adds confidence intervals.
 
     Args:
         k: the neighbour that sets each ball's radius (the paper's default 3); both sets need more than ``k``.
@@ -188,7 +200,7 @@ class DensityCoverage(_ManifoldMetric):
     closed (``<=``): with ``fake == real`` density is ``(k + 1) / k`` (see :mod:`ganprobe.functional.prdc`).
 
     ``update(x, real)``: as in :class:`PrecisionRecall`. ``compute()`` returns ``{"density": d, "coverage": c}``
-    (float64 0-d tensors); :meth:`compute_interval` adds bootstrap intervals.
+    (float64 0-d tensors); :meth:`compute_interval` adds confidence intervals.
 
     Args:
         k: the neighbour that sets each real ball's radius (the paper's default 5); needs more than ``k`` reals.

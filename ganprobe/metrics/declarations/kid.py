@@ -17,10 +17,8 @@ DECLARATION = MetricDeclaration(
     verdict_rank=40,
     trust_reason="KID is unbiased at any sample size; FID is biased upward at small N",
     sample_rule=SampleRule(
-        min_per_set=2,
-        above_setting=("subset_size", 1.0),
-        why="with no more samples than subset_size every subset is the whole set, so the spread over subsets "
-        "says nothing",
+        min_per_set=100,
+        why="the unbiased kernel distance of fewer samples is dominated by noise (the same rule as CMMD's)",
     ),
     seeded=True,
     outputs=(
