@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> StudyResult:
     """Run the study named by ``argv`` (``None``: the command line); returns its result (files and numbers).
 
-    torch and NumPy's BLAS run on ``--threads`` threads (default 2) for the whole study: their sums depend on the
+    torch and NumPy's BLAS run on ``--threads`` threads (default 1) for the whole study: their sums depend on the
     thread count, and a fixed count makes a rerun print the same numbers.
     """
     import torch
@@ -52,9 +52,13 @@ def main(argv: Sequence[str] | None = None) -> StudyResult:
     args = build_parser().parse_args(argv)
     module = STUDIES[args.study]
     args.out = Path(args.out or f"runs/study_{args.study}")
+    previous = torch.get_num_threads()
     torch.set_num_threads(args.threads)
-    with threadpool_limits(limits=args.threads):
-        result = module.run(args)
+    try:
+        with threadpool_limits(limits=args.threads):
+            result = module.run(args)
+    finally:
+        torch.set_num_threads(previous)
     run = {
         "command": " ".join(["python examples/reproduce_study.py", *argv]),
         "settings": settings_of(args),

@@ -59,6 +59,17 @@ def render(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_pending(name: str) -> str:
+    """What a block says while its summary has not been kept yet: how to make it, and no numbers."""
+    study = name.split(".")[0]
+    flag = " --full" if name.endswith(".full.json") else ""
+    return (
+        f"No table yet: `examples/results/{name}` has not been kept. Numbers appear here only from a summary a "
+        f"command wrote: run `python examples/reproduce_study.py {study}{flag}`, then "
+        f"`cp runs/study_{study}/summary.json examples/results/{name}` and `python examples/study_tables.py`.\n"
+    )
+
+
 def summaries(folder: Path = RESULTS) -> dict[str, dict[str, Any]]:
     """``{file name: summary}`` of every ``*.json`` in ``folder``."""
     return {path.name: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
@@ -67,21 +78,20 @@ def summaries(folder: Path = RESULTS) -> dict[str, dict[str, Any]]:
 def rewrite(text: str, found: Mapping[str, Mapping[str, Any]]) -> str:
     """``text`` with every generated block replaced by the rendering of its summary.
 
+    A block whose summary is not kept yet says how to make it (:func:`render_pending`) and quotes no number.
+
     Raises:
-        ValueError: a block names a summary that does not exist, or a summary has no block.
+        ValueError: a kept summary has no block.
     """
     names = [match.group("name") for match in BLOCK.finditer(text)]
-    missing = sorted(set(names) - set(found))
     unplaced = sorted(set(found) - set(names))
-    if missing or unplaced:
-        raise ValueError(
-            f"{README}: blocks without a summary in {RESULTS}: {missing or 'none'}; "
-            f"summaries without a block: {unplaced or 'none'}"
-        )
+    if unplaced:
+        raise ValueError(f"summaries without a block in the README: {', '.join(unplaced)}")
 
     def body(match: re.Match[str]) -> str:
         name = match.group("name")
-        return f"{START.format(name=name)}\n{render(found[name])}{END.format(name=name)}"
+        table = render(found[name]) if name in found else render_pending(name)
+        return f"{START.format(name=name)}\n{table}{END.format(name=name)}"
 
     return BLOCK.sub(body, text)
 

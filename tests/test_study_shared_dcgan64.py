@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 import reproduce_study  # noqa: E402
-from gan.studies import shared_dcgan64  # noqa: E402
+from gan.studies import common, shared_dcgan64  # noqa: E402
 
 TINY = ["--images", "40", "--held-out", "16", "--steps", "2", "--width", "4", "--batch-size", "8"]
 COMMON = ["--threads", "1", "--device", "cpu", "--extractor", "random-resnet18"]
@@ -53,7 +53,7 @@ def test_campus_and_faces_train_one_dcgan64(tmp_path: Path, trainings: list[list
 def _args(tmp_path: Path) -> argparse.Namespace:
     parser = reproduce_study.build_parser()
     args = parser.parse_args(["faces", "--out", str(tmp_path / "faces"), *TINY, *COMMON])
-    return reproduce_study.common.resolve(args, reproduce_study.faces.SHORT, reproduce_study.faces.FULL)
+    return common.resolve(args, reproduce_study.faces.SHORT, reproduce_study.faces.FULL)
 
 
 def test_a_damaged_or_linked_cache_entry_is_never_trusted(tmp_path: Path, trainings: list[list[str]]) -> None:

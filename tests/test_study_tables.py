@@ -18,8 +18,9 @@ from gan.studies import common  # noqa: E402
 
 KEPT = study_tables.summaries()
 # Studies whose short run did not finish on the shared 2-core box before this change was committed: their README
-# section says so instead of quoting numbers. Keep a summary (see examples/study_tables.py) and remove the name.
-PENDING = {"acgan", "course", "layers"}
+# block says how to make the table and quotes no number. Keep a summary (see examples/study_tables.py), then remove
+# the name here (the strict xfail below fails as soon as the summary exists).
+PENDING = {"campus", "faces", "acgan", "course", "layers"}
 
 
 @pytest.mark.parametrize(
@@ -66,6 +67,10 @@ def test_check_fails_when_a_number_differs_from_its_summary(tmp_path: Path) -> N
     readme.write_text(readme.read_text().replace("0.75", "0.76"))  # a hand-edited number
     assert study_tables.main([*argv, "--check"]) == 1
     assert study_tables.main(argv) == 0 and "| 0.75 |" in readme.read_text()  # rewritten from the summary
+    (results / "x.json").unlink()  # no summary kept: the block quotes no number and says how to make one
+    assert study_tables.main([*argv, "--check"]) == 1 and study_tables.main(argv) == 0
+    text = readme.read_text()
+    assert "0.75" not in text and "python examples/reproduce_study.py x`" in text and "No table yet" in text
     (results / "y.json").write_text(json.dumps(summary))  # a summary without a block
     assert study_tables.main([*argv, "--check"]) == 2
 
@@ -78,6 +83,7 @@ def _comparable(summary: dict) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif("campus.json" not in KEPT, reason="no kept summary of the short campus run")
 def test_short_campus_and_faces_runs_print_the_kept_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """CI can afford the short §1 and §2 runs (one DCGAN-64 training, a few minutes on 2 cores): their summaries
     must equal the kept ones, number for number, so the README cannot drift from the code."""
@@ -86,8 +92,8 @@ def test_short_campus_and_faces_runs_print_the_kept_numbers(tmp_path: Path, monk
     trainings = []
     real_run = shared_dcgan64.dcgan64.run
     monkeypatch.setattr(shared_dcgan64.dcgan64, "run", lambda argv: trainings.append(argv) or real_run(argv))
-    for name in ("campus", "faces"):
+    for name in [n for n in ("campus", "faces") if f"{n}.json" in KEPT]:
         reproduce_study.main([name, "--out", str(tmp_path / name)])
         fresh = json.loads((tmp_path / name / "summary.json").read_text())
         assert _comparable(fresh) == _comparable(KEPT[f"{name}.json"]), name
-    assert len(trainings) == 1  # §2 reused the DCGAN-64 that §1 trained
+    assert len(trainings) == 1  # §2 reuses the DCGAN-64 that §1 trained

@@ -25,7 +25,7 @@ from gan.data import ImageData, balanced_subset, mnist_digits, write_pngs
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
 # torch's CPU kernels (and NumPy's BLAS) split sums across threads, so a result depends on the thread count: a study
 # fixes it (``--threads``) so that a rerun prints the same numbers; examples/README.md's were made with this many.
-STUDY_THREADS = 2
+STUDY_THREADS = 1
 
 
 @dataclass
