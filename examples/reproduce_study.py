@@ -1,4 +1,4 @@
-"""Reproduce one of the five seed studies (SEEDS.md) end to end, offline, from one command.
+"""Reproduce one of the five seed studies (docs/studies.md) end to end, offline, from one command.
 
 Usage::
 
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gan.studies import acgan, campus, course, faces, layers  # noqa: E402
-from gan.studies.common import StudyResult, write_summary  # noqa: E402
+from gan.studies.common import StudyResult, settings_of, write_summary  # noqa: E402
 
 STUDIES = {"campus": campus, "faces": faces, "acgan": acgan, "course": course, "layers": layers}
 
@@ -40,12 +40,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> StudyResult:
-    """Run the study named by ``argv`` (``None``: the command line); returns its result (files and numbers)."""
+    """Run the study named by ``argv`` (``None``: the command line); returns its result (files and numbers).
+
+    torch and NumPy's BLAS run on ``--threads`` threads (default 1) for the whole study: their sums depend on the
+    thread count, and a fixed count makes a rerun print the same numbers.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     module = STUDIES[args.study]
     args.out = Path(args.out or f"runs/study_{args.study}")
-    result = module.run(args)
-    result.files.update(write_summary(result, args.out))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        with threadpool_limits(limits=args.threads):
+            result = module.run(args)
+    finally:
+        torch.set_num_threads(previous)
+    run = {
+        "command": " ".join(["python examples/reproduce_study.py", *argv]),
+        "settings": settings_of(args),
+        "threads": args.threads,
+        "torch": torch.__version__.split("+")[0],
+    }
+    result.files.update(write_summary(result, args.out, run))
     return result
 
 

@@ -1,4 +1,4 @@
-"""32x32 ACGAN-style trainer for a labelled colour folder (the CIFAR-10 study, SEEDS.md §3).
+"""32x32 ACGAN-style trainer for a labelled colour folder (the CIFAR-10 study, docs/studies.md §3).
 
 The discriminator (eight 3x3 convolutions with LayerNorm, a real/fake head ``fc1`` and a class head ``fc10``) is
 trained twice, as in the study: alone, as a classifier (``--mode classifier``), and with a generator (``--mode gan``:
@@ -303,6 +303,7 @@ def run(argv: Sequence[str] | None = None) -> ACGANResult:
         config.out = out / "gan"
         config.grid_nrow = num_classes  # fixed labels cycle through the classes: one class per grid column
         config.grid_size = num_classes * max(1, round(64 / num_classes))
+        config.grid_classes = tuple(data.classes) or tuple(str(i) for i in range(num_classes))
         gan_result = train(gan, train_set, config, monitor, info)
         comparison["with_generator_accuracy"] = class_accuracy(gan.discriminator, held_out, device)
         if args.probe:

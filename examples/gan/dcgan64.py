@@ -1,4 +1,4 @@
-"""64x64 colour DCGAN (the face study, SEEDS.md §2) on any image folder, with ganprobe metrics while it trains.
+"""64x64 colour DCGAN (the face study, docs/studies.md §2) on any image folder, with ganprobe metrics while it trains.
 
 Defaults reproduce the study: latent 64, generator 64->512x4x4->...->3x64x64 (BatchNorm, LeakyReLU 0.2, tanh),
 discriminator of strided 4x4 convolutions 64->128->256->512 (BatchNorm, LeakyReLU 0.2); BCE with noisy labels (real
@@ -6,7 +6,7 @@ targets drawn from U[0.7, 1.0], fake from U[0.0, 0.3]); Adam betas (0.5, 0.999),
 batch 128. ``--real-labels 0.9 0.9 --fake-labels 0 0`` gives classic one-sided label smoothing; ``--instance-noise
 SIGMA`` adds Gaussian noise to every discriminator input, annealed linearly from SIGMA to 0.
 
-Evaluation follows the campus study (SEEDS.md §1): 64 real and 64 generated images by default, per-block
+Evaluation follows the campus study (docs/studies.md §1): 64 real and 64 generated images by default, per-block
 separability with its two PCA-2 protocols (``pca2_svm``, ``pca2_kmeans`` with seed 2) beside the held-out ones
 (``linear_probe``, ``knn_loo``; trust these). The study used ImageNet ResNet-18 blocks (``--extractor resnet18``, its
 weights fetched once by torchvision or given with ``--extractor-weights``); the default ``efficientnet-lite0`` works

@@ -74,6 +74,8 @@ class LoopConfig:
         grid_size: images per grid.
         grid_nrow: images per grid row (0: a square grid; a conditional GAN uses its class count, one class per
             column).
+        grid_classes: class names of a conditional GAN whose grid shows one class per column: the grids are then
+            drawn with each column captioned by its class and titled with the epoch (empty: a plain image grid).
         patience: stop after this many evaluations without a better 1-NN accuracy (0: never stop early).
         seed: seed of the networks' initialisation, batches, noise and metrics.
         device: torch device.
@@ -89,6 +91,7 @@ class LoopConfig:
     grid_every: int = 1
     grid_size: int = 64
     grid_nrow: int = 0
+    grid_classes: tuple[str, ...] = ()
     patience: int = 0
     seed: int = 0
     device: str = "cpu"
@@ -150,6 +153,15 @@ def fixed_inputs(gan: GAN, count: int, seed: int, device: torch.device) -> tuple
     noise = gan.noise(count, generator).to(device)
     labels = torch.arange(count, device=device) % gan.num_classes if gan.num_classes else None
     return noise, labels
+
+
+def save_samples(images: Tensor, path: Path, nrow: int, config: LoopConfig, when: str) -> Path:
+    """A sample grid: captioned by class (one class per column) when ``config.grid_classes`` names them."""
+    if not config.grid_classes:
+        return outputs.save_grid(images, path, nrow)
+    captions = [config.grid_classes[i % nrow] if i < nrow else "" for i in range(len(images))]
+    title = f"Generator samples {when} (one class per column, fixed noise)"
+    return outputs.save_labelled_grid(images, captions, path, title, ncol=nrow)
 
 
 def _better(row: dict[str, float], best: dict[str, float] | None) -> bool:
@@ -222,7 +234,8 @@ def train(
                     bar.update(step)
                 if epoch_end and (epoch + 1) % config.grid_every == 0:
                     path = out / "samples" / f"epoch_{epoch + 1:04d}.png"
-                    files["grid"] = outputs.save_grid(generate(gan, grid_noise, grid_labels), path, nrow)
+                    images = generate(gan, grid_noise, grid_labels)
+                    files["grid"] = save_samples(images, path, nrow, config, f"after epoch {epoch + 1}")
                 if monitor is not None and (step % config.eval_every == 0 or step == config.steps):
                     seconds["train"] += time.perf_counter() - mark
                     mark = time.perf_counter()
@@ -254,7 +267,8 @@ def train(
             interrupted = True
             bar.print(f"interrupted at step {step}; writing the run's files")
     seconds["train"] += time.perf_counter() - mark
-    files["final_grid"] = outputs.save_grid(generate(gan, grid_noise, grid_labels), out / "samples" / "final.png", nrow)
+    final = generate(gan, grid_noise, grid_labels)
+    files["final_grid"] = save_samples(final, out / "samples" / "final.png", nrow, config, f"at step {step}")
     files["last"] = outputs.save_checkpoint(
         _checkpoint(gan, step, epoch, metrics[-1] if metrics else None), out / "checkpoints" / "last.pt"
     )

@@ -1,4 +1,4 @@
-"""The three classic MNIST GANs of the course study (SEEDS.md §4): vanilla GAN, LSGAN and DCGAN.
+"""The three classic MNIST GANs of the course study (docs/studies.md §4): vanilla GAN, LSGAN and DCGAN.
 
 Defaults reproduce the study: pixels in ``[-1, 1]``, noise uniform in ``[-1, 1]`` of 96 dimensions, batch 128,
 Adam with lr 1e-3 and betas (0.5, 0.999) for both networks, one D update per G update, 3,750 iterations, Xavier

@@ -1,4 +1,4 @@
-"""The networks of the reference trainers, each matching the study it reproduces (see /work/shared/SEEDS.md §2-4).
+"""The networks of the reference trainers, each matching the study it reproduces (docs/studies.md §2-§4).
 
 Every generator maps a latent batch ``(N, latent_dim)`` to images in ``[-1, 1]`` (tanh), NCHW. Every discriminator
 maps images to raw scores ``(N,)`` (logits or critic values: the losses own any sigmoid); the ACGAN discriminator
@@ -248,7 +248,7 @@ class ACGANGenerator(nn.Module):
 
 
 class LayersGenerator(nn.Module):
-    """The layer study's generator (SEEDS.md §5): dense latent -> 4w x4x4 + BatchNorm + LeakyReLU 0.2, then
+    """The layer study's generator (docs/studies.md §5): dense latent -> 4w x4x4 + BatchNorm + LeakyReLU 0.2, then
     transposed 4x4 stride-2 convolutions to 2w x8x8 and w x16x16 (BatchNorm, LeakyReLU 0.2) and to 1x32x32 (tanh).
 
     Layers (for :func:`ganprobe.probe.record_activations`): ``fc``, ``deconv1``, ``deconv2``, ``out``.
@@ -275,7 +275,7 @@ class LayersGenerator(nn.Module):
 
 
 class LayersDiscriminator(nn.Module):
-    """The layer study's discriminator (SEEDS.md §5): 4x4 stride-2 convolutions w -> 2w -> 4w, each with
+    """The layer study's discriminator (docs/studies.md §5): 4x4 stride-2 convolutions w -> 2w -> 4w, each with
     BatchNorm and LeakyReLU 0.2 (32x32 -> 16 -> 8 -> 4), then a dense layer to one logit.
 
     Layers: ``conv1``, ``conv2``, ``conv3`` (the study's three), ``out``.

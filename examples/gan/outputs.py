@@ -21,14 +21,21 @@ from torch import Tensor
 from ganprobe.atomic import atomic_write
 
 Row = Mapping[str, Any]
+# Smallest side, in pixels, at which a grid shows each image: a 28x28 digit is enlarged 4x, a 32x32 image 3x.
+MIN_THUMBNAIL = 96
 
 
 def save_grid(images: Tensor, path: str | os.PathLike[str], nrow: int = 8) -> Path:
-    """Save images in ``[-1, 1]`` (NCHW, 1 or 3 channels) as one PNG grid with ``nrow`` images per row."""
+    """Save images in ``[-1, 1]`` (NCHW, 1 or 3 channels) as one PNG grid with ``nrow`` images per row, each image
+    enlarged by a whole factor (nearest neighbour, no smoothing) to at least ``MIN_THUMBNAIL`` pixels."""
     from PIL import Image
     from torchvision.utils import make_grid
 
-    grid = make_grid(images.detach().float().cpu().add(1).div(2).clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+    pixels = images.detach().float().cpu().add(1).div(2).clamp(0, 1)
+    scale = max(1, math.ceil(MIN_THUMBNAIL / min(pixels.shape[-2:])))
+    if scale > 1:
+        pixels = pixels.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    grid = make_grid(pixels, nrow=nrow, padding=2 * scale, pad_value=1.0)
     array = grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -84,17 +91,36 @@ def _series(rows: Sequence[Row], key: str) -> tuple[list[float], list[float]]:
     return [s for s, _ in points], [v for _, v in points]
 
 
+def one_evaluation(axes: Any, rows: Sequence[Row], key: str, label: str, fmt: str = "{:.3f}") -> bool:
+    """When ``rows`` hold a single evaluation, write its value as text on ``axes`` (no axis: a lone point says
+    nothing about a trend) and return ``True``; otherwise leave ``axes`` alone and return ``False``."""
+    steps, values = _series(rows, key)
+    if len(steps) != 1:
+        return False
+    text = f"one evaluation, at step {steps[0]:g}:\n{label} = {fmt.format(values[0])}"
+    axes.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, transform=axes.transAxes, wrap=True)
+    axes.set_axis_off()
+    return True
+
+
 def plot_losses(rows: Sequence[Row], path: str | os.PathLike[str]) -> Path:
     """Plot every ``*_loss`` column of the loss log against the training step."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7, 4))
     axes = figure.add_subplot()
-    for key in dict.fromkeys(k for row in rows for k in row if k.endswith("loss")):
+    axes.set_title("Training losses")
+    keys = list(dict.fromkeys(k for row in rows for k in row if k.endswith("loss")))
+    if len(rows) == 1:  # one logged window: its values as text, no step axis
+        values = ", ".join(f"{key} {float(rows[0][key]):.3f}" for key in keys)
+        axes.text(0.5, 0.5, f"one log row, at step {float(rows[0]['step']):g}:\n{values}", ha="center", va="center",
+                  transform=axes.transAxes)  # fmt: skip
+        axes.set_axis_off()
+        return _save_figure(figure, path)
+    for key in keys:
         axes.plot(*_series(rows, key), label=key)
     axes.set_xlabel("training step")
     axes.set_ylabel("loss (mean over the log window)")
-    axes.set_title("Training losses")
     axes.legend()
     axes.grid(alpha=0.3)
     return _save_figure(figure, path)
@@ -124,18 +150,21 @@ def metrics_figure(rows: Sequence[Row], space: str = "") -> Any:
     fd_label = fd_label.format(space=space or "extractor")
     figure = Figure(figsize=(11, 4.4), layout="constrained")
     left, right = figure.subplots(1, 2)
-    left.plot(*_series(rows, "knn_loo"), marker="o", label=knn_label)
-    left.axhline(0.5, color="grey", linestyle="--", label="indistinguishable (0.5)")
-    left.set_ylim(0.0, 1.05)
-    left.set_ylabel(knn_label)
     left.set_title(f"Real vs fake, 1-nearest neighbour\n({knn_direction})", fontsize=11)
-    left.legend(loc="lower left", fontsize=9)
-    right.plot(*_series(rows, "fd"), marker="o", color="tab:red")
-    right.set_ylabel(fd_label)
     right.set_title(f"{fd_label}\n({fd_direction})", fontsize=11)
-    for axes in (left, right):
-        axes.set_xlabel("training step")
-        axes.grid(alpha=0.3)
+    if not one_evaluation(left, rows, "knn_loo", knn_label):
+        left.plot(*_series(rows, "knn_loo"), marker="o", label=knn_label)
+        left.axhline(0.5, color="grey", linestyle="--", label="indistinguishable (0.5)")
+        left.set_ylim(0.0, 1.05)
+        left.set_ylabel(knn_label)
+        left.legend(loc="lower left", fontsize=9)
+        left.set_xlabel("training step")
+        left.grid(alpha=0.3)
+    if not one_evaluation(right, rows, "fd", fd_label, "{:.1f}"):
+        right.plot(*_series(rows, "fd"), marker="o", color="tab:red")
+        right.set_ylabel(fd_label)
+        right.set_xlabel("training step")
+        right.grid(alpha=0.3)
     return figure
 
 
@@ -148,7 +177,13 @@ def plot_metrics(rows: Sequence[Row], path: str | os.PathLike[str], space: str =
 
 
 def plot_separability(rows: Sequence[Row], path: str | os.PathLike[str], protocol: str = "linear_probe") -> Path:
-    """One panel per feature space (extractor, discriminator): each layer's ``protocol`` accuracy against the step."""
+    """One panel per feature space (extractor, discriminator): each layer's ``protocol`` accuracy against the step
+    (a run with one evaluation: a bar per layer, titled with that evaluation's step)."""
+    return _save_figure(separability_figure(rows, protocol), path)
+
+
+def separability_figure(rows: Sequence[Row], protocol: str = "linear_probe") -> Any:
+    """The figure of :func:`plot_separability`."""
     from matplotlib.figure import Figure
 
     columns = [
@@ -158,18 +193,25 @@ def plot_separability(rows: Sequence[Row], path: str | os.PathLike[str], protoco
     _, direction = declared(f"separability.layer.{protocol}")
     figure = Figure(figsize=(5 * max(len(spaces), 1), 4.4), layout="constrained")
     panels = figure.subplots(1, max(len(spaces), 1), squeeze=False)[0]
+    single = len({float(row["step"]) for row in rows if any(key in row for key in columns)}) == 1
     for axes, space in zip(panels, spaces, strict=False):
-        for key in (k for k in columns if k.split(".")[1] == space):
-            layer = key[len(f"sep.{space}.") : -len(f".{protocol}")]
-            axes.plot(*_series(rows, key), marker="o", label=layer)
+        keys = [k for k in columns if k.split(".")[1] == space]
+        names = [key[len(f"sep.{space}.") : -len(f".{protocol}")] for key in keys]
+        if single:  # one evaluation: no step axis, one bar per layer
+            step = float(rows[-1]["step"])
+            axes.bar(names, [float(rows[-1][key]) for key in keys], color="tab:blue")
+            axes.set_xlabel(f"layer (one evaluation, at step {step:g})")
+        else:
+            for key, layer in zip(keys, names, strict=True):
+                axes.plot(*_series(rows, key), marker="o", label=layer)
+            axes.set_xlabel("training step")
+            axes.legend(fontsize="small")
         axes.axhline(0.5, color="grey", linestyle="--")
         axes.set_ylim(0.0, 1.05)
-        axes.set_xlabel("training step")
         axes.set_ylabel(f"{protocol} real-vs-fake accuracy")
         axes.set_title(f"Separability per layer: {space}\n({direction})", fontsize=11)
-        axes.legend(fontsize="small")
         axes.grid(alpha=0.3)
-    return _save_figure(figure, path)
+    return figure
 
 
 def labelled_grid_figure(

@@ -1,4 +1,4 @@
-"""After training: look inside the discriminator with ``ganprobe.probe`` (the studies of SEEDS.md §3 and §5).
+"""After training: look inside the discriminator with ``ganprobe.probe`` (the studies of docs/studies.md §3 and §5).
 
 Writes under ``OUT/probe/``:
 

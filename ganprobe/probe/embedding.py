@@ -1,6 +1,6 @@
 """Embed each layer's activations in 2-D (PCA, then t-SNE) and plot them coloured by real/fake or by class.
 
-Protocol (after the MNIST DCGAN study in ``SEEDS.md`` section 5): flattened activations, PCA to 50 components,
+Protocol (after the MNIST DCGAN study in ``docs/studies.md`` §5): flattened activations, PCA to 50 components,
 then t-SNE to 2-D with perplexity 40. The study ran 300 t-SNE iterations; we default to scikit-learn's 1,000
 because 300 leaves only 50 iterations after early exaggeration and the map is not yet settled (pass
 ``iterations=300`` to reproduce the study).
@@ -191,7 +191,8 @@ def plot_layer_embeddings(
     maps = embed_layers(joint, pca_dims, seed, None, perplexity, iterations)
     m_real = len(keep_real) if n_real else 0
 
-    columns = min(3, len(layers))
+    # Up to 4 panels in one row; more in rows of 3 or 4, whichever leaves fewer empty cells.
+    columns = len(layers) if len(layers) <= 4 else min((4, 3), key=lambda c: -len(layers) % c)
     rows = math.ceil(len(layers) / columns)
     figure = Figure(figsize=(4.2 * columns, 4.0 * rows + 0.6), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel()

@@ -1,6 +1,6 @@
 """Gradient-based perturbations that flip a discriminator's (or classifier's) decision, with accuracy before/after.
 
-After the CIFAR-10 discriminator study (``SEEDS.md`` section 3): take real images, follow the sign of the gradient
+After the CIFAR-10 discriminator study (``docs/studies.md`` §3): take real images, follow the sign of the gradient
 of the loss towards the wrong answer, and see the accuracy collapse although the images barely change. One signed
 step of size ``epsilon`` is FGSM; several projected steps are PGD (Madry et al. 2018), both bounded in L-infinity.
 

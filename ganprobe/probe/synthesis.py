@@ -1,6 +1,6 @@
 """Synthesise inputs that a network responds to most: a class/unit output, or a layer's (or channel's) activation.
 
-After the CIFAR-10 discriminator study (``SEEDS.md`` section 3): gradient ascent on the input, starting from an
+After the CIFAR-10 discriminator study (``docs/studies.md`` §3): gradient ascent on the input, starting from an
 average image (pass ``start=real.mean(0, keepdim=True)``) or from seeded noise, maximising one output unit or the
 mean activation of a chosen layer. Small L2 and total-variation penalties keep the image smooth (Simonyan et al.
 2014; Mahendran & Vedaldi 2015); pixels are clamped to the network's input range after every step. The raw

@@ -28,7 +28,8 @@ import torch
 from gan import cli, outputs
 from gan.data import balanced_subset, image_folder
 from gan.studies.common import Comparison, StudyResult, add_common_arguments, resolve, settings_help
-from gan.studies.faces import embed, train_and_export, tsne_map
+from gan.studies.faces import add_cache_argument, embed, tsne_map
+from gan.studies.shared_dcgan64 import train_and_export
 
 NAME = "campus"
 TITLE = "§1 Per-block separability of real vs generated photos (campus protocol, DCGAN-64)"
@@ -36,6 +37,9 @@ SHORT = {"images": 800, "held_out": 200, "epochs": 30, "width": 16, "batch_size"
 FULL = {"images": 3200, "held_out": 320, "epochs": 80, "width": 64, "batch_size": 128, "samples": 64}
 PROTOCOLS = ("pca2_kmeans", "pca2_svm", "linear_probe", "knn_loo")
 KMEANS_SEED = 2
+# The study's PCA-2 RBF-SVM training errors, ResNet-18 layer1-layer4, out of its 64 + 64 = 128 points.
+STUDY_SVM_ERRORS = (45, 12, 12, 10)
+STUDY_POINTS = 128
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extractor", default="efficientnet-lite0", help="block network (study: resnet18)")
     parser.add_argument("--fake", type=Path, default=None, help="run the protocol on this folder (no training)")
     parser.add_argument("--real", type=Path, default=None, help="... against this folder of real images")
+    add_cache_argument(parser)
 
 
 def _tsne_figure(
@@ -150,6 +155,7 @@ def run(args: argparse.Namespace) -> StudyResult:
     files["tsne_per_block"] = _tsne_figure(maps, len(real), table, out / "tsne_per_block.png")
     files["separability_per_block"] = _protocol_figure(table, out / "separability_per_block.png")
     numbers = {"extractor": extractor.name, "real_images": len(real), "fake_images": len(fake), "per_block": table}
+    numbers["study_svm_errors"] = dict(zip(("layer1", "layer2", "layer3", "layer4"), STUDY_SVM_ERRORS, strict=True))
     rows = [
         Comparison(
             "images compared",
@@ -159,13 +165,29 @@ def run(args: argparse.Namespace) -> StudyResult:
         ),
         Comparison("blocks", "ResNet-18 layer1-layer4", f"{extractor.name} {', '.join(blocks)}"),
     ]
-    for block in blocks:
+    points = len(real) + len(fake)
+    errors = {block: round((1 - table[block]["pca2_svm"]) * points) for block in blocks}
+    study_errors = ", ".join(str(count) for count in STUDY_SVM_ERRORS)
+    rows.append(
+        Comparison(
+            f"PCA-2 SVM training errors per block (of {points} points)",
+            f"{study_errors} of {STUDY_POINTS} (ResNet-18 layer1-layer4)",
+            ", ".join(f"{block} {count}" for block, count in errors.items()),
+            "fitted and scored on the same points, as in the study",
+        )
+    )
+    aligned = len(blocks) == len(STUDY_SVM_ERRORS)  # a 4-block network: block i faces the study's layer i
+    for index, block in enumerate(blocks):
         scores = table[block]
+        study = "-"
+        if aligned:
+            count = STUDY_SVM_ERRORS[index]
+            study = f"SVM {count} of {STUDY_POINTS} = {count / STUDY_POINTS:.2f}"
         rows.append(
             Comparison(
                 f"{block}: PCA-2 SVM training error / k-means error",
-                "figure: error per block",
-                f"{1 - scores['pca2_svm']:.2f} / {1 - scores['pca2_kmeans']:.2f}; "
+                study,
+                f"{1 - scores['pca2_svm']:.2f} ({errors[block]} of {points}) / {1 - scores['pca2_kmeans']:.2f}; "
                 f"linear probe {scores['linear_probe']:.2f}, 1-NN {scores['knn_loo']:.2f}",
             )
         )

@@ -23,6 +23,9 @@ from gan.data import ImageData, balanced_subset, mnist_digits, write_pngs
 
 # skimage.data's colour photos that ship inside scikit-image (no download): outdoor scenes, people, objects.
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+# torch's CPU kernels (and NumPy's BLAS) split sums across threads, so a result depends on the thread count: a study
+# fixes it (``--threads``) so that a rerun prints the same numbers; examples/README.md's were made with this many.
+STUDY_THREADS = 1
 
 
 @dataclass
@@ -58,7 +61,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full", action="store_true", help="the study's own settings (slow on a CPU)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: runs/study_<name>)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, training, sampling and plots")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=STUDY_THREADS,
+        help=f"CPU threads of torch and NumPy (default: {STUDY_THREADS}; results depend on it, so it is fixed)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
 
 
@@ -78,8 +86,7 @@ def settings_help(key: str, short: Mapping[str, Any], full: Mapping[str, Any], t
 
 def common_flags(args: argparse.Namespace) -> list[str]:
     """The ``--seed``, ``--device`` and ``--threads`` flags to pass on to a trainer."""
-    flags = ["--seed", str(args.seed), "--device", args.device]
-    return flags + (["--threads", str(args.threads)] if args.threads else [])
+    return ["--seed", str(args.seed), "--device", args.device, "--threads", str(args.threads)]
 
 
 def _random_crop(photo: Tensor, size: int, generator: torch.Generator) -> Tensor:
@@ -135,16 +142,24 @@ def labelled_folder(data: ImageData, folder: Path) -> Path:
     return folder
 
 
-def write_summary(result: StudyResult, out: Path) -> dict[str, Path]:
-    """Write ``summary.json`` (rows, numbers, files) and ``summary.md`` (the comparison table); print the table."""
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The resolved flags of a study run, JSON-ready (paths as text, ``--out`` left out: it names no setting)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in sorted(vars(args).items()) if k != "out"}
+
+
+def write_summary(result: StudyResult, out: Path, run: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``summary.json`` (rows, numbers, files, and ``run``: the command, its settings, the thread count,
+    the torch version) and ``summary.md`` (the comparison table), both atomically; print the table."""
     from rich.console import Console
     from rich.table import Table
 
     from gan.outputs import write_json
+    from ganprobe.atomic import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     payload = {
         "study": result.study,
+        "run": dict(run or {}),
         "rows": [vars(row) for row in result.rows],
         "numbers": result.numbers,
         "files": {name: str(path) for name, path in result.files.items()},
@@ -152,8 +167,8 @@ def write_summary(result: StudyResult, out: Path) -> dict[str, Path]:
     paths = {"summary_json": write_json(payload, out / "summary.json")}
     lines = ["| quantity | study reported | this run | note |", "|---|---|---|---|"]
     lines += [f"| {row.what} | {row.study} | {row.here} | {row.note} |" for row in result.rows]
-    (out / "summary.md").write_text(f"# {result.study}\n\n" + "\n".join(lines) + "\n")
-    paths["summary_md"] = out / "summary.md"
+    text = f"# {result.study}\n\n" + "\n".join(lines) + "\n"
+    paths["summary_md"] = atomic_write(out / "summary.md", lambda handle: handle.write(text.encode()))
     table = Table(title=result.study, show_lines=False)
     for column in ("quantity", "study reported", "this run", "note"):
         table.add_column(column, overflow="fold")

@@ -25,17 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan import cli, dcgan64, outputs
+from gan import cli, outputs
 from gan.data import image_folder
-from gan.studies.common import (
-    Comparison,
-    StudyResult,
-    add_common_arguments,
-    common_flags,
-    photo_folder,
-    resolve,
-    settings_help,
-)
+from gan.studies.common import Comparison, StudyResult, add_common_arguments, resolve, settings_help
+from gan.studies.shared_dcgan64 import train_and_export
 
 NAME = "faces"
 TITLE = "§2 1-NN leave-one-out accuracy of a 64x64 DCGAN (face study)"
@@ -43,6 +36,7 @@ SHORT = {"images": 800, "held_out": 200, "epochs": 30, "width": 16, "batch_size"
 FULL = {"images": 6286, "held_out": 3143, "epochs": 80, "width": 64, "batch_size": 128, "tsne_iterations": 1000}
 PERPLEXITY = 30.0
 STUDY_ACCURACY = 0.667
+SHARES = (0.9, 0.95, 0.99)  # shares of the variance whose component counts are reported and drawn
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,20 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fake", type=Path, default=None, help="evaluate this folder of generated images (no training)"
     )
     parser.add_argument("--real", type=Path, default=None, help="... against this folder of real images")
+    add_cache_argument(parser)
 
 
-def train_and_export(args: argparse.Namespace, out: Path) -> tuple[Path, Path, dict[str, Path]]:
-    """Train DCGAN-64 (``train_dcgan64.py``) with ``--export-samples``; returns the fake and real folders."""
-    data = args.data or photo_folder(out / "data", args.images, 64, args.seed)
-    flags = ["--data", str(data), "--out", str(out / "train"), "--width", str(args.width)]
-    flags += ["--batch-size", str(args.batch_size), "--held-out", str(args.held_out)]
-    flags += ["--export-samples", str(args.held_out), "--eval-samples", str(min(64, args.held_out))]
-    flags += ["--extractor", args.extractor, "--log-every", "10", "--grid-every", "5"]
-    flags += ["--steps", str(args.steps)] if args.steps else ["--epochs", str(args.epochs)]
-    flags += ["--eval-every", str(10**9)]  # one evaluation, at the last step (the study's metrics come after)
-    result = dcgan64.run([*flags, *common_flags(args)])
-    files = {f"train_{k}": v for k, v in result.files.items() if k in ("final_grid", "metrics_plot", "losses_plot")}
-    return result.files["export_fake"], result.files["export_real"], files
+def add_cache_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cache DIR``: where the DCGAN-64 run shared by studies §1 and §2 is kept (trained once, reused)."""
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder of trained DCGAN-64 runs shared by the campus and faces studies (default: OUT/../dcgan64_cache)",
+    )
 
 
 @torch.no_grad()
@@ -89,7 +80,7 @@ def embed(extractor: object, images: Tensor, layers: list[str], batch: int = 64)
     return {layer: torch.cat([p[layer] for p in parts]).double().cpu() for layer in layers}
 
 
-def variance_components(points: np.ndarray, shares: tuple[float, ...] = (0.9, 0.95, 0.99)) -> tuple[np.ndarray, dict]:
+def variance_components(points: np.ndarray, shares: tuple[float, ...] = SHARES) -> tuple[np.ndarray, dict]:
     """Cumulative PCA explained-variance ratio of ``points`` and the components needed for each share."""
     from sklearn.decomposition import PCA
 
@@ -116,23 +107,27 @@ def _tsne_figure(
     return outputs._save_figure(figure, path)
 
 
-def _variance_figure(curves: Mapping[str, np.ndarray], needed: Mapping[str, dict], path: Path) -> Path:
+def variance_figure(curves: Mapping[str, np.ndarray], needed: Mapping[str, dict]) -> Any:
+    """Cumulative explained variance per layer, each of the 90/95/99% lines labelled with its share."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7.5, 4.5), layout="constrained")
     axes = figure.add_subplot()
     for layer, curve in curves.items():
-        axes.plot(np.arange(1, len(curve) + 1), curve, label=f"{layer} (90%: {needed[layer]['90%']} components)")
-    for share in (0.9, 0.95, 0.99):
+        counts = ", ".join(f"{share}: {count}" for share, count in needed[layer].items())
+        axes.plot(np.arange(1, len(curve) + 1), curve, label=f"{layer} (components for {counts})")
+    for index, share in enumerate(SHARES):  # labels side by side: the lines are close together
         axes.axhline(share, color="grey", linestyle=":", linewidth=1)
+        axes.text(0.01 + 0.07 * index, share, f"{share:.0%}", transform=axes.get_yaxis_transform(), fontsize=8,
+                  color="dimgrey", ha="left", va="bottom")  # fmt: skip
     axes.set_xscale("log")
     axes.set_ylim(0, 1.01)
     axes.set_xlabel("principal components (log scale)")
     axes.set_ylabel("cumulative explained variance")
     axes.set_title("PCA of the real + generated embeddings", fontsize=11)
-    axes.legend(fontsize=9)
+    axes.legend(fontsize=9, loc="lower right")
     axes.grid(alpha=0.3)
-    return outputs._save_figure(figure, path)
+    return figure
 
 
 def tsne_map(points: np.ndarray, iterations: int, seed: int) -> np.ndarray:
@@ -172,7 +167,7 @@ def run(args: argparse.Namespace) -> StudyResult:
         maps[layer] = tsne_map(points, args.tsne_iterations, args.seed)
         curves[layer], needed[layer] = variance_components(points)
     files["tsne"] = _tsne_figure(maps, len(real), accuracies, args.tsne_iterations, out / "tsne.png")
-    files["pca_variance"] = _variance_figure(curves, needed, out / "pca_variance.png")
+    files["pca_variance"] = outputs._save_figure(variance_figure(curves, needed), out / "pca_variance.png")
     files.update({"export_fake": fake_dir, "export_real": real_dir})
     numbers = {
         "extractor": extractor.name,

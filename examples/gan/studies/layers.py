@@ -1,6 +1,6 @@
 """Study §5, "Looking inside a GAN's layers": the study's MNIST DCGAN, then PCA -> t-SNE of every G and D layer.
 
-The networks, data and schedule are the study's (SEEDS.md §5): MNIST padded to 32x32 in ``[-1, 1]``, latent 100,
+The networks, data and schedule are the study's (docs/studies.md §5): MNIST padded to 32x32 in ``[-1, 1]``, latent 100,
 generator dense -> 128x4x4 -> 64 -> 32 -> 1 (transposed 4x4 stride-2 convolutions, BatchNorm, LeakyReLU, tanh),
 discriminator 4x4 stride-2 convolutions 32 -> 64 -> 128 (BatchNorm, LeakyReLU) and a dense logit; BCE losses,
 Adam lr 1e-4 with beta1 0.5, batch 256. After training, real digits and as many generated ones go through both
