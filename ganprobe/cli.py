@@ -66,6 +66,7 @@ _CLI_WORDS = (
     ("weights_path '", "--weights '"),
     ("pipeline: '", "--pipeline: '"),
     ("lower batch_size or num_workers (CLI --batch-size, --workers)", "lower --batch-size or --workers"),
+    (" (set shrink_subsets=False to get an error instead)", ""),  # a Python-only argument: no CLI equivalent
 )
 
 

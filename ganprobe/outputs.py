@@ -98,13 +98,13 @@ def check_output_paths(outputs: Mapping[str, PathLike | None], inputs: Sequence[
         elif (identity := _identity(path)) is not None:
             input_files[identity] = path
     targets = {option: Path(given).expanduser() for option, given in outputs.items() if given is not None}
+    images: dict[tuple[int, int], tuple[Path, Path]] = {}  # identity -> (listed file, its folder)
     if any(_identity(target) is not None for target in targets.values()):  # only an existing file can be an input
         for index, (folder, _) in enumerate(input_folders):
             files = listings[index] or _listed_files(folder)
-            input_files.update((identity, file) for file in files if (identity := _identity(file)) is not None)
+            images.update((identity, (file, folder)) for file in files if (identity := _identity(file)) is not None)
     seen: list[tuple[str, Path, tuple[int, int] | None]] = []  # (option, resolved path, file identity)
     for option, target in targets.items():
-        _check_creatable(option, target)
         resolved = Path(os.path.realpath(target))
         identity = _identity(target)
         if identity is not None and identity in input_files:
@@ -114,6 +114,13 @@ def check_output_paths(outputs: Mapping[str, PathLike | None], inputs: Sequence[
                 raise UsageError(
                     f"{option}: {target} is inside the input folder {folder}; write outputs outside the inputs"
                 )
+        if identity is not None and identity in images:  # reached through a link in the folder
+            image, folder = images[identity]
+            raise UsageError(
+                f"{option}: {target} is the image {image} of the input folder {folder} (through a link); writing it "
+                "would destroy it"
+            )
+        _check_creatable(option, target)  # after the checks above: its probe file never lands in an input folder
         if _is_char_device(target):  # /dev/null twice is harmless
             continue
         for other, other_resolved, other_identity in seen:

@@ -117,6 +117,15 @@ def test_the_cli_checksum_advice_names_no_python_argument(tmp_path: Path, capsys
     assert "pass verify_checksum" not in err and "command line" in err, err
 
 
+def test_cli_words_name_no_python_only_argument() -> None:
+    from ganprobe.cli import in_cli_words
+
+    kid = "KID: subset_size 1000 lowered to 300, the smaller set's size"
+    assert in_cli_words(kid + " (set shrink_subsets=False to get an error instead)") == kid
+    worker = "x: a worker died; lower batch_size or num_workers (CLI --batch-size, --workers)"
+    assert in_cli_words(worker) == "x: a worker died; lower --batch-size or --workers"
+
+
 def test_a_killed_decoding_worker_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ganprobe.data import sources
 
@@ -185,7 +194,11 @@ def test_version_prints_the_installed_version_without_torch() -> None:
     )
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path}, timeout=120
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()

@@ -93,8 +93,8 @@ def stderr_scale(entry: Mapping[str, object]) -> float:
     """The largest standard error a baseline record may hold: the scale of its own numbers.
 
     That is the largest of the value's magnitude, its spread (``std``), the width of its interval (``low`` to
-    ``high``) and, for an output declared bounded (a proportion, an accuracy), the width of its range. A value near zero (KID
-    of two matched sets) may have an error larger than itself, but never larger than its spread or its range.
+    ``high``) and, for an output declared bounded (a proportion, an accuracy), the width of its range. A value near
+    zero (KID of two matched sets) may have an error larger than itself, but never larger than its spread or range.
     """
     value, std = _number(entry.get("value")), _number(entry.get("std"))
     low, high = _number(entry.get("low")), _number(entry.get("high"))
