@@ -7,6 +7,10 @@
   every name sees the new content (as with a shell redirection); only this case is not atomic for readers.
 * A special file (a character device such as ``/dev/null`` or ``/dev/full``, a FIFO) is opened and written in place,
   the way a shell redirection (``> /dev/null``) would: it is never replaced by a regular file.
+* One of this process's own open files named as ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N`` or
+  ``/proc/self/fd/N`` (or a link to one) is written to that open descriptor as a stream, after what was already
+  printed there and in the mode the shell opened it: a log opened with ``>> ci.log`` is appended to, never replaced
+  (see :func:`stream_descriptor`).
 
 Any failure (a full disk, ``/dev/full``, no permission) raises :class:`OSError` whose ``filename`` is the requested
 path; the temporary file is removed and a regular target is left exactly as it was.
@@ -15,7 +19,9 @@ path; the temporary file is removed and a regular target is left exactly as it w
 from __future__ import annotations
 
 import os
+import re
 import stat
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +53,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
 
 
 def _write(target: Path, write: Callable[[BinaryIO], None]) -> None:
+    descriptor = stream_descriptor(target)
+    if descriptor is not None:
+        _write_stream(descriptor, write)
+        return
     real = Path(os.path.realpath(target)) if target.is_symlink() else target  # write through links
     try:
         info: os.stat_result | None = real.stat()
@@ -87,3 +97,52 @@ def _write(target: Path, write: Callable[[BinaryIO], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+# This process's descriptors by name: /dev/fd/N, /proc/self/fd/N, /proc/thread-self/fd/N, /proc/<pid>/fd/N.
+_DESCRIPTOR_PATH = re.compile(r"/(?:dev/fd|proc/(?P<pid>self|thread-self|\d+)(?:/task/\d+)?/fd)/(?P<fd>\d+)")
+_STANDARD_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def stream_descriptor(path: str | os.PathLike[str]) -> int | None:
+    """The open file descriptor of this process that ``path`` names, or ``None`` for any other path.
+
+    ``/dev/stdout`` is a link to ``/proc/self/fd/1``, which is a link to whatever the shell connected: a pipe, a
+    terminal, or a file opened with ``>`` or ``>>``. Following the links to the end would name that file, and
+    replacing it atomically would destroy what the shell (or this process) already wrote there. So the chain of
+    links is followed only until it reaches a descriptor name (``/dev/stdin``, ``/dev/stdout``, ``/dev/stderr``,
+    ``/dev/fd/N``, ``/proc/self/fd/N`` or ``/proc/<this pid>/fd/N``); the output is then written to that open
+    descriptor as a stream.
+
+    Args:
+        path: an output path as the user gave it.
+
+    Returns:
+        The descriptor number when ``path`` (or a link on its way) names one that is open in this process.
+    """
+    current = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    for _ in range(40):  # the kernel's own limit on links followed
+        descriptor = _STANDARD_STREAMS.get(current)
+        match = _DESCRIPTOR_PATH.fullmatch(current)
+        if match is not None and match["pid"] in ("self", "thread-self", str(os.getpid()), None):
+            descriptor = int(match["fd"])
+        if descriptor is not None:
+            try:
+                os.fstat(descriptor)
+            except OSError:
+                return None
+            return descriptor
+        if not os.path.islink(current):
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return None
+
+
+def _write_stream(descriptor: int, write: Callable[[BinaryIO], None]) -> None:
+    """Write to an open descriptor of this process after everything already printed there, never truncating it."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    with os.fdopen(os.dup(descriptor), "wb") as handle:  # a duplicate: closing it leaves the stream open
+        write(handle)
+        handle.flush()

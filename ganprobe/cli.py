@@ -65,6 +65,8 @@ _CLI_WORDS = (
     ("(or pass weights_path=...)", "(or pass --weights FILE)"),
     ("weights_path '", "--weights '"),
     ("pipeline: '", "--pipeline: '"),
+    ("lower batch_size or num_workers (CLI --batch-size, --workers)", "lower --batch-size or --workers"),
+    (" (set shrink_subsets=False to get an error instead)", ""),  # a Python-only argument: no CLI equivalent
 )
 
 
@@ -72,6 +74,19 @@ _CLI_PATTERNS = (
     (re.compile(r"settings=\{'(\w+)': \{'(\w+)': ([^}]+)\}\}"), r"--set \1.\2=\3"),
     (re.compile(r"leave it out of metrics=\[\.\.\.\]"), "leave the metric out of --metrics"),
     (re.compile(r"^backend: "), "--backend: "),
+    # the command line always checks weights against their published SHA-256; skipping that is the API's choice
+    (
+        re.compile(r"\(or pass verify_checksum=False for your own weights\)"),
+        "(your own weights load from Python with verify_checksum=False; the command line takes only published ones)",
+    ),
+    (
+        re.compile(r"pass verify_checksum=False for your own weights"),
+        "your own weights load from Python with verify_checksum=False (the command line takes only published ones)",
+    ),
+    (
+        re.compile(r"pass weights_path=\.\.\. with verify_checksum=False"),
+        "load its weights from Python with weights_path=... and verify_checksum=False",
+    ),
 )
 
 
@@ -155,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     names = metric_names()  # from the torch-free declarations: --help imports no metric class
     parser = _Parser(prog="ganprobe", description="Evaluate generated images against real ones, layer by layer.")
+    parser.add_argument("--version", action="version", version=f"ganprobe {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     evaluate = commands.add_parser(
         "evaluate",
@@ -263,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def installed_version() -> str:
+    """The installed distribution's version (its metadata: no torch import), else the package's ``__version__``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ganprobe")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from ganprobe import __version__
+
+        return __version__
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -376,12 +404,13 @@ def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str
 
     with errors_together():  # under torchrun: a bad input on one rank stops every rank here (exit 2)
         baseline = load_baseline(args.baseline) if args.baseline is not None else None
-        check_cli_outputs(args)  # every output: writable, not an input, not another output (ganprobe.outputs)
         # Each folder is listed once, here: failing early (before the backbone loads) on a missing or empty folder,
         # and read by every later stage (count, cache key, decoding, report) without walking it again.
         fake = list_folder(args.fake)
         check_stats_path(args.real, "REAL")
         real = args.real if Path(args.real).is_file() else list_folder(args.real)
+        # every output: writable, not an input (nor a listed image, however linked), not another output
+        check_cli_outputs(args, [fake] if isinstance(real, str) else [fake, real])
         extractor = _build_extractor(args)
         if args.layers is not None:
             extractor.resolve_layers(args.layers)  # unknown layer names fail here, with the extractor's list
@@ -421,16 +450,18 @@ def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str
         verdict=result.verdict,
     )
     payload = result.to_json(checked)
+    written = []
     if args.json_path:
-        write_json(args.json_path, payload)
+        written.append(("JSON report", write_json(args.json_path, payload)))
     if args.junit_path:
         from ganprobe.report.junit import write_junit
 
-        write_junit(args.junit_path, checked, suite=f"ganprobe evaluate {args.fake}", seconds=result.timings["total"])
+        suite, seconds = f"ganprobe evaluate {args.fake}", result.timings["total"]
+        written.append(("JUnit gate results", write_junit(args.junit_path, checked, suite=suite, seconds=seconds)))
     if args.html_path:
         from ganprobe.report.html import write_html_report
 
-        write_html_report(
+        html = write_html_report(
             args.html_path,
             payload,
             result.features,
@@ -439,16 +470,30 @@ def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str
             seed=args.seed,
             max_points=args.tsne_points,
         )
+        written.append(("HTML report (open it in a browser)", html))
+    _say_written(written)
     for gate in failed:
         print(f"ganprobe evaluate: {gate.message}", file=sys.stderr)
     return EXIT_GATE_FAILED if failed else EXIT_OK
+
+
+def _say_written(written: Sequence[tuple[str, Path]]) -> None:
+    """One closing line per file written (``wrote JSON report: report.json``), so a user knows where to look.
+
+    Outputs written to this process's own streams (``--json /dev/stdout``) or to devices (``/dev/null``) are no
+    file to look for and get no line: a line after a JSON report on standard output would break its parsing.
+    """
+    from ganprobe.atomic import stream_descriptor
+
+    for kind, path in written:
+        if stream_descriptor(path) is None and path.is_file():
+            print(f"wrote {kind}: {path}")
 
 
 def run_stats(args: argparse.Namespace) -> int:
     """Extract a real folder's features for every layer the default evaluation uses and save them (under
     ``torchrun``: each process extracts its shard, rank 0 writes the file)."""
     _check_counts(args)
-    check_cli_outputs(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
     with _process_group(args) as lead:
@@ -465,6 +510,7 @@ def _stats(args: argparse.Namespace, lead: bool) -> int:
 
     with errors_together():  # under torchrun: a folder one rank cannot list stops every rank (exit 2)
         real = list_folder(args.real)  # one listing for the extraction and the file's fingerprint
+        check_cli_outputs(args, [real])  # -o: writable, not an input (nor a listed image, however linked)
         extractor = _build_extractor(args)
     layers = Evaluator(extractor).layers
     strict = not args.skip_unreadable

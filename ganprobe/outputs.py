@@ -6,22 +6,31 @@ The CLI calls :func:`check_output_paths` once, with every output option (``--jso
 
 * an output that is an input file (by path, through a symbolic link, or as a hard link of it);
 * an output inside an input folder (it would overwrite one of its images, or add a file to the set);
+* an output that is one of the files the run will read from an input folder, however it is reached (a symbolic
+  link in the folder pointing at it, a linked subfolder, a hard link): the folders' listings are compared by file
+  identity, not by name;
 * two options naming the same file (``--json X --html X``); character devices such as ``/dev/null`` excepted;
-* an existing folder, or a path whose nearest existing ancestor is not a writable folder.
+* an existing folder, or a path that cannot be written: writability is *tried* (a temporary file is created in the
+  nearest existing folder and removed at once), since permission bits say nothing for root or for ``/proc``.
 
 How outputs are then written is :func:`ganprobe.atomic.atomic_write`'s business: regular files atomically (their
-permissions kept), symbolic links and special files (``/dev/null``, FIFOs) written through like a shell redirection.
+permissions kept), symbolic links and special files (``/dev/null``, FIFOs) written through like a shell redirection,
+and this process's own streams (``/dev/stdout``, ``/dev/fd/N``) written to the open descriptor, after what was
+printed there (:func:`~ganprobe.atomic.stream_descriptor`).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import stat
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ganprobe.errors import UsageError
+from ganprobe.atomic import stream_descriptor
+from ganprobe.errors import GanprobeError, UsageError
 
 # argparse destinations of the CLI's output options and of its file/folder inputs, with their option names.
 CLI_OUTPUTS = {"json_path": "--json", "html_path": "--html", "junit_path": "--junit", "output": "--output"}
@@ -40,9 +49,11 @@ def cli_inputs(args: argparse.Namespace) -> list[PathLike]:
     return [getattr(args, dest) for dest in CLI_INPUTS if getattr(args, dest, None) is not None]
 
 
-def check_cli_outputs(args: argparse.Namespace) -> None:
-    """:func:`check_output_paths` on a parsed ``ganprobe`` command line (what ``evaluate`` and ``stats`` call)."""
-    check_output_paths(cli_outputs(args), cli_inputs(args))
+def check_cli_outputs(args: argparse.Namespace, listings: Sequence[PathLike] = ()) -> None:
+    """:func:`check_output_paths` on a parsed ``ganprobe`` command line (what ``evaluate`` and ``stats`` call), with
+    the listings of its input folders when they were listed already (else they are listed here)."""
+    by_path = {os.fspath(listing): listing for listing in listings}
+    check_output_paths(cli_outputs(args), [by_path.get(os.fspath(given), given) for given in cli_inputs(args)])
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -70,24 +81,30 @@ def check_output_paths(outputs: Mapping[str, PathLike | None], inputs: Sequence[
     Args:
         outputs: ``{option name: path}`` (``None`` paths are ignored), e.g. ``{"--json": "report.json"}``.
         inputs: files and folders the run reads (paths that do not exist are ignored here; reading reports them).
+            A folder may be given as its :class:`~ganprobe.data.listing.FolderListing` (a path that is also the
+            sequence of its files); a plain folder path is listed here when an output already exists.
 
     Raises:
         UsageError: naming the option and the path, and what is wrong.
     """
     input_files: dict[tuple[int, int], Path] = {}
     input_folders: list[tuple[Path, Path]] = []  # (as given, resolved)
+    listings: list[Iterable[Path]] = []  # the files each input folder gives the run
     for given in inputs:
         path = Path(given).expanduser()
         if path.is_dir():
             input_folders.append((path, Path(os.path.realpath(path))))
+            listings.append(given if isinstance(given, Sequence) and not isinstance(given, str) else ())
         elif (identity := _identity(path)) is not None:
             input_files[identity] = path
+    targets = {option: Path(given).expanduser() for option, given in outputs.items() if given is not None}
+    images: dict[tuple[int, int], tuple[Path, Path]] = {}  # identity -> (listed file, its folder)
+    if any(_identity(target) is not None for target in targets.values()):  # only an existing file can be an input
+        for index, (folder, _) in enumerate(input_folders):
+            files = listings[index] or _listed_files(folder)
+            images.update((identity, (file, folder)) for file in files if (identity := _identity(file)) is not None)
     seen: list[tuple[str, Path, tuple[int, int] | None]] = []  # (option, resolved path, file identity)
-    for option, given in outputs.items():
-        if given is None:
-            continue
-        target = Path(given).expanduser()
-        _check_creatable(option, target)
+    for option, target in targets.items():
         resolved = Path(os.path.realpath(target))
         identity = _identity(target)
         if identity is not None and identity in input_files:
@@ -97,6 +114,13 @@ def check_output_paths(outputs: Mapping[str, PathLike | None], inputs: Sequence[
                 raise UsageError(
                     f"{option}: {target} is inside the input folder {folder}; write outputs outside the inputs"
                 )
+        if identity is not None and identity in images:  # reached through a link in the folder
+            image, folder = images[identity]
+            raise UsageError(
+                f"{option}: {target} is the image {image} of the input folder {folder} (through a link); writing it "
+                "would destroy it"
+            )
+        _check_creatable(option, target)  # after the checks above: its probe file never lands in an input folder
         if _is_char_device(target):  # /dev/null twice is harmless
             continue
         for other, other_resolved, other_identity in seen:
@@ -133,8 +157,23 @@ def _hard_link_inside(target: Path, folder: Path) -> bool:
     return False
 
 
+def _listed_files(folder: Path) -> Sequence[Path]:
+    """The image files a run reads from ``folder`` (its listing; none when it cannot be listed: reading says why)."""
+    from ganprobe.data.listing import list_folder  # imports torch: only when an output exists and an input is a folder
+
+    try:
+        return list_folder(folder)
+    except (GanprobeError, OSError):
+        return ()
+
+
 def _check_creatable(option: str, target: Path) -> None:
     """The checks of a single output: not a folder, and writable (the file itself, or its nearest folder)."""
+    descriptor = stream_descriptor(target)
+    if descriptor is not None:  # /dev/stdout: written to the open descriptor (ganprobe.atomic)
+        if fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
+            raise UsageError(f"{option}: cannot write {target}: descriptor {descriptor} is not open for writing")
+        return
     if target.is_dir():
         raise UsageError(f"{option}: {target} is a folder; give a file path")
     if target.exists() and not stat.S_ISREG(target.stat().st_mode):  # /dev/null, a FIFO: written through
@@ -143,12 +182,16 @@ def _check_creatable(option: str, target: Path) -> None:
         return
     folder = Path(os.path.realpath(target)).parent if target.is_symlink() else target.parent
     ancestor = folder
-    while not ancestor.exists() and ancestor != ancestor.parent:
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UsageError(f"{option}: cannot create {target}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK):
-        raise UsageError(f"{option}: cannot create {target}: {ancestor} is not writable")
+    try:  # tried, not guessed: root passes os.access() on /proc, where nothing can be created
+        handle, probe = tempfile.mkstemp(prefix=".ganprobe-write-test.", dir=ancestor)
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot create {target}: {ancestor}: {exc.strerror or exc}") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def option_for(filename: PathLike | None, outputs: Mapping[str, PathLike | None]) -> str | None:

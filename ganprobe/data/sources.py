@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -269,7 +270,7 @@ def iter_folder_batches(
     pending: list[_Decoded] = []
     bad: list[tuple[int, str, str]] = []  # (index in ``remaining``, path, reason) not yet reported with a batch
     taken = 0
-    for items in loader if wanted > 0 else ():
+    for items in _worker_batches(loader, folder) if wanted > 0 else ():
         for item in _unpack(items):
             if item.error is None:
                 pending.append(item)
@@ -301,6 +302,45 @@ def iter_folder_batches(
         )
     if bad:
         yield FolderBatch(None, [], [(path, reason) for _, path, reason in bad], end)
+
+
+def _worker_batches(loader: DataLoader, folder: str | os.PathLike[str]) -> Iterator[list[_Decoded]]:
+    """``loader``'s batches; a decoding worker process that dies (the out-of-memory killer's SIGKILL) is reported as
+    that, naming the folder and the signal, instead of torch's "Connection reset by peer" or "exited unexpectedly".
+
+    Raises:
+        ImageFolderError: a worker process of ``loader`` died.
+    """
+    iterator = iter(loader)
+    while True:
+        try:
+            items = next(iterator)
+        except StopIteration:
+            return
+        except (ConnectionError, EOFError, RuntimeError) as exc:
+            if loader.num_workers == 0 or not (isinstance(exc, OSError) or "DataLoader worker" in str(exc)):
+                raise
+            workers = [(w.pid, w.exitcode) for w in getattr(iterator, "_workers", ()) if w.exitcode not in (None, 0)]
+            died = next((worker for worker in workers if worker[1] < 0), workers[0] if workers else None)
+            how = "died"
+            if died is not None:
+                how = f"(pid {died[0]}) " + (
+                    f"was killed by signal {_signal_name(-died[1])}" if died[1] < 0 else f"exited with code {died[1]}"
+                )
+            raise ImageFolderError(
+                f"{quote_path(folder)}: an image decoding worker process {how} while decoding ({type(exc).__name__}: "
+                f"{exc}); the system's out-of-memory killer sends SIGKILL: lower batch_size or num_workers "
+                "(CLI --batch-size, --workers)"
+            ) from exc
+        yield items
+
+
+def _signal_name(number: int) -> str:
+    """``SIGKILL`` for 9: a signal's name, or its number where Python does not know it."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _stack(items: list[_Decoded]) -> Tensor | list[Tensor]:

@@ -106,10 +106,39 @@ def load_reference_stats(
     rows = {value.shape[0] if value.ndim == 2 else -1 for value in features.values()}
     if len(rows) != 1 or -1 in rows or not all(value.is_floating_point() for value in features.values()):
         raise InputError(f"{name}: features must be float (N, D) arrays with one N for every layer")
+    if rows == {0}:
+        raise InputError(f"{name}: holds no rows (features of 0 images); recompute it with `ganprobe stats`")
     for layer, value in features.items():
         if not bool(torch.isfinite(value).all()):
             raise InputError(f"{name}: features of layer {layer!r} contain NaN or infinite values; recompute it")
+    if extractor is not None:
+        check_widths(features, extractor, name)
     return features, meta
+
+
+def check_widths(features: Mapping[str, Tensor], extractor: FeatureExtractor, name: str) -> None:
+    """Refuse stored features whose width differs from what ``extractor`` gives at the same layer.
+
+    The width each layer gives is read from one forward pass of a single blank image (skipped for a compiled
+    backbone, which would compile for that extra input shape; the metrics then refuse a mismatch, unnamed).
+
+    Raises:
+        InputError: naming the file (``name``), the layer and both widths.
+    """
+    layers = [layer for layer in features if layer in extractor.layers]
+    if not layers or extractor.compiled:
+        return
+    try:
+        probe = extractor(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), layers)
+    except Exception:  # noqa: BLE001 - an extractor that cannot run is reported by the run itself, with its cause
+        return
+    for layer in layers:
+        expected, width = probe[layer].shape[-1] if probe[layer].ndim == 2 else None, features[layer].shape[1]
+        if expected is not None and width != expected:
+            raise InputError(
+                f"{name}: layer {layer!r} holds {width} features per row, but {extractor.name} gives {expected} there; "
+                "recompute it with `ganprobe stats`"
+            )
 
 
 def _read_meta(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
