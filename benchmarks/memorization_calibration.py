@@ -76,7 +76,8 @@ def photo_images() -> Tensor:
                 if tile.std() >= 8:  # near-uniform tiles (black sky, blank page) are copies of one another
                     tiles.append(tile)
     digits = (load_digits().images * (255 / 16)).round().astype(np.uint8)
-    faces = (skimage.data.lfw_subset() * 255).round().astype(np.uint8)
+    # lfw_subset: 100 faces, then 100 non-face patches (overlapping crops of a few scenes: near-copies; left out).
+    faces = (skimage.data.lfw_subset()[:100] * 255).round().astype(np.uint8)
     return torch.cat([torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2), _resized(digits), _resized(faces)])
 
 
@@ -131,20 +132,25 @@ class Ratios:
 
 def split_ratios(
     extractor_name: str, images: Tensor, features: Tensor, real_size: int, copies: int, seeds: Sequence[int]
-) -> Ratios:
-    """Copy ratios of fresh reals and of planted copies over random real/fresh splits (one per seed)."""
-    result = Ratios([], {name: [] for name in AUGMENTATIONS}, [])
+) -> dict[bool, Ratios]:
+    """Copy ratios of fresh reals and planted copies over random real/fresh splits (one per seed), with the
+    features in the copy space (``True``: ganprobe's statistic) and raw (``False``: the statistic before)."""
+    results = {normalize: Ratios([], {name: [] for name in AUGMENTATIONS}, []) for normalize in (True, False)}
     for seed in seeds:
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
         real_rows, fresh_rows = order[:real_size], order[real_size:]
         real = features[real_rows]
-        result.fresh.append(memorization_details(real, features[fresh_rows]).ratio)
-        result.loo_thresholds.append(leave_one_out_threshold(real))
         originals = images[real_rows[:copies]]
-        for name, augment in AUGMENTATIONS.items() if copies else ():
-            copied = features[real_rows[:copies]] if name == "exact" else embed(extractor_name, augment(originals))
-            result.copies[name].append(memorization_details(real, copied).ratio)
-    return result
+        copied = {
+            name: features[real_rows[:copies]] if name == "exact" else embed(extractor_name, augment(originals))
+            for name, augment in (AUGMENTATIONS.items() if copies else ())
+        }
+        for normalize, result in results.items():
+            result.fresh.append(memorization_details(real, features[fresh_rows], normalize=normalize).ratio)
+            result.loo_thresholds.append(leave_one_out_threshold(real, normalize=normalize))
+            for name, rows in copied.items():
+                result.copies[name].append(memorization_details(real, rows, normalize=normalize).ratio)
+    return results
 
 
 def calibrate(fresh: Tensor, rate: float) -> float:
@@ -174,19 +180,22 @@ def rate_cell(flags: Tensor) -> str:
     return f"{count} / {total} = {count / total:.2%} [{low:.2%}, {high:.2%}]"
 
 
-def report_rows(name: str, threshold: float, measured: Ratios, old: float) -> list[str]:
-    """Markdown rows: fresh reals flagged and copies found, at the calibrated, old and leave-one-out thresholds."""
-    fresh = torch.cat(measured.fresh)
+def report_rows(name: str, threshold: float, measured: dict[bool, Ratios], old: float) -> list[str]:
+    """Markdown rows: fresh reals flagged and copies found: calibrated threshold, the old statistic (raw features,
+    fixed threshold), and the leave-one-out fallback."""
     rows = []
-    for label, cut in (("calibrated", threshold), ("old default", old)):
-        found = " | ".join(rate_cell(torch.cat(measured.copies[kind]) < cut) for kind in AUGMENTATIONS)
+    for label, cut, normalize in (("calibrated", threshold, True), ("before: raw features,", old, False)):
+        fresh = torch.cat(measured[normalize].fresh)
+        found = " | ".join(rate_cell(torch.cat(measured[normalize].copies[kind]) < cut) for kind in AUGMENTATIONS)
         rows.append(f"| {name} | {label} {cut:g} | {rate_cell(fresh < cut)} | {found} |")
-    loo = [torch.full_like(part, cut) for part, cut in zip(measured.fresh, measured.loo_thresholds, strict=True)]
+    now = measured[True]
+    fresh = torch.cat(now.fresh)
+    loo = [torch.full_like(part, cut) for part, cut in zip(now.fresh, now.loo_thresholds, strict=True)]
     loo_copies = {
-        kind: torch.cat([ratios < cut for ratios, cut in zip(parts, measured.loo_thresholds, strict=True)])
-        for kind, parts in measured.copies.items()
+        kind: torch.cat([ratios < cut for ratios, cut in zip(parts, now.loo_thresholds, strict=True)])
+        for kind, parts in now.copies.items()
     }
-    cuts = f"{min(measured.loo_thresholds):.3g}-{max(measured.loo_thresholds):.3g}"
+    cuts = f"{min(now.loo_thresholds):.3g}-{max(now.loo_thresholds):.3g}"
     found = " | ".join(rate_cell(loo_copies[kind]) for kind in AUGMENTATIONS)
     rows.append(f"| {name} | leave-one-out ({cuts}) | {rate_cell(fresh < torch.cat(loo))} | {found} |")
     return rows
@@ -218,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         calibration_seeds = range(args.calibration_splits)
         measure_seeds = range(args.calibration_splits, args.calibration_splits + args.measure_splits)
         fitted = split_ratios(name, images, features, real_size, 0, calibration_seeds)
-        thresholds[name] = calibrate(torch.cat(fitted.fresh), args.rate)
+        thresholds[name] = calibrate(torch.cat(fitted[True].fresh), args.rate)
         measured = split_ratios(name, images, features, real_size, args.copies, measure_seeds)
         print(f"{name}: {len(images)} images, {real_size} reals per split, threshold {thresholds[name]}")
         rows += report_rows(name, thresholds[name], measured, old=0.5)

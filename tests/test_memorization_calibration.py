@@ -25,7 +25,7 @@ from ganprobe.metrics.memorization import Memorization
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from memorization_calibration import AUGMENTATIONS, digit_images, embed, photo_images  # noqa: E402, F401
+from memorization_calibration import AUGMENTATIONS, digit_images, embed  # noqa: E402
 
 # Splits of the calibration script use seeds 0-9; the tests draw others.
 SPLIT_SEED = 1234
@@ -66,13 +66,15 @@ def test_fresh_digits_are_not_flagged_as_copies(digits: torch.Tensor) -> None:
         origin == "calibrated offline for lenet-mnist fc1" and threshold == CALIBRATED_THRESHOLDS["lenet-mnist"]["fc1"]
     )
     flagged, found = flagged_and_found(metric, 4000, 200)
-    assert flagged <= 4  # at most 0.1 % of 4,000 fresh digits
+    # measured 0.10 % over 20,000 fresh digits (README); 8 of 4,000 is the top of its binomial range here
+    assert flagged <= 8
     assert found["exact"] == 200 and found["JPEG q=90"] == 200
     # A 1-pixel shift moves a 28 px digit about as far in fc1 space as a different digit: rarely found (README).
     assert found["1-pixel shift"] < 100
-    # The old fixed threshold flagged honest digits: the quickstart's false alarm.
-    ratio = metric.compute_details().ratio[:4000]
-    assert int((ratio < 0.5).sum()) > 4
+    # The old statistic (raw features, fixed threshold 0.5) flagged honest digits: the quickstart's false alarm.
+    real, fake = metric.stored_features()
+    old = memorization_details(real["fc1"], fake["fc1"][:4000], normalize=False).ratio
+    assert int((old < 0.5).sum()) > 8
 
 
 def test_leave_one_out_ratios_match_brute_force() -> None:
