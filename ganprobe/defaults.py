@@ -64,7 +64,11 @@ METRIC_SETTINGS: dict[str, dict[str, Setting]] = {
         "scale": Setting(1000.0, float, "multiplier of the MMD"),
         "normalize": Setting(True, bool, "L2-normalise the embeddings first"),
     },
-    "memorization": {"threshold": Setting(0.5, float, "copy ratios below this count as suspicious")},
+    "memorization": {
+        "threshold": Setting(
+            None, float, "copy ratios below this count as suspicious (default: calibrated for the feature space)"
+        )
+    },
     "knn_loo": {"k": Setting(1, int, "odd number of neighbours that vote")},
     "layer_separability": {
         "protocols": Setting(SEPARABILITY_PROTOCOLS, str, "comma-separated protocols", SEPARABILITY_PROTOCOLS),

@@ -65,10 +65,14 @@ def test_independent_samples_are_rarely_suspicious() -> None:
     assert float(memorization_fraction(real, fake, threshold=1.0)) > 0.1
 
 
-def test_details_match_brute_force() -> None:
+@pytest.mark.parametrize("normalize", [True, False])
+def test_details_match_brute_force(normalize: bool) -> None:
     gen = torch.Generator().manual_seed(2)
     real, fake = torch.randn(120, 6, generator=gen), torch.randn(80, 6, generator=gen) * 1.3
-    details = memorization_details(real, fake, block_bytes=4 * 120 * 5)  # several blocks
+    details = memorization_details(real, fake, block_bytes=4 * 120 * 5, normalize=normalize)  # several blocks
+    if normalize:  # the copy space: signed square root of each entry, then unit rows
+        real, fake = (rows.sign() * rows.abs().sqrt() for rows in (real, fake))
+        real, fake = real / real.norm(dim=1, keepdim=True), fake / fake.norm(dim=1, keepdim=True)
     cross = torch.cdist(fake.double(), real.double())
     within = torch.cdist(real.double(), real.double()).fill_diagonal_(float("inf"))
     nearest = cross.argmin(dim=1)
@@ -81,7 +85,7 @@ def test_details_match_brute_force() -> None:
 def test_duplicated_reals() -> None:
     real = torch.tensor([[0.0, 0.0], [0.0, 0.0], [5.0, 5.0], [9.0, 0.0]])
     fake = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.1]])
-    ratio = memorization_details(real, fake).ratio.tolist()
+    ratio = memorization_details(real, fake, normalize=False).ratio.tolist()
     assert ratio[0] == 0.0  # an exact copy of a duplicated real: still a copy
     assert ratio[1] == float("inf")  # near a real whose spacing is 0: no meaningful ratio
     assert ratio[2] == pytest.approx(0.1 / 41**0.5)  # spacing of (5, 5): its distance to (9, 0)

@@ -19,12 +19,13 @@ from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.memorization import (
     MemorizationResult,
     SuspectedCopy,
+    leave_one_out_threshold,
     memorization_details,
     most_suspicious,
 )
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.base import SingleLayerMetric
-from ganprobe.metrics.declarations.memorization import DECLARATION, KEY_MEMORIZATION
+from ganprobe.metrics.declarations.memorization import DECLARATION, KEY_MEMORIZATION, calibrated_threshold
 from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.outputs import MetricRecord
 
@@ -40,7 +41,12 @@ class Memorization(SingleLayerMetric):
     a likely (near-)copy. ``compute()`` returns the fraction of fakes with :math:`\rho_j <` ``threshold`` (a
     scalar float64 tensor in ``[0, 1]``; lower is better, 0 = nothing suspicious). :meth:`most_suspicious` lists
     the lowest-ratio pairs with their indices and, for folder inputs, file paths, so they can be inspected.
-    See :mod:`ganprobe.functional.memorization` for the reasoning behind the default threshold 0.5.
+    The default threshold is *calibrated* for the feature space, so that fresh real images (not in the real set)
+    are flagged at most 0.1 % of the time: the offline-measured value of the extractor's layer where there is one
+    (published, checksum-verified weights and default pipeline; see
+    :data:`~ganprobe.metrics.declarations.memorization.CALIBRATED_THRESHOLDS`), else
+    :func:`~ganprobe.functional.memorization.leave_one_out_threshold` of the real samples. :meth:`copy_threshold`
+    says which value was used and why.
 
     Real samples should be the generator's *training* images: a copy of an image it never saw is not memorisation.
 
@@ -51,7 +57,8 @@ class Memorization(SingleLayerMetric):
     left out of the records unless :meth:`set_paths` gives them in the gathered order.
 
     Args:
-        threshold: copy ratios strictly below it count as suspicious (positive; default 0.5).
+        threshold: copy ratios strictly below it count as suspicious (positive); ``None`` (default): calibrated
+            for the feature space (see above).
         extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to
             ``update`` with precomputed features.
         layer: the extractor layer to embed with (default: the extractor's pooled features).
@@ -66,7 +73,7 @@ class Memorization(SingleLayerMetric):
     Example:
         >>> import torch
         >>> real = torch.randn(200, 32, generator=torch.Generator().manual_seed(0))
-        >>> metric = Memorization(extractor=None)
+        >>> metric = Memorization(extractor=None, threshold=0.5)
         >>> metric.update(real, real=True)
         >>> metric.update(torch.cat([real[:5], 3 * real[5:100]]), real=False)
         >>> float(metric.compute())
@@ -79,25 +86,27 @@ class Memorization(SingleLayerMetric):
 
     def __init__(
         self,
-        threshold: float = setting("memorization", "threshold"),
+        threshold: float | None = setting("memorization", "threshold"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
         block_bytes: int = DEFAULT_BLOCK_BYTES,
         **kwargs: Any,
     ) -> None:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
-            raise InputError(f"threshold: must be a positive number, got {threshold!r}")
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0
+        ):
+            raise InputError(f"threshold: must be a positive number or None (calibrated), got {threshold!r}")
         super().__init__(extractor, layer, extractor_kwargs, **kwargs)
-        self.threshold = float(threshold)
+        self.threshold = None if threshold is None else float(threshold)
         self.block_bytes = block_bytes
         # File of every stored row (None where unknown), filled as rows arrive; set_paths() overrides per class.
         self._recorded_paths: dict[str, list[str | None]] = {"real": [], "fake": []}
         self._given_paths: dict[str, list[str] | None] = {"real": None, "fake": None}
         self._pending_paths: Iterator[str] | None = None
-        # compute() and most_suspicious() share one search: the details are cached with the exact state tensors
-        # they came from (compared by identity, so any update, merge, sync or reset invalidates them).
-        self._details: tuple[tuple[Tensor, ...], MemorizationResult] | None = None
+        # compute() and most_suspicious() share one search: the details (and the threshold) are cached with the
+        # exact state tensors they came from (compared by identity: any update, merge, sync or reset invalidates them).
+        self._details: tuple[tuple[Tensor, ...], MemorizationResult, float] | None = None
 
     def set_paths(
         self,
@@ -151,8 +160,9 @@ class Memorization(SingleLayerMetric):
         self._details = None
 
     def minimum_samples(self) -> tuple[int, int, str]:
-        """Two reals (a real's spacing is its distance to the nearest other real) and one fake."""
-        return 2, 1, ""
+        """Two reals (a real's spacing is its distance to the nearest other real; three to calibrate the threshold on
+        them) and one fake."""
+        return (2 if self._fixed_threshold()[0] is not None else 3), 1, ""
 
     def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
         """How many fakes look like copies, and the closest pair (``copies``)."""
@@ -160,6 +170,7 @@ class Memorization(SingleLayerMetric):
         if value is None:
             return []
         details = self.compute_details()
+        threshold, _ = self.copy_threshold()
         count = int(round(value * details.ratio.shape[0]))
         closest = self.most_suspicious(1)
         pair = ""
@@ -170,30 +181,69 @@ class Memorization(SingleLayerMetric):
             pair = f" Closest pair: {fake} and {real} (copy ratio {top.ratio:.3g})."
         if count == 0:
             sentence = (
-                f"No fake sits closer to a real image than reals sit to each other (ratio < {self.threshold:g}).{pair}"
+                f"No fake sits closer to a real image than reals sit to each other (ratio < {threshold:.3g}).{pair}"
             )
         else:
             share = f"{count} of {details.ratio.shape[0]} fakes ({value:.1%})"
-            sentence = f"{share} look like copies of real images (ratio < {self.threshold:g}).{pair}"
+            sentence = f"{share} look like copies of real images (ratio < {threshold:.3g}).{pair}"
         return [Finding("copies", self.name, sentence)]
 
-    def _current_details(self) -> MemorizationResult:
+    def _fixed_threshold(self) -> tuple[float | None, str]:
+        """The threshold that does not depend on the real samples (given or calibrated offline), and its origin."""
+        if self.threshold is not None:
+            return self.threshold, "given"
+        extractor = self.extractor
+        if extractor is not None and getattr(extractor, "weights_verified", False):
+            backbone = getattr(extractor, "backbone", None)
+            if backbone is not None and getattr(extractor, "pipeline", None) == backbone.default_pipeline:
+                value = calibrated_threshold(extractor.name, self.layer)
+                if value is not None:
+                    return value, f"calibrated offline for {extractor.name} {self.layer}"
+        return None, "leave-one-out on the real samples"
+
+    def _threshold_for(self, real: Tensor, group: Any = None) -> float:
+        value, _ = self._fixed_threshold()
+        if value is not None:
+            return value
+        if real.shape[0] < 3:
+            raise InputError("Memorization: calibrating the threshold on the real samples needs at least 3 of them")
+        return leave_one_out_threshold(real, block_bytes=self.block_bytes, process_group=group)
+
+    def _current(self) -> tuple[MemorizationResult, float]:
         key = self._state_key()
         if self._details is not None and self._same_state(self._details[0], key):
-            return self._details[1]
+            return self._details[1], self._details[2]
         real, fake = self.stored_features()
-        details = memorization_details(
-            real[self.layer], fake[self.layer], self.block_bytes, process_group=metric_process_group(self)
-        )
-        self._details = (key, details)
-        return details
+        group = metric_process_group(self)
+        details = memorization_details(real[self.layer], fake[self.layer], self.block_bytes, process_group=group)
+        threshold = self._threshold_for(real[self.layer], group)
+        self._details = (key, details, threshold)
+        return details, threshold
+
+    def _current_details(self) -> MemorizationResult:
+        return self._current()[0]
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         details = memorization_details(real[self.layer], fake[self.layer], self.block_bytes, process_group=group)
-        return {KEY_MEMORIZATION: (details.ratio < self.threshold).double().mean()}
+        threshold = self._threshold_for(real[self.layer], group)
+        return {KEY_MEMORIZATION: (details.ratio < threshold).double().mean()}
 
     def _current_values(self) -> dict[str, Tensor]:
-        return {KEY_MEMORIZATION: (self._current_details().ratio < self.threshold).double().mean()}
+        details, threshold = self._current()
+        return {KEY_MEMORIZATION: (details.ratio < threshold).double().mean()}
+
+    def copy_threshold(self) -> tuple[float, str]:
+        """The copy-ratio threshold ``compute()`` uses and where it comes from.
+
+        Returns:
+            ``(threshold, origin)``: origin is ``"given"`` (the ``threshold`` argument), ``"calibrated offline for
+            <extractor> <layer>"``, or ``"leave-one-out on the real samples"`` (needs the real samples stored).
+        """
+        value, origin = self._fixed_threshold()
+        if value is not None:
+            return value, origin
+        with self.synced():
+            return self._current()[1], origin
 
     def compute(self) -> Tensor:
         """Fraction of fakes whose copy ratio is below ``threshold`` (scalar float64 tensor)."""

@@ -9,6 +9,24 @@ from ganprobe.metrics.sample_size import SampleRule
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_MEMORIZATION = "memorization"
 
+# extractor name -> layer -> copy-ratio threshold that fresh real images (not in the real set) fall below at most
+# 0.1 % of the time, measured offline by ``python benchmarks/memorization_calibration.py`` (the README's
+# "Memorisation" section gives the data and the measured rates). Feature spaces not listed here (other extractors,
+# layers or ``random-*`` weights, precomputed features) are calibrated on the real set by leave-one-out.
+CALIBRATED_THRESHOLDS: dict[str, dict[str, float]] = {
+    "lenet-mnist": {"fc1": 0.39},
+    # efficientnet-lite0 has none on purpose: the offline fit on 2,706 photos (0.25) found only ~6-11 % of lightly
+    # edited copies, leave-one-out on the user's reals ~65 % at 0.04 % false flags (README "Memorisation").
+}
+
+
+def calibrated_threshold(extractor: str | None, layer: str | None) -> float | None:
+    """The offline-calibrated copy threshold of ``extractor``'s ``layer``, or ``None`` if it has none."""
+    if extractor is None or layer is None:
+        return None
+    return CALIBRATED_THRESHOLDS.get(extractor, {}).get(layer)
+
+
 DECLARATION = MetricDeclaration(
     name="memorization",
     metric_class="ganprobe.metrics.memorization:Memorization",
