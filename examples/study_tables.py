@@ -49,7 +49,7 @@ def render(summary: Mapping[str, Any]) -> str:
     label = "full run (`--full`)" if run.get("settings", {}).get("full") else "short run (defaults)"
     lines = [
         f"`{run.get('command', '?')}`: seed {run.get('settings', {}).get('seed', '?')}, "
-        f"{run.get('threads', '?')} torch threads, torch {run.get('torch', '?')}.",
+        f"torch threads: {run.get('threads', '?')}, torch {run.get('torch', '?')}.",
         "",
         f"| quantity | study reported | {label} | note |",
         "|---|---|---|---|",

@@ -587,8 +587,13 @@ def _warn_in_cli_words() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ganprobe`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    _warn_in_cli_words()
+    with warnings.catch_warnings():  # the CLI's warning filters and words hold for this call only
+        _warn_in_cli_words()
+        return _run(args)
 
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; every error becomes one line and its exit code."""
     try:
         if args.command == "evaluate":
             return run_evaluate(args)

@@ -20,7 +20,7 @@ KEPT = study_tables.summaries()
 # Studies whose short run did not finish on the shared 2-core box before this change was committed: their README
 # block says how to make the table and quotes no number. Keep a summary (see examples/study_tables.py), then remove
 # the name here (the strict xfail below fails as soon as the summary exists).
-PENDING = {"campus", "faces", "acgan", "course", "layers"}
+PENDING: set[str] = set()
 
 
 @pytest.mark.parametrize(

@@ -221,9 +221,13 @@ class FID(SingleLayerMetric):
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
         if options.fid_bootstrap > 0 and self.keep_features:
-            interval = self.compute_interval(num_resamples=max(options.fid_bootstrap, 2), seed=options.seed)
-            estimates[KEY_FID].low, estimates[KEY_FID].high = interval.low, interval.high
-            estimates[KEY_FID].note = interval.note or None
+            try:
+                interval = self.compute_interval(num_resamples=max(options.fid_bootstrap, 2), seed=options.seed)
+            except InputError as error:  # halves of a tiny set cannot be fitted: no interval, said so
+                estimates[KEY_FID].note = f"no interval: its random halves are too small ({error})"
+            else:
+                estimates[KEY_FID].low, estimates[KEY_FID].high = interval.low, interval.high
+                estimates[KEY_FID].note = interval.note or None
         if options.fid_infinity:
             estimates[KEY_FID_INFINITY] = Estimate(float(self.compute_infinity(seed=options.seed)))
 

@@ -181,7 +181,11 @@ class KID(SingleLayerMetric):
             return kid_interval(*arguments, confidence=confidence)
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
-        interval = self.compute_interval()
+        try:
+            interval = self.compute_interval()
+        except InputError as error:  # subsets of a tiny set can be too small: no interval, said so
+            estimates[KEY_KID].note = f"no interval: its subsets are too small ({error})"
+            return
         estimates[KEY_KID].low, estimates[KEY_KID].high = interval.low, interval.high
 
     def compute(self) -> dict[str, Tensor]:

@@ -101,7 +101,13 @@ class _ManifoldMetric(SingleLayerMetric):
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
         if options.bootstrap > 0:
-            for key, interval in self.compute_interval(options.bootstrap, seed=options.seed).items():
+            try:
+                intervals = self.compute_interval(options.bootstrap, seed=options.seed)
+            except InputError as error:  # halves of a small set can be too small for k: no interval, said so
+                for output in self.outputs:
+                    estimates[output.key].note = f"no interval: its random halves are too small ({error})"
+                return
+            for key, interval in intervals.items():
                 estimates[key].low, estimates[key].high = interval.low, interval.high
 
 
