@@ -102,7 +102,13 @@ def check_output_paths(outputs: Mapping[str, PathLike | None], inputs: Sequence[
     if any(_identity(target) is not None for target in targets.values()):  # only an existing file can be an input
         for index, (folder, _) in enumerate(input_folders):
             files = listings[index] or _listed_files(folder)
-            images.update((identity, (file, folder)) for file in files if (identity := _identity(file)) is not None)
+            known = getattr(files, "file_identities", None)  # a listing: its one stat pass, shared with the cache key
+            identities = known() if known is not None else [_identity(Path(file)) for file in files]
+            images.update(
+                (identity, (Path(file), folder))
+                for file, identity in zip(files, identities, strict=True)
+                if identity is not None
+            )
     seen: list[tuple[str, Path, tuple[int, int] | None]] = []  # (option, resolved path, file identity)
     for option, target in targets.items():
         resolved = Path(os.path.realpath(target))

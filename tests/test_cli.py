@@ -69,7 +69,7 @@ def test_evaluate_writes_json_and_tables(folders: tuple[Path, Path], tmp_path: P
     assert "1-NN LOO accuracy" in result.stdout and "layer4" in result.stdout
     payload = json.loads(report.read_text())
     jsonschema.validate(payload, report_schema())
-    assert payload["schema_version"] == 3 and payload["gates"] == [] and payload["passed"] is True
+    assert payload["schema_version"] == 4 and payload["gates"] == [] and payload["passed"] is True
     assert set(payload["timings"]) == {"extract_real", "extract_fake", "compute", "total"}
     assert len(payload["inputs"]["fake"]["sha256"]) == 64
     assert payload["inputs"]["fake"]["count"] == 12 and payload["inputs"]["real"]["count"] == 12

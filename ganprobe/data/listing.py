@@ -56,6 +56,7 @@ class FolderListing(Sequence[Path]):
         self.files: tuple[Path, ...] = tuple(files)
         self._names: tuple[str, ...] | None = None if names is None else tuple(names)
         self._stats: list[_FileStat] | None = None
+        self._identities: list[tuple[int, int] | None] | None = None  # (st_dev, st_ino), read with the stats
         self._hashes: list[str | None] | None = None
         self._fingerprints: dict[bool, dict[str, Any]] = {}
 
@@ -97,6 +98,8 @@ class FolderListing(Sequence[Path]):
         )
         if self._stats is not None:  # what was already read of these files stays read
             part._stats = self._stats[index]
+        if self._identities is not None:
+            part._identities = self._identities[index]
         if self._hashes is not None:
             part._hashes = self._hashes[index]
         return part
@@ -144,14 +147,26 @@ class FolderListing(Sequence[Path]):
         """``(size, mtime_ns)`` of every file, or ``"unreadable:<errno>"`` (each file stat'ed once)."""
         if self._stats is None:
             stats: list[_FileStat] = []
+            identities: list[tuple[int, int] | None] = []
             for path in self.files:
                 try:
                     info = os.stat(path)
                     stats.append((info.st_size, info.st_mtime_ns))
+                    identities.append((info.st_dev, info.st_ino))
                 except OSError as exc:
                     stats.append(f"unreadable:{exc.errno}")
-            self._stats = stats
+                    identities.append(None)
+            self._stats, self._identities = stats, identities
         return self._stats
+
+    def file_identities(self) -> list[tuple[int, int] | None]:
+        """``(st_dev, st_ino)`` of every file (``None`` where it cannot be stat'ed), from the same single stat pass
+        as the cache key's sizes and times: what an output path is compared with (never a second stat per file)."""
+        if self._identities is None:
+            self._stats = None  # stats read without identities (a sliced listing): read both once
+            self._file_stats()
+        assert self._identities is not None
+        return self._identities
 
     def _file_hashes(self) -> list[str | None]:
         """The SHA-256 of every file (``"unreadable:<errno>"`` for a file that cannot be read), read once."""
