@@ -215,13 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--bootstrap",
         type=int,
         default=defaults.BOOTSTRAP,
-        help="bootstrap resamples for precision/recall/density/coverage intervals (0: off)",
+        help="random halves behind the precision/recall/density/coverage intervals (0: off)",
     )
     evaluate.add_argument(
         "--fid-bootstrap",
         type=int,
         default=0,
-        help="bootstrap resamples for FID's interval (default 0: each costs one FID computation)",
+        help="random halves behind FID's interval for the population distance (default 0: off; each costs one FID "
+        "on half the samples)",
     )
     evaluate.add_argument(
         "--fid-infinity", action="store_true", help="also report FID extrapolated to infinite samples (15 extra FIDs)"
