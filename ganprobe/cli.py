@@ -588,9 +588,13 @@ def _warn_in_cli_words() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ganprobe`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    formatting = warnings.formatwarning
     with warnings.catch_warnings():  # the CLI's warning filters and words hold for this call only
-        _warn_in_cli_words()
-        return _run(args)
+        try:
+            _warn_in_cli_words()
+            return _run(args)
+        finally:
+            warnings.formatwarning = formatting
 
 
 def _run(args: argparse.Namespace) -> int:
