@@ -28,6 +28,7 @@ import functools
 import os
 import stat
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -76,6 +77,20 @@ def folder_problem(folder: str | os.PathLike[str]) -> str | None:
             where = "the folder" if current == target else f"the folder above it, {quote_path(current)},"
             return f"{where} is {problem}"
     return None
+
+
+def trusted_folder(folder: str | os.PathLike[str], planted: str, consequence: str) -> bool:
+    """Whether only this user (or root) can write ``folder`` (:func:`folder_problem`); when another user could,
+    one :class:`~ganprobe.errors.FeatureCacheWarning` says what they could plant and ``consequence`` (what the run
+    does instead), and ``False`` comes back."""
+    problem = folder_problem(folder)
+    if problem is not None:
+        from ganprobe.errors import FeatureCacheWarning
+
+        warnings.warn(
+            FeatureCacheWarning(f"{quote_path(folder)}: {problem} and plant {planted}; {consequence}"), stacklevel=5
+        )
+    return problem is None
 
 
 def open_entry(path: str | os.PathLike[str]) -> BinaryIO | None:

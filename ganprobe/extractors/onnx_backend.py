@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganprobe.cache_files import RefusedEntry, folder_problem, open_entry, write_entry
+from ganprobe.cache_files import RefusedEntry, open_entry, trusted_folder, write_entry
 from ganprobe.errors import FeatureCacheWarning, InputError
 from ganprobe.text import quote_path
 
@@ -292,16 +292,12 @@ class ExportCache:
     def usable(self) -> bool:
         """Whether only this user (or root) can write the folder; warns once when another user could."""
         if self._trusted is None:
-            problem = folder_problem(self.directory)
-            self._trusted = problem is None
-            if problem is not None:
-                warnings.warn(
-                    FeatureCacheWarning(
-                        f"{quote_path(self.directory)}: {problem} and plant ONNX exports; the folder is not used "
-                        f"(graphs are exported in memory; choose a folder only you can write with {EXPORT_DIR_ENV})"
-                    ),
-                    stacklevel=4,
-                )
+            self._trusted = trusted_folder(
+                self.directory,
+                "ONNX exports",
+                "the folder is not used (graphs are exported in memory; choose a folder only you can write with "
+                f"{EXPORT_DIR_ENV})",
+            )
         return self._trusted
 
     def _warn(self, path: Path, problem: str) -> None:

@@ -53,7 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganprobe.cache_files import RefusedEntry, folder_problem, open_entry, write_entry
+from ganprobe.cache_files import RefusedEntry, open_entry, trusted_folder, write_entry
 from ganprobe.data.listing import list_folder
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import FeatureCacheWarning
@@ -254,17 +254,12 @@ class FeatureCache:
     def _usable(self) -> bool:
         """Whether only this user (or root) can write the folder; warns once when another user could."""
         if self._trusted is None:
-            problem = folder_problem(self.directory)
-            self._trusted = problem is None
-            if problem is not None:
-                warnings.warn(
-                    FeatureCacheWarning(
-                        f"{quote_path(self.directory)}: {problem} and plant feature-cache entries; the feature cache "
-                        "is not used (choose a folder only you can write with --cache-dir or GANPROBE_CACHE_DIR, or "
-                        "run with --no-cache)"
-                    ),
-                    stacklevel=4,
-                )
+            self._trusted = trusted_folder(
+                self.directory,
+                "feature-cache entries",
+                "the feature cache is not used (choose a folder only you can write with --cache-dir or "
+                "GANPROBE_CACHE_DIR, or run with --no-cache)",
+            )
         return self._trusted
 
     def _read(self, path: Path, key: Mapping[str, Any]) -> dict[str, Any] | None:
