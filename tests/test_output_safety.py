@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from test_outputs import folder as _folder
 
 import ganprobe
 from ganprobe.cli import main
@@ -25,16 +24,9 @@ from ganprobe.outputs import check_output_paths
 FAST = ["--extractor", "random-resnet18", "--metrics", "fid", "--quiet", "--workers", "0", "--no-cache"]
 
 
-def _folder(path: Path, count: int, seed: int) -> Path:
-    path.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        Image.fromarray(rng.integers(0, 256, (12, 12, 3)).astype(np.uint8)).save(path / f"img_{index:02d}.png")
-    return path
-
-
 @pytest.fixture
 def sets(tmp_path: Path) -> tuple[Path, Path]:
+    """Four fake and four real 12x12 images (test_outputs' folders)."""
     return _folder(tmp_path / "fake", 4, 1), _folder(tmp_path / "real", 4, 2)
 
 
