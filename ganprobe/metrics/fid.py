@@ -18,6 +18,7 @@ from ganprobe.functional.frechet import (
     fid_from_features,
     fid_infinity,
     fid_interval,
+    fid_route,
     frechet_distance,
     statistics_from_sums,
     warn_if_rank_deficient,
@@ -86,7 +87,9 @@ class FID(SingleLayerMetric):
     States are running float64 sums per class (``sum`` ``(D,)``, ``outer_sum`` ``(D, D)``, ``count``), reduced by
     ``sum`` under DDP, so memory does not grow with ``N`` and batch sizes change the result only by round-off.
     ``keep_features=True`` also keeps every row (``cat``-synced), needed by :meth:`compute_interval` and
-    :meth:`compute_infinity`.
+    :meth:`compute_infinity`; ``compute()`` then takes the rows' ``N x N`` Gram route when it is cheaper than the
+    ``D x D`` one (fewer samples than about ``D``; see :func:`ganprobe.functional.frechet.fid_route`), the same
+    value up to float64 round-off.
 
     Feature width ``D``: ``feature_dim`` fixes it up front (later updates of another width raise); by default the
     states start empty and take their width from the first ``update`` (and return to empty on ``reset``), so
@@ -238,6 +241,10 @@ class FID(SingleLayerMetric):
             raise InputError(
                 f"FID: needs at least 2 real and 2 fake samples before compute(), got {n_real} real and {n_fake} fake"
             )
+        if self.keep_features and fid_route(n_real, n_fake, self.real_sum.shape[0]) == "gram":
+            # The rows are at hand: the N x N Gram route skips the D x D decomposition (it warns when N <= D).
+            real, fake = self.stored_features()
+            return {KEY_FID: fid_from_features(real[self.layer], fake[self.layer])}
         warn_if_rank_deficient(n_real, n_fake, self.real_sum.shape[0])
         mu_real, sigma_real = statistics_from_sums(self.real_sum, self.real_outer_sum, n_real)
         mu_fake, sigma_fake = statistics_from_sums(self.fake_sum, self.fake_outer_sum, n_fake)
