@@ -17,14 +17,23 @@ For each total sample count ``N`` the script draws seeded float32 features, ``N/
   with ``X=None`` returns every point's neighbours *excluding itself*), then a majority vote; run once for
   ``N <= --smart-max-n``. This is the fairer baseline: one search, no refits.
 
+* **GEMM floor**: in the same worker, interleaved with ganprobe's runs, a plain ``torch.mm`` of the same blocks
+  that ganprobe's search multiplies (``block_rows`` rows of the pooled features against all of them, into one
+  reused output buffer, every block of the ``N x N`` matrix once). That is the matrix product's own cost, which
+  no exact search can avoid: "ganprobe / floor" says how much the rest (selection, re-ranking, conversions) adds.
+  Each side is its best over the same runs; target <= 1.25 (issue 26), reported, not enforced (timing noise).
+
 Both baselines must classify exactly as many samples correctly as ganprobe; otherwise the script prints the
-mismatch and exits with status 1 (this is the benchmark's correctness check).
+mismatch and exits with status 1 (this is the benchmark's correctness check). ``--threads`` sets
+``torch.set_num_threads`` in the worker (and ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``
+for it and for scikit-learn); default: each library's own default.
 
 Benchmarks are ratios measured in the same run on the same machine, never timed unit tests.
 
 Examples::
 
     python benchmarks/knn_loo.py --quick
+    python benchmarks/knn_loo.py --sizes 20000 --threads 1 --smart-max-n 0   # ganprobe vs its GEMM floor only
     python benchmarks/knn_loo.py --json benchmarks/results/knn_loo.json --markdown
 """
 
@@ -51,6 +60,8 @@ DEFAULT_SIZES = (2000, 10000, 50000)
 QUICK_SIZES = (2000, 10000)
 BEST_OF_MAX_N = 10000  # best of 3 runs up to this N, a single run above
 BEST_OF = 3
+FLOOR_TARGET = 1.25  # ganprobe / GEMM floor (issue 26)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 WARMUP_ROWS = 256
 SEED = 0
 FAKE_SHIFT = 0.1
@@ -141,7 +152,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_ganprobe(n_total: int, dim: int, k: int, device_name: str, block_bytes: int | None) -> dict[str, Any]:
+def run_ganprobe(
+    n_total: int, dim: int, k: int, device_name: str, block_bytes: int | None, repeats: int | None = None
+) -> dict[str, Any]:
     """Time ganprobe's ``knn_loo_accuracy`` and measure its peak memory (meant to run in a fresh process)."""
     from ganprobe.functional.knn_loo import knn_loo_accuracy
     from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
@@ -168,16 +181,19 @@ def run_ganprobe(n_total: int, dim: int, k: int, device_name: str, block_bytes: 
             base_kib = _ru_maxrss_kib()
             memory_method = "ru_maxrss growth above inputs (may under-report)"
 
-    repeats = BEST_OF if n_total <= BEST_OF_MAX_N else 1
-    watches = []
+    if repeats is None:
+        repeats = BEST_OF if n_total <= BEST_OF_MAX_N else 1
+    watches, floor_watches = [], []
     accuracy = float("nan")
     for _ in range(repeats):
+        floor_watches.append(time_gemm_floor(real, fake, budget, device))
         _sync(device)
         with CpuWatch() as watch:
             accuracy = float(knn_loo_accuracy(real, fake, k=k, block_bytes=budget))
             _sync(device)
         watches.append(watch)
     best = min(watches, key=lambda w: w.wall)
+    floor = min(floor_watches, key=lambda w: w.wall)
 
     if device.type == "cuda":
         peak_bytes = torch.cuda.max_memory_allocated(device) - base
@@ -188,6 +204,13 @@ def run_ganprobe(n_total: int, dim: int, k: int, device_name: str, block_bytes: 
     return {
         "seconds": best.wall,
         "all_seconds": [w.wall for w in watches],
+        "gemm_floor_seconds": floor.wall,
+        "gemm_floor_all_seconds": [w.wall for w in floor_watches],
+        "gemm_floor_cpu_seconds": floor.cpu,
+        "gemm_floor_others_cpu_share": floor.others_share,
+        "floor_ratio": best.wall / floor.wall,
+        # CPU time of this process: robust to being preempted on a shared machine (1 thread: wall minus waiting).
+        "floor_cpu_ratio": best.cpu / floor.cpu,
         "cpu_seconds": best.cpu,
         "others_cpu_share": best.others_share,
         "repeats": repeats,
@@ -201,11 +224,47 @@ def run_ganprobe(n_total: int, dim: int, k: int, device_name: str, block_bytes: 
     }
 
 
-def run_ganprobe_subprocess(n_total: int, dim: int, k: int, device: str, block_bytes: int | None) -> dict[str, Any]:
+def time_gemm_floor(real: torch.Tensor, fake: torch.Tensor, block_bytes: int, device: torch.device) -> CpuWatch:
+    """Time a plain ``torch.mm`` of the blocks ganprobe's search multiplies: every row block of the pooled
+    features against all of them (``block_rows`` rows for ``block_bytes``), into one reused output buffer."""
+    from ganprobe.functional.neighbours import block_rows
+
+    points = torch.cat([real, fake])
+    n_total = points.shape[0]
+    rows = block_rows(n_total, block_bytes, points.element_size())
+    out = torch.empty(min(rows, n_total), n_total, dtype=points.dtype, device=device)
+    _sync(device)
+    with CpuWatch() as watch:
+        for start in range(0, n_total, rows):
+            block = points[start : start + rows]
+            torch.mm(block, points.T, out=out[: block.shape[0]])
+        _sync(device)
+    return watch
+
+
+def run_ganprobe_subprocess(
+    n_total: int,
+    dim: int,
+    k: int,
+    device: str,
+    block_bytes: int | None,
+    threads: int | None = None,
+    repeats: int | None = None,
+) -> dict[str, Any]:
     """Run :func:`run_ganprobe` in a fresh interpreter so its memory peak is not polluted by earlier sizes."""
-    spec = json.dumps({"n": n_total, "dim": dim, "k": k, "device": device, "block_bytes": block_bytes})
+    spec = json.dumps(
+        {"n": n_total, "dim": dim, "k": k, "device": device, "block_bytes": block_bytes, "repeats": repeats}
+        | {"threads": threads}
+    )
+    environment = dict(os.environ)
+    if threads is not None:
+        environment.update({name: str(threads) for name in THREAD_VARIABLES})
     completed = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--worker", spec], capture_output=True, text=True, check=False
+        [sys.executable, os.path.abspath(__file__), "--worker", spec],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"ganprobe worker for N={n_total} failed:\n{completed.stderr}")
@@ -304,6 +363,8 @@ COLUMNS = (
     "smart / ganprobe",
     "accuracy",
     "ganprobe peak MiB",
+    "GEMM floor s",
+    "ganprobe / floor",
     "others' CPU %",
 )
 
@@ -326,6 +387,8 @@ def table_rows(results: list[dict[str, Any]]) -> list[list[str]]:
                 _fmt_ratio(smart["seconds"] if smart else None, ours["seconds"]),
                 f"{ours['accuracy']:.4f}" + (" ✓" if result["checked"] else ""),
                 f"{ours['peak_bytes'] / 2**20:,.0f}",
+                _fmt_seconds(ours.get("gemm_floor_seconds")),
+                f"{ours['floor_ratio']:.2f}" if "floor_ratio" in ours else "-",
                 _fmt_share([ours, loo, smart]),
             ]
         )
@@ -372,6 +435,14 @@ def print_report(results: list[dict[str, Any]], machine: dict[str, Any], markdow
             f"load average at start: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min; other processes "
             "competing for the CPUs inflate every timing)"
         )
+    for result in results:
+        ours = result["ganprobe"]
+        if "floor_ratio" in ours:
+            verdict = "met" if ours["floor_ratio"] <= FLOOR_TARGET else "NOT met"
+            console.print(
+                f"N={result['n']:,}: ganprobe / GEMM floor = {ours['floor_ratio']:.2f} wall, "
+                f"{ours['floor_cpu_ratio']:.2f} CPU time (target <= {FLOOR_TARGET:g}, on wall time): {verdict}"
+            )
     if markdown:
         print(markdown_table(results))
 
@@ -422,6 +493,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--block-bytes", type=int, default=None, help="ganprobe's distance-block budget (default: its own default)"
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help=f"ganprobe and GEMM-floor runs per N, best kept (default: {BEST_OF} up to N={BEST_OF_MAX_N:,}, 1 above)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads for every side (default: each library's own default)"
+    )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the results here (atomic)")
     parser.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -434,6 +514,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--dim: must be >= 1, got {args.dim}")
     if args.k < 1 or args.k % 2 == 0:
         parser.error(f"--k: must be a positive odd integer, got {args.k}")
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats: must be >= 1, got {args.repeats}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads: must be >= 1, got {args.threads}")
     return args
 
 
@@ -441,10 +525,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker is not None:
         spec = json.loads(args.worker)
-        print(json.dumps(run_ganprobe(spec["n"], spec["dim"], spec["k"], spec["device"], spec["block_bytes"])))
+        if spec.get("threads") is not None:
+            torch.set_num_threads(spec["threads"])
+        arguments = (spec["n"], spec["dim"], spec["k"], spec["device"], spec["block_bytes"], spec.get("repeats"))
+        print(json.dumps(run_ganprobe(*arguments)))
         return 0
 
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    if args.threads is not None:  # scikit-learn's OpenMP pools read these when first used, in this process
+        torch.set_num_threads(args.threads)
+        os.environ.update({name: str(args.threads) for name in THREAD_VARIABLES})
     machine = machine_description()
     command = " ".join(["python", *sys.argv]) if argv is None else " ".join(["python", __file__, *argv])
     results: list[dict[str, Any]] = []
@@ -452,7 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     for n_total in args.sizes:
         print(f"N={n_total:,}: ganprobe ...", file=sys.stderr, flush=True)
         result: dict[str, Any] = {"n": n_total, "dim": args.dim, "k": args.k}
-        result["ganprobe"] = run_ganprobe_subprocess(n_total, args.dim, args.k, args.device, args.block_bytes)
+        result["ganprobe"] = run_ganprobe_subprocess(
+            n_total, args.dim, args.k, args.device, args.block_bytes, args.threads, args.repeats
+        )
         baselines = {"sklearn_loo": (args.sklearn_max_n, run_sklearn_loo)}
         baselines["sklearn_smart"] = (args.smart_max_n, run_sklearn_smart)
         if n_total <= max(args.sklearn_max_n, args.smart_max_n):

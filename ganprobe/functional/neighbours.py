@@ -22,8 +22,12 @@ from ganprobe.errors import InputError
 # Rows per block are chosen so one block of distances takes about this many bytes.
 DEFAULT_BLOCK_BYTES = 256 * 2**20
 _RERANK_EXTRA = 8
-# Rows re-ranked at once: bounds the (rows, k + extra, D) float64 differences to a few MiB.
-_RERANK_ROWS = 256
+# Rows re-ranked at once: keeps the (rows, k + extra, D) float64 differences cache-sized (about 2 MiB at D = 512).
+_RERANK_ROWS = 64
+# Candidate selection reads each score row as chunks of this many columns: the minimum of every chunk (one
+# vectorised pass), then a top-k over those minima and over the few chunks they name, instead of a top-k over the
+# whole row (which costs several times the matrix product's own memory traffic on CPU).
+_CHUNK = 64
 
 
 def check_features(features: Tensor, argument: str, min_rows: int = 1) -> Tensor:
@@ -52,8 +56,9 @@ def block_rows(num_columns: int, block_bytes: int = DEFAULT_BLOCK_BYTES, itemsiz
 
 def _exact_sq_dist(queries: Tensor, candidates: Tensor) -> Tensor:
     """``queries``: (B, D), ``candidates``: (B, C, D) -> (B, C) float64 squared distances."""
-    diff = candidates.double() - queries.double().unsqueeze(1)
-    return diff.square().sum(dim=2)
+    # In place on one float64 copy: the same values as ``(c - q).square()``, one pass fewer over the block.
+    diff = candidates.to(torch.float64, copy=True)
+    return diff.sub_(queries.double().unsqueeze(1)).square_().sum(dim=2)
 
 
 def _exact_row(query: Tensor, points: Tensor, k: int, own_index: int | None) -> tuple[Tensor, Tensor]:
@@ -81,6 +86,43 @@ def _mean_rows(features: Tensor, block_bytes: int) -> Tensor:
     for start in range(0, features.shape[0], chunk):
         total += features[start : start + chunk].double().sum(dim=0)
     return total / features.shape[0]
+
+
+def _scaled_points(features: Tensor, centre: Tensor, dtype: torch.dtype, block_bytes: int) -> Tensor:
+    """``[-2 (x - centre), |x - centre|^2]`` rows in ``dtype``, padded with rows ``[0, huge]`` to whole chunks.
+
+    The padding rows score far above any real point, so they are never selected; a chunk of rows is converted at
+    a time (no full float64 copy).
+    """
+    num, dim = features.shape
+    padded = -(-num // _CHUNK) * _CHUNK
+    out = torch.zeros(padded, dim + 1, dtype=dtype, device=features.device)
+    chunk = max(1, block_bytes // (8 * max(1, dim)))
+    for first in range(0, num, chunk):
+        last = min(first + chunk, num)
+        centred = (features[first:last].double() - centre).to(dtype)
+        out[first:last, dim] = centred.square().sum(dim=1)
+        torch.mul(centred, -2.0, out=out[first:last, :dim])
+    out[num:, dim] = torch.finfo(dtype).max / 4
+    return out
+
+
+def _smallest_columns(score: Tensor, count: int) -> Tensor:
+    """Column indices (ascending) of the ``count`` smallest entries of each row of ``score`` (ties: any).
+
+    The ``count`` smallest entries of a row lie in the ``count`` chunks with the smallest minima (a chunk left out
+    has a minimum at least that of ``count`` chunks kept, each holding an entry that small), so only those chunks
+    are searched.
+    """
+    num_rows, width = score.shape
+    num_chunks = width // _CHUNK
+    if num_chunks <= count or width % _CHUNK:
+        return score.topk(count, dim=1, largest=False).indices.sort(dim=1).values
+    minima = score.view(num_rows, num_chunks, _CHUNK).amin(dim=2)
+    chunks = minima.topk(count, dim=1, largest=False).indices
+    columns = (chunks.unsqueeze(2) * _CHUNK + torch.arange(_CHUNK, device=score.device)).flatten(1)
+    best = score.gather(1, columns).topk(count, dim=1, largest=False).indices
+    return columns.gather(1, best).sort(dim=1).values
 
 
 def knn(
@@ -145,25 +187,29 @@ def _search(
     # (distances do not change) keeps a large common offset from swamping the float32 expansion's precision.
     search_dtype = torch.float64 if points.dtype == torch.float64 else torch.float32
     centre = _mean_rows(points, block_bytes)
-    work = _centred(points, centre, search_dtype, block_bytes)
-    if exclude_self:
-        work_queries = work[start:stop]
-    else:
+    work = _scaled_points(points, centre, search_dtype, block_bytes)
+    dim = points.shape[1]
+    if not exclude_self:
         work_queries = _centred(queries[start:stop], centre, search_dtype, block_bytes)
-    point_norms = work.square().sum(dim=1)
-    rows = block_rows(n_points, block_bytes, work.element_size())
-    # One reusable block buffer: score = |b|^2 - 2 a.b, which orders each row like the squared distance (the
-    # row's own |a|^2 is a constant), written in place by addmm -- no block-sized temporaries per block.
-    scores = torch.empty(min(rows, stop - start), n_points, dtype=work.dtype, device=work.device)
+    rows = block_rows(work.shape[0], block_bytes, work.element_size())
+    # One reusable block buffer: score = |b|^2 - 2 a.b (the row's own |a|^2 is a constant, so this orders each row
+    # like the squared distance), written by one plain matrix product: [a, 1] . [-2 b, |b|^2].
+    scores = torch.empty(min(rows, stop - start), work.shape[0], dtype=work.dtype, device=work.device)
+    query_buffer = torch.ones(min(rows, stop - start), dim + 1, dtype=work.dtype, device=work.device)
     out_dist, out_index = [], []
     for offset in range(0, stop - start, rows):
-        block = work_queries[offset : offset + rows]
-        score = scores[: block.shape[0]]
-        torch.addmm(point_norms.unsqueeze(0).expand(block.shape[0], -1), block, work.T, alpha=-2.0, out=score)
+        count = min(rows, stop - start - offset)
+        block = query_buffer[:count]
+        if exclude_self:  # the points' rows, unscaled: -0.5 * (-2 b) is exact in binary floating point
+            torch.mul(work[start + offset : start + offset + count, :dim], -0.5, out=block[:, :dim])
+        else:
+            block[:, :dim] = work_queries[offset : offset + count]
+        score = scores[:count]
+        torch.mm(block, work.T, out=score)
         if exclude_self:
-            diagonal = torch.arange(block.shape[0], device=block.device)
+            diagonal = torch.arange(count, device=block.device)
             score[diagonal, diagonal + start + offset] = float("inf")
-        candidates = score.topk(num_candidates, dim=1, largest=False).indices.sort(dim=1).values
+        candidates = _smallest_columns(score, num_candidates)
         for sub in range(0, block.shape[0], _RERANK_ROWS):
             index = candidates[sub : sub + _RERANK_ROWS]
             first = start + offset + sub
