@@ -97,7 +97,7 @@ def _scaled_points(features: Tensor, centre: Tensor, dtype: torch.dtype, block_b
     num, dim = features.shape
     padded = -(-num // _CHUNK) * _CHUNK
     out = torch.zeros(padded, dim + 1, dtype=dtype, device=features.device)
-    chunk = max(1, block_bytes // (8 * max(1, dim)))
+    chunk = max(1, min(block_bytes, 2**24) // (8 * max(1, dim)))  # float64 temporaries of at most 16 MiB
     for first in range(0, num, chunk):
         last = min(first + chunk, num)
         centred = (features[first:last].double() - centre).to(dtype)
