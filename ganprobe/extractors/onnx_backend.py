@@ -145,7 +145,8 @@ class _Taps(nn.Module):
 
 
 def _versions() -> dict[str, str]:
-    import onnx
+    from importlib.metadata import version  # onnx's version without importing onnx (seconds at start-up)
+
     import onnxruntime
 
     from ganprobe import __version__
@@ -153,7 +154,7 @@ def _versions() -> dict[str, str]:
     return {
         "ganprobe": __version__,
         "torch": torch.__version__,
-        "onnx": onnx.__version__,
+        "onnx": version("onnx"),
         "onnxruntime": onnxruntime.__version__,
     }
 

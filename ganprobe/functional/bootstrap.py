@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from scipy.stats import t as student_t
 from torch import Tensor
 
 from ganprobe.errors import InputError
@@ -113,6 +112,8 @@ def t_interval(
         bounds: ``(lower, upper)`` limits of the statistic (``None``: unbounded).
         note: recorded on the :class:`Interval`.
     """
+    from scipy.stats import t as student_t  # here, not at the top: scipy.stats costs seconds at start-up
+
     _check_confidence(confidence)
     quantile = float(student_t.ppf(0.5 + confidence / 2.0, max(num_resamples - 1, 1)))
     low, high = centre - quantile * stderr, centre + quantile * stderr
