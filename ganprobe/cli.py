@@ -579,10 +579,14 @@ def _warn_in_cli_words() -> None:
             shown.add(line)
             original(message, category, *rest, **kwargs)
 
-    warnings.formatwarning = lambda message, category, *rest, **kw: (
-        f"ganprobe: warning: {one_line(in_cli_words(str(message)))}\n"
-    )
+    warnings.formatwarning = cli_warning_line
     warnings.showwarning = show
+
+
+def cli_warning_line(message: Warning | str, category: type[Warning] | None = None, *rest: Any, **kw: Any) -> str:
+    """The one line the CLI prints for a warning (installed as ``warnings.formatwarning`` during ``main``):
+    ``ganprobe: warning: `` and the message in the CLI's words, control characters escaped, newline-terminated."""
+    return f"ganprobe: warning: {one_line(in_cli_words(str(message)))}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

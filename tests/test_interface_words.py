@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import ganprobe
-from ganprobe.cli import main
+from ganprobe.cli import cli_warning_line, main
 from ganprobe.data.colour import colourfulness
 
 FAST = ["--extractor", "random-resnet18", "--no-cache", "--quiet", "--metrics", "fid", "knn_loo"]
@@ -48,11 +48,30 @@ def test_cli_errors_name_options_not_python_arguments(folders, tmp_path: Path, c
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert main(["evaluate", str(fake), str(real), *FAST, "--skip-unreadable"]) == 0
-    # the CLI prints warnings through its own formatter (pytest intercepts the printing itself)
+    # main() prints warnings through cli_warning_line (pytest intercepts the printing itself)
     skipped = [w for w in caught if "unreadable" in str(w.message)]
-    warning = warnings.formatwarning(skipped[0].message, skipped[0].category, skipped[0].filename, skipped[0].lineno)
+    warning = cli_warning_line(skipped[0].message, skipped[0].category, skipped[0].filename, skipped[0].lineno)
     assert warning.startswith("ganprobe: warning: ") and "strict" not in warning
     assert "without --skip-unreadable such files fail the run" in warning
+    assert warnings.formatwarning is not cli_warning_line  # the host process keeps its own formatter
+
+
+def test_the_console_script_prints_each_warning_as_one_cli_line(folders) -> None:
+    fake, real = folders
+    (fake / "broken.png").write_text("not a png")
+    environment = {**os.environ, "PYTHONPATH": str(Path(ganprobe.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-m", "ganprobe", "evaluate", str(fake), str(real), *FAST, "--skip-unreadable"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganprobe: warning: "), done.stderr
+    assert "broken.png" in lines[0] and "--skip-unreadable" in lines[0] and "strict" not in lines[0]
 
 
 def test_a_missing_stats_file_is_not_called_a_folder(folders, tmp_path: Path, capsys) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ganprobe.cli import main
+from ganprobe.cli import cli_warning_line, main
 from ganprobe.errors import SkippedImagesWarning
 from ganprobe.extractors import get_extractor
 from ganprobe.features import extract_features
@@ -55,7 +54,5 @@ def test_cli_warning_and_error_lines_carry_no_raw_control_characters(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "\x1b" not in err and "\r" not in err
     assert "red\\r.png': cannot decode image" in err
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        formatted = warnings.formatwarning(SkippedImagesWarning(f"x {NASTY}"), SkippedImagesWarning, "f.py", 1)
+    formatted = cli_warning_line(SkippedImagesWarning(f"x {NASTY}"), SkippedImagesWarning, "f.py", 1)
     assert formatted.count("\n") == 1 and "\x1b" not in formatted  # what main() prints for every warning
