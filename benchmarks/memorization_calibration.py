@@ -12,7 +12,9 @@ The threshold flags as many of the fresh reals pooled over ``--calibration-split
 the 95 % upper bound of the flagged share stays at most ``--rate`` (0.1 %), rounded down to two decimals; it is
 then *measured* on other splits (``--measure-splits``): the share of fresh reals flagged (with its 95 %
 Clopper-Pearson interval) and the share of each kind of copy found. The leave-one-out fallback (extractors without
-a calibrated threshold) is measured on the same splits.
+a calibrated threshold) is measured on the same splits, and so are the pixel check alone (thumbnails of the
+extractor's preprocessed input, :mod:`ganprobe.functional.pixel_copies`) and the default rule, a copy by features
+*or* by pixels, which is what ``Memorization()`` counts.
 
 Usage: ``python benchmarks/memorization_calibration.py [--extractors lenet-mnist efficientnet-lite0] [--quick]``.
 Paste the printed thresholds into ``CALIBRATED_THRESHOLDS`` of ``ganprobe/metrics/declarations/memorization.py``.
@@ -34,6 +36,8 @@ from torch import Tensor
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import get_extractor
 from ganprobe.functional.memorization import leave_one_out_threshold, memorization_details
+from ganprobe.functional.pixel_copies import copy_thumbnails, pixel_copy_details, pixel_leave_one_out_threshold
+from ganprobe.metrics.declarations.memorization import CALIBRATED_THRESHOLDS
 
 TILE = 64
 PHOTOS = (
@@ -121,13 +125,27 @@ def embed(extractor_name: str, images: Tensor, batch_size: int = 64) -> Tensor:
     return torch.cat(parts).double()
 
 
+@torch.no_grad()
+def thumbnails(extractor_name: str, images: Tensor, batch_size: int = 256) -> Tensor:
+    """The pixel copy check's thumbnails of ``images``, from the extractor's preprocessed input (as ganprobe
+    computes them during extraction)."""
+    extractor = _extractor(extractor_name)
+    parts = [copy_thumbnails(extractor.preprocess(images[start : start + batch_size]))
+             for start in range(0, len(images), batch_size)]  # fmt: skip
+    return torch.cat(parts)
+
+
 @dataclass
 class Ratios:
-    """Copy ratios pooled over splits: fresh reals, each kind of planted copy, and the leave-one-out thresholds."""
+    """Copy ratios pooled over splits: fresh reals, each kind of planted copy, and the leave-one-out thresholds;
+    the pixel check's ratios and thresholds likewise (filled for the copy-space statistic only)."""
 
     fresh: list[Tensor]
     copies: dict[str, list[Tensor]]
     loo_thresholds: list[float]
+    pixel_fresh: list[Tensor] | None = None
+    pixel_copies: dict[str, list[Tensor]] | None = None
+    pixel_thresholds: list[float] | None = None
 
 
 def split_ratios(
@@ -136,6 +154,9 @@ def split_ratios(
     """Copy ratios of fresh reals and planted copies over random real/fresh splits (one per seed), with the
     features in the copy space (``True``: ganprobe's statistic) and raw (``False``: the statistic before)."""
     results = {normalize: Ratios([], {name: [] for name in AUGMENTATIONS}, []) for normalize in (True, False)}
+    pixels = results[True]
+    pixels.pixel_fresh, pixels.pixel_copies, pixels.pixel_thresholds = [], {name: [] for name in AUGMENTATIONS}, []
+    thumbs = thumbnails(extractor_name, images)
     for seed in seeds:
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
         real_rows, fresh_rows = order[:real_size], order[real_size:]
@@ -145,6 +166,14 @@ def split_ratios(
             name: features[real_rows[:copies]] if name == "exact" else embed(extractor_name, augment(originals))
             for name, augment in (AUGMENTATIONS.items() if copies else ())
         }
+        real_thumbs = thumbs[real_rows]
+        pixels.pixel_fresh.append(pixel_copy_details(real_thumbs, thumbs[fresh_rows]).ratio)
+        pixels.pixel_thresholds.append(pixel_leave_one_out_threshold(real_thumbs))
+        for name, augment in AUGMENTATIONS.items() if copies else ():
+            copy_thumbs = (
+                thumbs[real_rows[:copies]] if name == "exact" else thumbnails(extractor_name, augment(originals))
+            )
+            pixels.pixel_copies[name].append(pixel_copy_details(real_thumbs, copy_thumbs).ratio)
         for normalize, result in results.items():
             result.fresh.append(memorization_details(real, features[fresh_rows], normalize=normalize).ratio)
             result.loo_thresholds.append(leave_one_out_threshold(real, normalize=normalize))
@@ -180,11 +209,14 @@ def rate_cell(flags: Tensor) -> str:
     return f"{count} / {total} = {count / total:.2%} [{low:.2%}, {high:.2%}]"
 
 
-def report_rows(name: str, threshold: float, measured: dict[bool, Ratios], old: float) -> list[str]:
+def report_rows(
+    name: str, threshold: float, measured: dict[bool, Ratios], old: float, calibrated_offline: bool = True
+) -> list[str]:
     """Markdown rows: fresh reals flagged and copies found: calibrated threshold, the old statistic (raw features,
     fixed threshold), and the leave-one-out fallback."""
     rows = []
-    for label, cut, normalize in (("calibrated", threshold, True), ("before: raw features,", old, False)):
+    fitted = "calibrated (features alone)" if calibrated_offline else "offline fit, not used (too conservative):"
+    for label, cut, normalize in ((fitted, threshold, True), ("before: raw features,", old, False)):
         fresh = torch.cat(measured[normalize].fresh)
         found = " | ".join(rate_cell(torch.cat(measured[normalize].copies[kind]) < cut) for kind in AUGMENTATIONS)
         rows.append(f"| {name} | {label} {cut:g} | {rate_cell(fresh < cut)} | {found} |")
@@ -197,7 +229,39 @@ def report_rows(name: str, threshold: float, measured: dict[bool, Ratios], old: 
     }
     cuts = f"{min(now.loo_thresholds):.3g}-{max(now.loo_thresholds):.3g}"
     found = " | ".join(rate_cell(loo_copies[kind]) for kind in AUGMENTATIONS)
-    rows.append(f"| {name} | leave-one-out ({cuts}) | {rate_cell(fresh < torch.cat(loo))} | {found} |")
+    loo_label = "leave-one-out, features alone" if calibrated_offline else "leave-one-out (features alone)"
+    rows.append(f"| {name} | {loo_label} ({cuts}) | {rate_cell(fresh < torch.cat(loo))} | {found} |")
+    rows += pixel_rows(name, threshold if calibrated_offline else None, now)
+    return rows
+
+
+def pixel_rows(name: str, threshold: float | None, now: Ratios) -> list[str]:
+    """Markdown rows of the pixel check alone and of the default (a copy by features *or* by pixels): the feature
+    threshold is ``threshold`` where the extractor has an offline one, else each split's leave-one-out value."""
+    assert now.pixel_fresh is not None and now.pixel_copies is not None and now.pixel_thresholds is not None
+    feature_cuts = now.loo_thresholds if threshold is None else [threshold] * len(now.loo_thresholds)
+
+    def flags(feature: list[Tensor], pixel: list[Tensor], with_features: bool) -> Tensor:
+        parts = []
+        for ratios, pixel_ratios, cut, pixel_cut in zip(
+            feature, pixel, feature_cuts, now.pixel_thresholds, strict=True
+        ):
+            below = pixel_ratios < pixel_cut
+            parts.append(below | (ratios < cut) if with_features else below)
+        return torch.cat(parts)
+
+    pixel_cuts = f"{min(now.pixel_thresholds):.3g}-{max(now.pixel_thresholds):.3g}"
+    feature_label = f"{threshold:g}" if threshold is not None else "leave-one-out"
+    rows = []
+    for label, with_features in (
+        (f"pixels alone ({pixel_cuts})", False),
+        (f"**default**: features ({feature_label}) or pixels ({pixel_cuts})", True),
+    ):
+        fresh = flags(now.fresh, now.pixel_fresh, with_features)
+        found = " | ".join(
+            rate_cell(flags(now.copies[kind], now.pixel_copies[kind], with_features)) for kind in AUGMENTATIONS
+        )
+        rows.append(f"| {name} | {label} | {rate_cell(fresh)} | {found} |")
     return rows
 
 
@@ -230,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         thresholds[name] = calibrate(torch.cat(fitted[True].fresh), args.rate)
         measured = split_ratios(name, images, features, real_size, args.copies, measure_seeds)
         print(f"{name}: {len(images)} images, {real_size} reals per split, threshold {thresholds[name]}")
-        rows += report_rows(name, thresholds[name], measured, old=0.5)
+        rows += report_rows(name, thresholds[name], measured, old=0.5, calibrated_offline=name in CALIBRATED_THRESHOLDS)
     print("\nCALIBRATED_THRESHOLDS entries:", {name: value for name, value in thresholds.items()})
     header = " | ".join(f"{kind} copies found" for kind in AUGMENTATIONS)
     print(f"\n| extractor | threshold | fresh reals flagged | {header} |")

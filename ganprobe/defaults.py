@@ -67,7 +67,10 @@ METRIC_SETTINGS: dict[str, dict[str, Setting]] = {
     "memorization": {
         "threshold": Setting(
             None, float, "copy ratios below this count as suspicious (default: calibrated for the feature space)"
-        )
+        ),
+        "pixels": Setting(
+            True, bool, "also compare the images as grey thumbnails, tolerating a one-pixel shift (needs an extractor)"
+        ),
     },
     "knn_loo": {"k": Setting(1, int, "odd number of neighbours that vote")},
     "layer_separability": {

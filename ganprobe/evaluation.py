@@ -23,7 +23,7 @@ from torch import Tensor
 from ganprobe import defaults
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import InputError
-from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.base import THUMBNAIL_LAYER, FeatureExtractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.functional.memorization import SuspectedCopy
 from ganprobe.metrics.outputs import MetricRecord, ReportOptions
@@ -356,6 +356,7 @@ def evaluate(
         features={
             layer: (features["real"][layer].detach().cpu(), features["fake"][layer].detach().cpu())
             for layer in evaluator.layers
+            if layer != THUMBNAIL_LAYER  # memorisation's pixel check, not a feature space to plot
         },
         real_images=[] if is_stats_file(real) else thumbnails(real, evaluator.paths["real"]),
         fake_images=thumbnails(fake, evaluator.paths["fake"]),

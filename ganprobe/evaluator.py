@@ -13,7 +13,7 @@ from ganprobe import defaults
 from ganprobe.data.listing import FolderListing, as_listed
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import InputError
-from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.extractors.base import THUMBNAIL_LAYER, FeatureExtractor
 from ganprobe.extractors.registry import get_extractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.features.extract import extract_features
@@ -125,7 +125,7 @@ class Evaluator:
     def layers(self) -> tuple[str, ...]:
         """Every layer some metric needs, in the extractor's order: what one pass extracts."""
         needed = {layer for metric in self.metrics.values() for layer in metric.layers}
-        return tuple(layer for layer in self.extractor.layers if layer in needed)
+        return tuple(layer for layer in (*self.extractor.layers, THUMBNAIL_LAYER) if layer in needed)
 
     @property
     def paths(self) -> dict[str, list[str | None]]:
@@ -263,11 +263,12 @@ class Evaluator:
 
         stored, meta = load_reference_stats(path, self.extractor)  # metadata and extractor checked before arrays
         check_compatible(meta, self.extractor, path)
-        missing = [layer for layer in self.layers if layer not in stored]
+        # a stats file written before memorisation's pixel check lacks thumbnails: that check then does not run
+        missing = [layer for layer in self.layers if layer not in stored and layer != THUMBNAIL_LAYER]
         if missing:
             raise InputError(f"{path}: lacks layers {missing}; recompute it with `ganprobe stats`")
         self.stats_meta = meta
-        return {layer: stored[layer][:num_samples].to(self.extractor.device) for layer in self.layers}
+        return {layer: stored[layer][:num_samples].to(self.extractor.device) for layer in self.layers if layer in stored}
 
     def _record_paths(self, label: str, paths: list[str | None]) -> None:
         self._paths[label].extend(paths)

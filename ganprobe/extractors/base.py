@@ -11,6 +11,11 @@ from ganprobe.errors import InputError
 from ganprobe.extractors.onnx_backend import OnnxRuntimeRunner, check_backend, unusable_reason
 from ganprobe.extractors.preprocessing import ImageBatch, Preprocessing
 from ganprobe.extractors.speed import autocast_context, check_autocast, compile_outside_taps, describe_execution
+from ganprobe.functional.pixel_copies import copy_thumbnails
+
+# A layer every extractor offers besides its taps: small grey thumbnails of its preprocessed input, for the pixel copy
+# check of memorisation (:func:`ganprobe.functional.pixel_copies.copy_thumbnails`); never part of :attr:`layers`.
+THUMBNAIL_LAYER = "thumbnail"
 
 
 class _TapsComplete(Exception):
@@ -172,7 +177,7 @@ class FeatureExtractor(nn.Module):
         requested = (layers,) if isinstance(layers, str) else tuple(layers)
         if not requested:
             raise InputError("layers: at least one layer is needed")
-        unknown = [layer for layer in requested if layer not in self.taps]
+        unknown = [layer for layer in requested if layer not in self.taps and layer != THUMBNAIL_LAYER]
         if unknown:
             raise InputError(
                 f"layers: {unknown} not available in extractor {self.name!r}; choose from {list(self.taps)}"
@@ -208,6 +213,16 @@ class FeatureExtractor(nn.Module):
     ) -> dict[str, Tensor]:
         """Like :meth:`forward` for a batch that already went through :meth:`preprocess`."""
         wanted = self.resolve_layers(layers)
+        if THUMBNAIL_LAYER not in wanted:
+            return self._forward_taps(batch, wanted, pool)
+        # from the input itself; the network runs only for the other layers
+        others = tuple(layer for layer in wanted if layer != THUMBNAIL_LAYER)
+        found = self._forward_taps(batch, others, pool) if others else {}
+        found[THUMBNAIL_LAYER] = copy_thumbnails(batch)
+        return {layer: found[layer] for layer in wanted}
+
+    def _forward_taps(self, batch: Tensor, wanted: tuple[str, ...], pool: bool) -> dict[str, Tensor]:
+        """The tapped layers ``wanted`` (known names) of a preprocessed batch, from one forward pass."""
         if self.active_backend == "onnxruntime":
             if self._onnx is None:
                 self._onnx = OnnxRuntimeRunner(self.name, self.weights_sha256)

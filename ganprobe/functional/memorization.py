@@ -71,6 +71,8 @@ class SuspectedCopy:
         distance: Euclidean distance between the two (features mapped by :func:`copy_space`).
         ratio: the copy ratio (``distance`` over the real's distance to its nearest other real); near 0: a copy.
         fake_path, real_path: the image files, when known (folder inputs), else ``None``.
+        space: the comparison that found the pair: ``"features"`` (the copy ratio above), or ``"pixels"`` (the
+            pixel copy check of :mod:`ganprobe.functional.pixel_copies`: distance and ratio between thumbnails).
     """
 
     fake_index: int
@@ -79,6 +81,7 @@ class SuspectedCopy:
     ratio: float
     fake_path: str | None = None
     real_path: str | None = None
+    space: str = "features"
 
 
 def copy_space(features: Tensor) -> Tensor:

@@ -334,12 +334,14 @@ def _memorization_section(report: Mapping[str, Any], real_images: Images, fake_i
         rows.append(
             cells
             + [_td(_number(pair.get("distance")), "num"), _td(_number(pair.get("ratio")), "num")]
+            + [_td(str(pair.get("space") or "features"))]
             + [f'<td class="path">{_e(paths).replace(chr(10), "<br>")}</td>']
         )
     body = [
-        "<p>The fakes closest to a real image, most suspicious first. Ratio = feature distance to the nearest real "
-        "over that real's distance to its own nearest other real; near 0 suggests a copy of a training image.</p>",
-        _table(["fake", "nearest real", "distance", "ratio", "files"], rows),
+        "<p>The fakes closest to a real image, most suspicious first. Ratio = distance to the nearest real over "
+        "that real's distance to its own nearest other real, compared as features or (\u201cpixels\u201d) as grey "
+        "thumbnails allowing a one-pixel shift; near 0 suggests a copy of a training image.</p>",
+        _table(["fake", "nearest real", "distance", "ratio", "compared as", "files"], rows),
     ]
     if len(pairs) > len(shown):
         body.append(_note(f"Showing {len(shown)} of {len(pairs)} pairs; the JSON report lists all of them."))

@@ -108,13 +108,14 @@ def print_results(
         )
     if suspicious:
         pairs = Table(title="Closest fakes to real images (possible copies; ratio << 1 is suspicious)")
-        for column in ("fake", "nearest real", "distance", "ratio"):
+        for column in ("fake", "nearest real", "distance", "ratio", "as"):
             pairs.add_column(column, overflow="fold")  # a name too long even so wraps; it is never cut
-        budget = max(20, (out.width - 30) // 2)  # two path columns beside two short number columns and borders
+        budget = max(20, (out.width - 40) // 2)  # two path columns beside three short columns and borders
         fakes = shorten_common_prefix([str(pair.fake_path or pair.fake_index) for pair in suspicious], budget)
         reals = shorten_common_prefix([str(pair.real_path or pair.real_index) for pair in suspicious], budget)
         for pair, fake, real in zip(suspicious, fakes, reals, strict=True):
-            pairs.add_row(escape(fake), escape(real), _number(pair.distance), _number(pair.ratio))
+            space = getattr(pair, "space", "features")
+            pairs.add_row(escape(fake), escape(real), _number(pair.distance), _number(pair.ratio), space)
         out.print(pairs)
     if gates:
         failed = sum(not gate.passed for gate in gates)

@@ -15,8 +15,9 @@ KEY_MEMORIZATION = "memorization"
 # layers or ``random-*`` weights, precomputed features) are calibrated on the real set by leave-one-out.
 CALIBRATED_THRESHOLDS: dict[str, dict[str, float]] = {
     "lenet-mnist": {"fc1": 0.39},
-    # efficientnet-lite0 has none on purpose: the offline fit on 2,706 photos (0.25) found only ~6-11 % of lightly
-    # edited copies, leave-one-out on the user's reals ~65 % at 0.04 % false flags (README "Memorisation").
+    # efficientnet-lite0 has none on purpose: the offline fit on 2,706 photos (0.25) found only ~7 % of lightly
+    # edited copies, leave-one-out on the user's reals ~40 % at 0.04 % false flags (README "Memorisation"); the
+    # pixel check finds the rest.
 }
 
 
