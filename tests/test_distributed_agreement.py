@@ -102,8 +102,10 @@ def test_ranks_agree_on_options_and_contents_or_stop_with_exit_2(tmp_path: Path)
         # item 5: another --batch-size on rank 1 (before: 56 of 64 rows used, exit 0)
         {0: [*common, str(real), "--batch-size", "4"], 1: [*common, str(real), "--batch-size", "8"]},
         # item 5: other --metrics on rank 1 (before: rank 1 exit 3, rank 0 wrote a passing report)
-        {rank: [*common, str(real), "--metrics", *metrics, "--json", str(report)]
-         for rank, metrics in ((0, ["fid"]), (1, ["fid", "kid"]))},  # fmt: skip
+        {
+            rank: [*common, str(real), "--metrics", *metrics, "--json", str(report)]
+            for rank, metrics in ((0, ["fid"]), (1, ["fid", "kid"]))
+        },  # fmt: skip
         # item 4: rank 1 reads a stale copy under the same names (before: exit 0, mixed features cached)
         {0: [*common, str(real), "--batch-size", "4"], 1: [*common, str(stale), "--batch-size", "4"]},
         # item 6: rank 1 alone meets a bad input (its folder is missing)

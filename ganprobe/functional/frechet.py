@@ -331,9 +331,7 @@ def fid_infinity(real: Tensor, fake: Tensor, num_points: int = 15, min_n: int | 
     return _fit_intercept(sizes.to(mu_real.device), torch.stack(values))
 
 
-def fid_interval(
-    real: Tensor, fake: Tensor, num_halves: int = 20, confidence: float = 0.95, seed: int = 0
-) -> Interval:
+def fid_interval(real: Tensor, fake: Tensor, num_halves: int = 20, confidence: float = 0.95, seed: int = 0) -> Interval:
     r"""Confidence interval for the *population* Fréchet distance, centred on a bias-corrected estimate.
 
     The plug-in FID at ``N`` samples is biased upwards by about ``b_r / N_r + b_f / N_f`` (the trace terms; a

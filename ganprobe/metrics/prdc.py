@@ -66,9 +66,7 @@ class _ManifoldMetric(SingleLayerMetric):
         """Both values over all stored real and fake samples (``{key: float64 0-d tensor}``)."""
         return self._current_values()
 
-    def compute_interval(
-        self, num_resamples: int = 20, confidence: float = 0.95, seed: int = 0
-    ) -> dict[str, Interval]:
+    def compute_interval(self, num_resamples: int = 20, confidence: float = 0.95, seed: int = 0) -> dict[str, Interval]:
         """Confidence intervals of both values (synced under DDP), centred on :meth:`compute`'s values.
 
         The estimand is the expectation of each value at these set sizes and ``k`` (k-NN values have no
