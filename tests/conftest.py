@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,3 +39,15 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+SLOW_TESTS = Path(__file__).with_name("slow_tests.txt")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests listed in ``tests/slow_tests.txt`` (measured, see ``tests/list_slow_tests.py``) as ``slow``,
+    so ``pytest -m "not slow"`` is the fast edit loop; CI runs everything."""
+    listed = {line.strip() for line in SLOW_TESTS.read_text(encoding="utf-8").splitlines() if line[:1] not in ("#", "")}
+    for item in items:
+        if item.nodeid in listed:
+            item.add_marker(pytest.mark.slow)
