@@ -30,6 +30,19 @@ def _folder(root: Path, count: int = 6, colour: bool = True) -> Path:
     return root
 
 
+def _console(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ganprobe ARGUMENTS`` in a fresh process running this checkout, output captured as text."""
+    environment = {**os.environ, "PYTHONPATH": str(Path(ganprobe.__file__).parents[1])}
+    return subprocess.run(
+        [sys.executable, "-m", "ganprobe", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+
+
 @pytest.fixture
 def folders(tmp_path: Path) -> tuple[Path, Path]:
     return _folder(tmp_path / "fake"), _folder(tmp_path / "real")
@@ -59,15 +72,7 @@ def test_cli_errors_name_options_not_python_arguments(folders, tmp_path: Path, c
 def test_the_console_script_prints_each_warning_as_one_cli_line(folders) -> None:
     fake, real = folders
     (fake / "broken.png").write_text("not a png")
-    environment = {**os.environ, "PYTHONPATH": str(Path(ganprobe.__file__).parents[1])}
-    done = subprocess.run(
-        [sys.executable, "-m", "ganprobe", "evaluate", str(fake), str(real), *FAST, "--skip-unreadable"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
-        check=False,
-    )
+    done = _console("evaluate", str(fake), str(real), *FAST, "--skip-unreadable")
     assert done.returncode == 0, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ganprobe: warning: "), done.stderr
@@ -112,16 +117,8 @@ def test_an_unwritable_output_fails_before_any_extraction(folders, tmp_path: Pat
 
 def test_redirected_output_starts_with_the_first_line_of_text(folders, tmp_path: Path) -> None:
     fake, real = folders
-    environment = {**os.environ, "PYTHONPATH": str(Path(ganprobe.__file__).parents[1])}
     arguments = [str(fake), str(real), "--extractor", "random-resnet18", "--no-cache", "--metrics", "fid", "knn_loo"]
-    done = subprocess.run(
-        [sys.executable, "-m", "ganprobe", "evaluate", *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
-        check=False,
-    )
+    done = _console("evaluate", *arguments)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].strip() == "In short"  # no blank lines from progress bars
     assert "\x1b" not in done.stdout and "\x1b" not in done.stderr

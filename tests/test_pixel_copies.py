@@ -169,3 +169,26 @@ def test_features_without_thumbnails_run_the_feature_check_and_say_so() -> None:
     assert "no pixel check" in metric.findings(metric.records())[0].sentence
     metric.reset()
     assert metric.pixels and metric.layers == ("pool", THUMBNAIL_LAYER)
+
+
+def test_forward_and_metric_collection_give_the_plain_value_with_pixels(digits: torch.Tensor) -> None:
+    from torchmetrics import MetricCollection
+
+    real, fake = digits[:200], torch.cat([_shift_right(digits[:20]), digits[200:260]])
+    plain = Memorization(extractor="lenet-mnist")
+    plain.update(real, real=True)
+    plain.update(fake, real=False)
+    expected = plain.compute()
+    assert plain.pixels and float(expected) == 20 / 80
+    forwarded = Memorization(extractor="lenet-mnist")
+    for start in range(0, 200, 64):
+        forwarded(real[start : start + 64], real=True)
+    forwarded(fake, real=False)
+    collection = MetricCollection(
+        {"a": Memorization(extractor="lenet-mnist"), "b": Memorization(extractor="lenet-mnist")}
+    )
+    collection.update(real, real=True)
+    collection.update(fake, real=False)
+    assert float(forwarded.compute()) == float(expected)
+    assert {name: float(value) for name, value in collection.compute().items()} == {"a": 0.25, "b": 0.25}
+    assert [r.fake_index for r in forwarded.most_suspicious(20)] == [r.fake_index for r in plain.most_suspicious(20)]
