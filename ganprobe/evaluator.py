@@ -17,16 +17,18 @@ from ganprobe.extractors.base import THUMBNAIL_LAYER, FeatureExtractor
 from ganprobe.extractors.registry import get_extractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.features.extract import extract_features
-from ganprobe.metrics.base import FeatureMetric
 from ganprobe.metrics.outputs import MetricRecord, ReportOptions
-from ganprobe.metrics.registry import metric_classes
+from ganprobe.metrics.registry import metric_classes, metric_declarations, scorer_classes
 from ganprobe.metrics.sample_size import SampleCheck
+from ganprobe.scorers.base import FeatureScorer
 
 
 def supported_metrics(extractor: FeatureExtractor) -> list[str]:
     """The metric names that ``extractor`` can feed (Inception Score needs class logits)."""
     return [
-        name for name, cls in metric_classes().items() if not cls.needs_logits or extractor.logits_layer is not None
+        name
+        for name, declaration in metric_declarations().items()
+        if not declaration.needs_logits or extractor.logits_layer is not None
     ]
 
 
@@ -58,6 +60,10 @@ class Evaluator:
             results equal one process's. ``False``: each rank's :meth:`add` is its own data, and the metrics sync
             their states over the ranks at ``compute()`` (torchmetrics' usual DDP behaviour).
 
+    Each metric runs as its scorer (:mod:`ganprobe.scorers`: the metric's math and reports without torchmetrics, so
+    a small evaluation never imports torchmetrics), except with several processes and ``distributed=False``, where
+    states must be synced and the torchmetrics classes run. Values and reports are the same either way.
+
     Example:
         >>> import torch
         >>> evaluator = Evaluator("random-resnet18", metrics=["fid", "knn_loo"])
@@ -86,7 +92,8 @@ class Evaluator:
         self.extractor = get_extractor(extractor, **dict(extractor_kwargs or {}))
         if device is not None:
             self.extractor = self.extractor.to(device)
-        classes = metric_classes()
+        # Rows held by one process, or by every process (distributed): nothing to sync, so no torchmetrics needed.
+        classes = metric_classes() if self.world_size > 1 and not self.distributed else scorer_classes()
         supported = supported_metrics(self.extractor)
         names = list(dict.fromkeys(metrics)) if metrics is not None else supported
         unknown = [name for name in names if name not in classes]
@@ -108,7 +115,7 @@ class Evaluator:
                 options.setdefault(name, {}).setdefault("seed", seed)
             if self.distributed:  # every rank holds every row: nothing to sync
                 options.setdefault(name, {})["sync_on_compute"] = False
-        self.metrics: dict[str, FeatureMetric] = {
+        self.metrics: dict[str, FeatureScorer] = {
             name: classes[name](extractor=self.extractor, **options.get(name, {})) for name in names
         }
         for metric in self.metrics.values():
@@ -268,7 +275,8 @@ class Evaluator:
         if missing:
             raise InputError(f"{path}: lacks layers {missing}; recompute it with `ganprobe stats`")
         self.stats_meta = meta
-        return {layer: stored[layer][:num_samples].to(self.extractor.device) for layer in self.layers if layer in stored}
+        device = self.extractor.device
+        return {layer: stored[layer][:num_samples].to(device) for layer in self.layers if layer in stored}
 
     def _record_paths(self, label: str, paths: list[str | None]) -> None:
         self._paths[label].extend(paths)
@@ -288,7 +296,7 @@ class Evaluator:
         return {name: metric.compute() for name, metric in self.metrics.items()}
 
     def records(self, options: ReportOptions | None = None) -> list[MetricRecord]:
-        """Every metric's :meth:`~ganprobe.metrics.base.FeatureMetric.records`, in report order."""
+        """Every metric's :meth:`~ganprobe.scorers.base.FeatureScorer.records`, in report order."""
         return [record for metric in self.metrics.values() for record in metric.records(options)]
 
     def sample_checks(self) -> list[SampleCheck]:

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from ganprobe import defaults
-from ganprobe.metrics.registry import declared_outputs, find_output, metric_classes, metric_declarations
+from ganprobe.metrics.registry import (
+    declared_outputs,
+    find_output,
+    metric_classes,
+    metric_declarations,
+    scorer_classes,
+)
 from ganprobe.report.json_report import report_schema
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ganprobe"
@@ -22,11 +28,12 @@ CONSUMERS = ("report", "cli.py", "evaluation.py", "evaluator.py", "pytest_plugin
 
 
 def _sources() -> dict[Path, str]:
-    """Every module that could write a metric's key or label: the consumers, the metric classes, the declarations."""
+    """Every module that could write a metric's key or label: the consumers, the metric classes, their scorers and
+    the declarations."""
     return {
         path: path.read_text(encoding="utf-8")
         for path in PACKAGE.rglob("*.py")
-        if path.relative_to(PACKAGE).parts[0] in CONSUMERS or path.parent in (PACKAGE / "metrics", DECLARATIONS)
+        if path.relative_to(PACKAGE).parts[0] in CONSUMERS or path.parent in (PACKAGE / "metrics", PACKAGE / "scorers", DECLARATIONS)
     }
 
 
@@ -46,6 +53,9 @@ def test_one_declaration_module_per_registered_metric_and_its_class_reads_it() -
     for name, cls in metric_classes().items():
         declaration = declarations[name]
         assert cls.declaration is declaration and f"{cls.__module__}:{cls.__qualname__}" == declaration.metric_class
+        scorer = scorer_classes()[name]  # the evaluator's class: the declared scorer on plain states
+        assert scorer.declaration is declaration and issubclass(cls, scorer.__mro__[1])
+        assert f"{scorer.__mro__[1].__module__}:{scorer.__mro__[1].__qualname__}" == declaration.scorer_class
         assert (cls.name, cls.outputs, cls.needs_logits, cls.uses_real, cls.seeded, cls.verdict_rank) == (
             declaration.name,
             declaration.outputs,
@@ -76,14 +86,16 @@ def test_key_and_label_written_once_in_the_declaration_module(metric: str, outpu
     """A key or label is a string literal in one module, its declaration; its class imports the key constants
     (its docstrings may quote them, as user-facing examples do); no other module writes them at all."""
     module = _declaration_modules()[metric]
-    metric_module = Path(inspect.getfile(metric_classes()[metric])).resolve()
+    # the modules of its class and its scorer may quote keys in docstrings (user-facing examples)
+    documented = {Path(inspect.getfile(cls)).resolve() for cls in (metric_classes()[metric], scorer_classes()[metric])}
     names = [output.label] if output.label != output.key else []
     if output.key not in metric_declarations() and not output.is_template:  # metric names also key the settings
         names.append(output.key)
     for name in names:
         pattern = re.compile(r"[\"']" + re.escape(name) + r"[\"']")
         sources = _sources()
-        sources[metric_module] = _without_docstrings(sources[metric_module])
+        for path in documented:
+            sources[path] = _without_docstrings(sources[path])
         holders = [path for path, text in sources.items() if pattern.search(text)]
         outside = [path for path in holders if path != module]
         assert module in holders and not outside, f"{name!r} written outside {module.name}: {outside}"

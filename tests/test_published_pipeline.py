@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import ganprobe.extractors.published as published
-import ganprobe.metrics.fid as fid_mod
+import ganprobe.scorers.fid as fid_mod
 from ganprobe.errors import InputError
 from ganprobe.extractors import get_extractor
 from ganprobe.extractors.nets.inception_fid import FIDInceptionV3

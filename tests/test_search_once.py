@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import ganprobe.functional.knn_loo as knn_functional
-import ganprobe.metrics.memorization as memorization_module
+import ganprobe.scorers.memorization as memorization_module
 from ganprobe.evaluator import Evaluator
 from ganprobe.functional.knn_loo import knn_loo_details
 from ganprobe.metrics.knn_loo import KNNLOOAccuracy

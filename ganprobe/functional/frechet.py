@@ -126,6 +126,8 @@ def _frechet_from_parts(
 # Costs in units of matrix-product flops (measured on one CPU thread, float64: a symmetric eigendecomposition with
 # eigenvectors of size n costs about as much as 6 n^3 product flops, eigenvalues only about 4 n^3, Cholesky 0.7 n^3).
 _EIGH_COST, _EIGVALSH_COST, _CHOLESKY_COST = 6.0, 4.0, 0.7
+# Rows per block of the Gram route's lower-triangle product (about 4 blocks at N = 2,000 measured fastest, 1 thread).
+_GRAM_BLOCK = 512
 
 
 def _gram_products_cost(smaller: int, larger: int, dim: int) -> tuple[float, bool]:
@@ -172,11 +174,33 @@ def _trace_sqrt_gram(real_centred: Tensor, fake_centred: Tensor) -> Tensor:
     scale = math.sqrt((real_centred.shape[0] - 1) * (fake_centred.shape[0] - 1))
     small, large = sorted((real_centred, fake_centred), key=lambda rows: rows.shape[0])
     if _gram_products_cost(small.shape[0], large.shape[0], small.shape[1])[1]:
-        cross = small @ large.T
-        inner = cross @ cross.T
+        inner = lower_gram(small @ large.T, _GRAM_BLOCK)
     else:
         inner = (small @ (large.T @ large)) @ small.T
-    return torch.linalg.eigvalsh(inner).clamp_min(0).sqrt().sum() / scale
+    return torch.linalg.eigvalsh(inner, UPLO="L").clamp_min(0).sqrt().sum() / scale
+
+
+def lower_gram(rows: Tensor, block: int = _GRAM_BLOCK) -> Tensor:
+    """``rows @ rows.T`` on and below the diagonal, what ``eigvalsh(..., UPLO="L")`` reads (above it: not the
+    product; zeros outside the diagonal blocks).
+
+    Row blocks of ``block`` rows each multiply only the rows up to their own, which skips almost half of the
+    product's flops (a symmetric rank-k update, which torch does not expose): ``(k + 1) / 2k`` of them for ``k``
+    blocks.
+
+    Args:
+        rows: ``(N, K)`` floating tensor.
+        block: rows per block (> 0).
+
+    Returns:
+        ``(N, N)`` tensor of ``rows``' dtype and device whose lower triangle is that of ``rows @ rows.T``.
+    """
+    count = rows.shape[0]
+    out = torch.zeros(count, count, dtype=rows.dtype, device=rows.device)
+    for start in range(0, count, block):
+        stop = min(start + block, count)
+        torch.mm(rows[start:stop], rows[:stop].T, out=out[start:stop, :stop])
+    return out
 
 
 def _fid_gram(real: Tensor, fake: Tensor) -> Tensor:

@@ -1,66 +1,25 @@
-"""Shared machinery of ganprobe's metrics: an optional extractor, per-layer real/fake feature states, DDP sync,
-the declared outputs and the reports built from them."""
+"""The torchmetrics side of ganprobe's metrics: :class:`FeatureMetric` is a scorer
+(:class:`ganprobe.scorers.base.FeatureScorer`) on torchmetrics' ``Metric`` states, with DDP sync, the compute cache,
+``merge_state`` and ``plot``."""
 
 from __future__ import annotations
 
 import functools
-import math
-import os
-import sys
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-import torch
-from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.utilities.data import dim_zero_cat
 
-from ganprobe.data.sources import ImageSource
-from ganprobe.distributed import fill_empty_states, metric_process_group
-from ganprobe.errors import GanprobeError, InputError, SampleSizeWarning
-from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
-from ganprobe.features.extract import iter_features
-from ganprobe.metrics.declarations import MetricDeclaration
-from ganprobe.metrics.findings import Finding
-from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions, binomial_stderr, make_record
-from ganprobe.metrics.sample_size import SampleCheck, SampleRule, check_sample
+from ganprobe.distributed import fill_empty_states
+from ganprobe.scorers.base import Features, FeatureScorer, MetricValue, SingleLayerScorer
 
-MetricValue = Tensor | dict[str, Tensor]
-
-# Frames in these folders are the library's own: a warning points at the first frame outside them (the user's line).
-_LIBRARY_DIRS = tuple(
-    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
-    for module in (sys.modules["ganprobe"], sys.modules["torchmetrics"], sys.modules["torch"])
-    if getattr(module, "__file__", None)
-) + (os.path.dirname(os.path.abspath(contextmanager.__code__.co_filename)) + os.sep + "contextlib.py",)
+__all__ = ["Features", "FeatureMetric", "MetricValue", "SingleLayerMetric"]
 
 
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` for :func:`warnings.warn` called here that names the first frame outside ganprobe,
-    torchmetrics and torch: the user's line that asked for the number."""
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-@dataclass(frozen=True)
-class Features:
-    """Features already extracted by a metric's own extractor: ``metric.update(Features({layer: (N, D)}), real)``.
-
-    Wrapping them tells :meth:`FeatureMetric.update` to store them as they are instead of running the extractor
-    (one extraction pass feeding many metrics); extra layers are ignored.
-    """
-
-    layers: Mapping[str, Tensor]
-
-
-class FeatureMetric(Metric):
-    """Base class: keeps real and fake features per layer as ``cat``-reduced list states, and reports its outputs.
+class FeatureMetric(FeatureScorer, Metric):
+    """Base class of ganprobe's torchmetrics metrics: a :class:`~ganprobe.scorers.base.FeatureScorer` (features
+    per layer, declared outputs, reports) whose states are torchmetrics states.
 
     ``update(x, real)`` takes images (when the metric has an extractor), :class:`Features` already extracted by that
     extractor, or precomputed features (when constructed with ``extractor=None``): a ``(N, D)`` tensor for a
@@ -71,135 +30,20 @@ class FeatureMetric(Metric):
     with several, keyed like the JSON report and the gates. Calling the metric (``forward``) adds the batch and
     returns ``None``: these scores are defined over whole real and fake sets, never over one batch of one class.
 
-    Subclasses set ``declaration`` (a torch-free :class:`~ganprobe.metrics.declarations.MetricDeclaration` from
-    :mod:`ganprobe.metrics.declarations`), which gives them ``name`` (the evaluator's and CLI's metric name),
-    ``outputs`` (one :class:`Output` each) and the evaluator's flags, and implement :meth:`_values` (the functional
-    twin applied to given features). A subclass may also set ``name`` and ``outputs`` itself.
+    A metric is its scorer class mixed with this one: ``class FID(FIDScorer, SingleLayerMetric)``. The scorer
+    (:mod:`ganprobe.scorers`) holds the math, the declaration and the reports; this class adds what torchmetrics
+    does (sync, compute cache, ``merge_state``, ``plot``).
 
     Args:
-        extractor: a registry name, a :class:`FeatureExtractor`, or ``None`` for precomputed features.
+        extractor: a registry name, a :class:`~ganprobe.extractors.base.FeatureExtractor`, or ``None`` for
+            precomputed features.
         layers: layer names; ``None`` means the extractor's default layer.
         extractor_kwargs: passed to the registry factory when ``extractor`` is a name (e.g. ``weights_path``).
         kwargs: torchmetrics ``Metric`` options (``sync_on_compute``, ``process_group``, ``compute_on_cpu``...).
     """
 
-    declaration: ClassVar[MetricDeclaration | None] = None
-    name: ClassVar[str] = ""
-    outputs: ClassVar[tuple[Output, ...]] = ()
-    needs_logits: ClassVar[bool] = False  # fed from the extractor's class logits (Inception Score)
-    uses_real: ClassVar[bool] = True  # the evaluator feeds it the real set too
-    seeded: ClassVar[bool] = False  # takes a ``seed`` (the evaluator passes its own)
-    verdict_rank: ClassVar[int] = 50  # where the metric's verdict goes at the top of a report (lower: earlier)
-    # Every process of a torch.distributed group was fed every row (the Evaluator under a process group sets it, with
-    # sync_on_compute=False): states are not synced, and the k-NN searches are still split over the processes.
-    replicated: bool = False
     is_differentiable = False
     full_state_update = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Take the class attributes from ``declaration``, and torchmetrics' class metadata (direction, plot bounds)
-        from the first declared output."""
-        super().__init_subclass__(**kwargs)
-        declared = cls.__dict__.get("declaration")
-        if declared is not None:
-            for attribute in ("name", "outputs", "needs_logits", "uses_real", "seeded", "verdict_rank"):
-                setattr(cls, attribute, getattr(declared, attribute))
-        if ("outputs" in cls.__dict__ or declared is not None) and cls.outputs:
-            primary = cls.outputs[0]
-            cls.higher_is_better = {"lower": False, "higher": True}.get(primary.direction.kind)
-            cls.plot_lower_bound = primary.lower
-            cls.plot_upper_bound = primary.upper
-
-    def __init__(
-        self,
-        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
-        layers: Sequence[str] | None = None,
-        extractor_kwargs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.extractor = None if extractor is None else get_extractor(extractor, **dict(extractor_kwargs or {}))
-        if self.extractor is not None:
-            self.layers: tuple[str, ...] = self.extractor.resolve_layers(layers)
-        elif layers is None:
-            self.layers = ("features",)
-        else:
-            names = (layers,) if isinstance(layers, str) else tuple(layers)
-            if not names or not all(isinstance(name, str) and name for name in names):
-                raise InputError(f"layers: expected a non-empty list of layer names, got {layers!r}")
-            self.layers = tuple(dict.fromkeys(names))
-        self._widths: dict[str, int] = {}
-        self._warned: set[str] = set()  # sample-size warnings issued for the current state (each cause once)
-        self._add_feature_states()
-
-    def _add_feature_states(self) -> None:
-        """Declare the states; the default keeps every feature row (``cat``-synced lists) per layer and class.
-
-        Metrics that only need running sums (FID) override this and :meth:`_accumulate`.
-        """
-        for index in range(len(self.layers)):
-            self.add_state(f"real_{index}", default=[], dist_reduce_fx="cat")
-            self.add_state(f"fake_{index}", default=[], dist_reduce_fx="cat")
-
-    def _accumulate(self, features: Mapping[str, Tensor], real: bool) -> None:
-        """Fold one validated batch ``{layer: (N, D)}`` (on the metric's device) into the states.
-
-        Appends to a copy of each list, never in place: inside a ``MetricCollection`` compute group the lists are
-        shared between members, and each member's ``forward`` must add the batch once, to its own state.
-        """
-        prefix = "real" if real else "fake"
-        for index, layer in enumerate(self.layers):
-            name = f"{prefix}_{index}"
-            setattr(self, name, [*getattr(self, name), features[layer]])
-
-    # ----------------------------------------------------------------------------------------------- declarations
-    @property
-    def feature_space(self) -> str:
-        """Which features the metric measures, e.g. ``"efficientnet-lite0"`` or ``"precomputed"``."""
-        return self.extractor.name if self.extractor is not None else "precomputed"
-
-    @property
-    def comparable_with_published(self) -> bool:
-        """Whether the numbers compare with published values (only the published scores on their setting)."""
-        return False
-
-    def declared_outputs(self) -> list[Output]:
-        """This instance's outputs, per-layer templates filled in (every key a report of it can hold)."""
-        return list(self.outputs)
-
-    def minimum_samples(self) -> tuple[int, int, str]:
-        """The fewest ``(real, fake)`` samples this metric can be computed on, and the setting that sets them
-        (empty when none does), so a run can refuse a too-small set before any extraction."""
-        return 1, 1, ""
-
-    def sample_check(self) -> SampleCheck:
-        """Whether the stored sets are large enough for this metric's headline number (synced under DDP), by the
-        :class:`~ganprobe.metrics.sample_size.SampleRule` of its declaration."""
-        rule = self.declaration.sample_rule if self.declaration is not None else SampleRule()
-        title = (self.declaration.title if self.declaration is not None else "") or self.name or type(self).__name__
-        with self.synced():
-            real, fake = self._sample_counts()
-        settings = {rule.above_setting[0]: getattr(self, rule.above_setting[0], None)} if rule.above_setting else {}
-        return check_sample(
-            rule, self.name, title, real if self.uses_real else None, fake, self._feature_dimension(), settings
-        )
-
-    def _state_key(self) -> tuple[Tensor, ...]:
-        """The state tensors themselves: a result computed from them can be reused while this tuple holds the same
-        objects (any update, reset or sync replaces one), e.g. one neighbour search per state."""
-        parts: list[Tensor] = []
-        for name in self._defaults:
-            value = getattr(self, name)
-            parts.extend(value if isinstance(value, list) else [value])
-        return tuple(parts)
-
-    @staticmethod
-    def _same_state(cached: tuple[Tensor, ...] | None, key: tuple[Tensor, ...]) -> bool:
-        return cached is not None and len(cached) == len(key) and all(a is b for a, b in zip(cached, key, strict=True))
-
-    def _feature_dimension(self) -> int | None:
-        """The width of the (first) layer's features, ``None`` before any update."""
-        return self._widths.get(self.layers[0])
 
     def _wrap_compute(self, compute: Any) -> Any:
         """torchmetrics' compute wrapper (sync, cache), inside :meth:`_sample_warnings_once` for every subclass."""
@@ -211,165 +55,6 @@ class FeatureMetric(Metric):
                 return wrapped(*args, **kwargs)
 
         return warn_once
-
-    @contextmanager
-    def _sample_warnings_once(self) -> Iterator[None]:
-        """Issue each :class:`SampleSizeWarning` raised inside once per state (``compute()`` and ``records()`` of the
-        same sets warn once, not twice), pointing at the user's line; every other warning passes through."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SampleSizeWarning)
-            yield
-        for item in caught:
-            if issubclass(item.category, SampleSizeWarning):
-                text = str(item.message)
-                if text not in self._warned:
-                    self._warned.add(text)
-                    warnings.warn(item.message, stacklevel=_user_stacklevel())
-            else:
-                warnings.warn_explicit(item.message, item.category, item.filename, item.lineno, source=item.source)
-
-    def space_label(self, output: Output) -> str:
-        """The feature space in words for labels: ``"resnet18"`` at the extractor's default layer,
-        ``"resnet18 layer3"`` at another, ``"precomputed"`` without an extractor."""
-        layer = output.layer or (self.layers[0] if len(self.layers) == 1 else None)
-        if self.extractor is None or layer is None or layer == self.extractor.default_layer:
-            return self.feature_space
-        return f"{self.feature_space} {layer}"
-
-    def output_space(self, output: Output) -> str:
-        """The feature space an output was measured in, e.g. ``"resnet18:pool"``."""
-        layer = self.layers[0] if len(self.layers) == 1 else None
-        return f"{self.feature_space}:{layer}" if layer else self.feature_space
-
-    # ------------------------------------------------------------------------------------------------------ update
-    def update(self, x: Tensor | Sequence[Tensor] | Mapping[str, Tensor] | Features, real: bool) -> None:
-        """Add a batch of real or fake samples.
-
-        Args:
-            x: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``, or a list of CHW images) when the metric has
-                an extractor; :class:`Features` from that extractor; otherwise precomputed features ``(N, D)``
-                (one layer) or ``{layer: (N, D)}``.
-            real: ``True`` for real samples, ``False`` for generated ones.
-        """
-        if not isinstance(real, bool):
-            raise InputError(f"real: expected True or False, got {real!r}")
-        if isinstance(x, Features):
-            self._store(self._select_layers(x.layers), real)
-            return
-        if self.extractor is not None:
-            if isinstance(x, Mapping):
-                raise InputError("x: this metric has an extractor and takes images; pass extractor=None for features")
-            if not isinstance(x, Tensor) and not (
-                isinstance(x, Sequence) and x and all(isinstance(image, Tensor) for image in x)
-            ):
-                raise InputError(
-                    f"x: expected images as a torch.Tensor (NCHW) or a list of CHW tensors, got {type(x).__name__}"
-                    + (" (convert with torch.from_numpy)" if type(x).__module__ == "numpy" else "")
-                )
-            features = self.extractor(x, layers=self.layers)
-        else:
-            features = self._as_feature_dict(x)
-        self._store(features, real)
-
-    def forward(self, *args: Any, **kwargs: Any) -> None:
-        """Calling the metric adds the batch exactly like :meth:`update` and returns ``None``.
-
-        torchmetrics' default ``forward`` would compute the metric on the batch alone, which for a two-sample score
-        needs both real and fake samples in one batch; these metrics are only defined over whole sets. Log the
-        metric object (``self.log(name, metric)``) or ``compute()`` at the end of an epoch instead.
-        """
-        self.update(*args, **kwargs)
-        self._forward_cache = None
-
-    def update_features(self, features: Tensor | Mapping[str, Tensor], real: bool) -> None:
-        """Add precomputed features even when the metric has an extractor (one extraction pass feeding many metrics).
-
-        The same as ``update(Features(features), real)``: it runs torchmetrics' update wrapper (``compute_on_cpu``,
-        the compute cache and the update count behave as for images).
-
-        Args:
-            features: ``(N, D)`` for a one-layer metric, or ``{layer: (N, D)}`` holding at least this metric's layers
-                (extra layers are ignored), computed by this metric's extractor.
-            real: ``True`` for real samples, ``False`` for generated ones.
-        """
-        if isinstance(features, Tensor):
-            features = self._as_feature_dict(features)
-        if not isinstance(features, Mapping):
-            raise InputError(f"features: expected a tensor or a dict of tensors, got {type(features).__name__}")
-        self.update(Features(features), real)
-
-    def update_from(
-        self,
-        source: ImageSource,
-        real: bool,
-        batch_size: int = 64,
-        num_samples: int | None = None,
-        seed: int = 0,
-        num_workers: int | None = None,
-        progress: bool = False,
-    ) -> None:
-        """Add every image of a folder, tensor, DataLoader or generator callable (see :mod:`ganprobe.data`).
-
-        Folders are decoded and preprocessed in worker processes while the backbone runs.
-        """
-        if self.extractor is None:
-            raise InputError("update_from: this metric was built with extractor=None; pass features to update()")
-        if not isinstance(real, bool):
-            raise InputError(f"real: expected True or False, got {real!r}")
-        label = "real" if real else "fake"
-        for features in iter_features(
-            self.extractor,
-            source,
-            self.layers,
-            batch_size,
-            num_samples,
-            seed,
-            num_workers,
-            progress=progress,
-            description=f"{label} images",
-        ):
-            self.update(Features(features), real)
-
-    def _select_layers(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        missing = [layer for layer in self.layers if layer not in features]
-        if missing:
-            raise InputError(f"features: missing layers {missing} needed by {type(self).__name__}")
-        return {layer: features[layer] for layer in self.layers}
-
-    def _as_feature_dict(self, x: Any) -> dict[str, Tensor]:
-        if isinstance(x, Tensor):
-            if len(self.layers) != 1:
-                raise InputError(f"x: expected a dict of features for layers {list(self.layers)}, got one tensor")
-            return {self.layers[0]: x}
-        if isinstance(x, Mapping):
-            if set(x) != set(self.layers):
-                raise InputError(f"x: expected features for layers {list(self.layers)}, got {list(x)}")
-            return dict(x)
-        raise InputError(f"x: expected precomputed features (a tensor or a dict of tensors), got {type(x).__name__}")
-
-    def _store(self, features: Mapping[str, Tensor], real: bool) -> None:
-        checked = {}
-        for layer in self.layers:
-            value = features[layer]
-            if not isinstance(value, Tensor) or value.ndim != 2 or value.shape[0] == 0 or value.shape[1] == 0:
-                shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                raise InputError(f"features of layer {layer!r}: expected a non-empty (N, D) tensor, got {shape}")
-            if not value.is_floating_point():
-                raise InputError(f"features of layer {layer!r}: expected floating point, got {value.dtype}")
-            width = self._widths.setdefault(layer, value.shape[1])
-            if value.shape[1] != width:
-                raise InputError(
-                    f"features of layer {layer!r}: width {value.shape[1]} differs from {width} in earlier updates"
-                )
-            # One host sync per update (not per sample): NaN/Inf would otherwise surface as a silently wrong score.
-            if not bool(torch.isfinite(value).all()):
-                raise InputError(
-                    f"features of layer {layer!r}: contain NaN or Inf values; check the extractor's inputs "
-                    "(images in [0, 1] or uint8) and the module's weights"
-                )
-            checked[layer] = value.detach().to(self.device)
-        self._accumulate(checked, real)
-        self._warned = set()
 
     def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
         """Add another metric's states (or a state dict) to this one, and forget any cached ``compute()`` result
@@ -390,7 +75,6 @@ class FeatureMetric(Metric):
         else:
             super()._sync_dist(dist_sync_fn, process_group=process_group)
 
-    # ----------------------------------------------------------------------------------------------------- compute
     @contextmanager
     def synced(self) -> Iterator[None]:
         """Sync the states over processes for the duration (as ``compute()`` does, with the metric's own
@@ -401,149 +85,6 @@ class FeatureMetric(Metric):
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute, should_unsync=True):
             yield
 
-    def stored_features(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """The accumulated ``(real, fake)`` features per layer (after DDP sync when called inside compute)."""
-        real, fake = {}, {}
-        for index, layer in enumerate(self.layers):
-            real_parts, fake_parts = getattr(self, f"real_{index}"), getattr(self, f"fake_{index}")
-            if (isinstance(real_parts, list) and not real_parts) or (isinstance(fake_parts, list) and not fake_parts):
-                raise InputError(
-                    f"{type(self).__name__}: needs both real and fake samples before compute(); call "
-                    "update(x, real=True) and update(x, real=False)"
-                )
-            real[layer], fake[layer] = dim_zero_cat(real_parts), dim_zero_cat(fake_parts)
-        return real, fake
-
-    def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
-        """The ``compute()`` outputs on the given features (the functional twin); ``group`` shards k-NN work."""
-        raise NotImplementedError
-
-    def _current_values(self) -> dict[str, Tensor]:
-        real, fake = self.stored_features()
-        return self._values(real, fake, metric_process_group(self))
-
-    def compute(self) -> MetricValue:
-        """A scalar tensor for a one-output metric, else ``{key: 0-d tensor}`` keyed like the report and gates."""
-        values = self._current_values()
-        return next(iter(values.values())) if len(values) == 1 else values
-
-    # ------------------------------------------------------------------------------------------------------ report
-    def report(self, options: ReportOptions | None = None) -> dict[str, Estimate]:
-        """Every declared output that this run computes, with its uncertainty (synced under DDP).
-
-        The values equal :meth:`compute`'s; richer views add intervals, p-values and the per-class outputs; each
-        output's standard error comes from its declared method (see :class:`~ganprobe.metrics.outputs.Output`).
-        """
-        options = options or ReportOptions()
-        with self.synced(), self._sample_warnings_once():
-            estimates = {key: Estimate(float(value)) for key, value in self._current_values().items()}
-            self._add_details(estimates, options)
-            self._add_noise(estimates, options)
-        for output in self.declared_outputs():
-            if output.spread_of and output.key in estimates and output.spread_of in estimates:
-                estimates[output.spread_of].std = estimates[output.key].value
-        return estimates
-
-    def records(self, options: ReportOptions | None = None) -> list[MetricRecord]:
-        """:meth:`report` labelled by the declarations, in declaration order: what reports and gates read."""
-        estimates = self.report(options)
-        return [
-            self.output_record(output, estimates[output.key])
-            for output in self.declared_outputs()
-            if output.key in estimates
-        ]
-
-    def output_record(self, output: Output, estimate: Estimate) -> MetricRecord:
-        """``estimate`` of ``output`` labelled as this metric's reports label it (feature space, comparability)."""
-        return make_record(
-            output,
-            estimate,
-            self.output_space(output),
-            self.comparable_with_published,
-            self.name,
-            self.space_label(output),
-        )
-
-    def findings(self, records: Sequence[MetricRecord]) -> list[Finding]:
-        """This metric's reading of its numbers (``records`` from :meth:`records`), one :class:`Finding` per question
-        it speaks to; the evaluator reconciles every metric's findings into one verdict
-        (:func:`ganprobe.report.verdict.reconcile`). Empty when the numbers speak for themselves."""
-        return []
-
-    def verdict(self, records: Sequence[MetricRecord]) -> list[str]:
-        """Plain words about this metric's numbers alone: its findings' sentences as one line (empty without any)."""
-        found = self.findings(records)
-        return [" ".join(finding.sentence for finding in found)] if found else []
-
-    def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
-        """Hook: add richer-view outputs (p-values, intervals) to ``estimates``; called while synced."""
-
-    def _noise_rows(self) -> tuple[dict[str, Tensor], dict[str, Tensor]] | None:
-        """The rows the half-sample noise is computed from (``None``: not kept, no half-sample noise)."""
-        return self.stored_features()
-
-    def _add_noise(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
-        outputs = {output.key: output for output in self.declared_outputs()}
-        counts = self._sample_counts()
-        halves = [key for key in estimates if key in outputs and outputs[key].uncertainty == "half_sample"]
-        spread = self._half_sample_spread(halves, options) if halves else {}
-        for key, estimate in estimates.items():
-            output = outputs.get(key)
-            if output is None or output.uncertainty == "none":
-                continue
-            if output.uncertainty == "half_sample":
-                estimate.stderr = spread.get(key)
-            else:
-                which = output.uncertainty.removeprefix("binomial_")
-                count = counts[0] + counts[1] if which == "both" else counts[0 if which == "real" else 1]
-                estimate.stderr = binomial_stderr(estimate.value, count)
-
-    def half_sample_errors(self, keys: Sequence[str], options: ReportOptions) -> dict[str, float]:
-        """The half-sample standard errors of ``keys`` (synced under DDP): what :meth:`report` fills in when
-        ``options.noise_resamples >= 2``, computed on request (a regression gate needs them; a plain report does
-        not pay for them)."""
-        with self.synced():
-            return self._half_sample_spread(keys, options)
-
-    def _sample_counts(self) -> tuple[int, int]:
-        rows = self._noise_rows()
-        if rows is None:
-            return 0, 0
-        real, fake = rows
-        return next(iter(real.values())).shape[0], next(iter(fake.values())).shape[0]
-
-    def _half_sample_spread(self, keys: Sequence[str], options: ReportOptions) -> dict[str, float]:
-        """Standard deviation of each output over ``noise_resamples`` random halves of both sets (drawn without
-        replacement): a delete-d jackknife with d = N/2, which estimates the full-sample standard error directly."""
-        rows = self._noise_rows() if options.noise_resamples >= 2 else None
-        if rows is None:
-            return {}
-        real, fake = rows
-        generator = torch.Generator().manual_seed(options.seed)
-        samples: dict[str, list[float]] = {key: [] for key in keys}
-        with warnings.catch_warnings():  # small halves warn (rank-deficient FID, shrunk KID subsets): expected here
-            warnings.simplefilter("ignore")
-            for _ in range(options.noise_resamples):
-                picks = []
-                for rows_of_class in (real, fake):
-                    count = next(iter(rows_of_class.values())).shape[0]
-                    picks.append(torch.randperm(count, generator=generator)[: max(count // 2, 1)])
-                half_real = {layer: value[picks[0].to(value.device)] for layer, value in real.items()}
-                half_fake = {layer: value[picks[1].to(value.device)] for layer, value in fake.items()}
-                try:
-                    values = self._values(half_real, half_fake, None)
-                except GanprobeError:  # a half too small for the metric: no noise estimate
-                    return {}
-                for key in keys:
-                    samples[key].append(float(values[key]))
-        spread = {}
-        for key, values in samples.items():
-            finite = [value for value in values if math.isfinite(value)]
-            if len(finite) >= 2:
-                spread[key] = float(torch.tensor(finite, dtype=torch.float64).std(unbiased=True))
-        return spread
-
-    # ------------------------------------------------------------------------------------------------------ plot
     def plot(self, val: MetricValue | Sequence[MetricValue] | None = None, ax: Any = None) -> Any:
         """Plot a value of :meth:`compute` (or a list of them, e.g. one per epoch) with torchmetrics' plot helper.
 
@@ -556,34 +97,13 @@ class FeatureMetric(Metric):
         """
         return self._plot(val, ax)
 
-    def reset(self) -> None:
-        """Clear the stored features (and the remembered feature widths)."""
-        super().reset()
-        self._widths = {}
-        self._warned = set()
 
-
-class SingleLayerMetric(FeatureMetric):
-    """A metric over one layer's features (every score except :class:`LayerSeparability`).
+class SingleLayerMetric(SingleLayerScorer, FeatureMetric):
+    """A metric over one layer's features (every score except :class:`~ganprobe.metrics.LayerSeparability`).
 
     Args:
-        extractor: a registry name, a :class:`FeatureExtractor`, or ``None`` for precomputed ``(N, D)`` features.
+        extractor: a registry name, a :class:`~ganprobe.extractors.base.FeatureExtractor`, or ``None`` for
+            precomputed ``(N, D)`` features.
         layer: the extractor layer to use (default: the extractor's default layer, its pooled embedding).
         extractor_kwargs, kwargs: as in :class:`FeatureMetric`.
     """
-
-    def __init__(
-        self,
-        extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
-        layer: str | None = None,
-        extractor_kwargs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if layer is not None and not isinstance(layer, str):
-            raise InputError(f"layer: expected one layer name, got {layer!r}")
-        super().__init__(extractor, None if layer is None else [layer], extractor_kwargs, **kwargs)
-
-    @property
-    def layer(self) -> str:
-        """The layer whose features are compared."""
-        return self.layers[0]

@@ -2,7 +2,8 @@
 
 Names, keys, labels and directions are read from the torch-free declarations (:mod:`ganprobe.metrics.declarations`,
 one module per metric), so help texts, gates and the report schema never import a metric class; this module only
-lists the declarations in report order. :func:`metric_classes` imports the classes when it is first called.
+lists the declarations in report order. :func:`metric_classes` imports the torchmetrics classes when it is first
+called, :func:`scorer_classes` the scorers (the same math without torchmetrics: what the evaluator runs).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ganprobe.metrics.outputs import Output
 
 if TYPE_CHECKING:
     from ganprobe.metrics.base import FeatureMetric
+    from ganprobe.scorers.base import FeatureScorer
 
 # The modules of ganprobe.metrics.declarations, in report order.
 _DECLARATIONS = (
@@ -46,14 +48,30 @@ def metric_names() -> list[str]:
     return list(metric_declarations())
 
 
+def _import(path: str) -> type:
+    module, attribute = path.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 @cache
 def metric_classes() -> dict[str, type[FeatureMetric]]:
-    """``{name: class}`` of every metric the evaluator can run, in report order (imports the classes: torch)."""
-    classes = {}
-    for name, declaration in metric_declarations().items():
-        module, attribute = declaration.metric_class.split(":")
-        classes[name] = getattr(importlib.import_module(module), attribute)
-    return classes
+    """``{name: class}`` of every metric's torchmetrics class, in report order (imports torch and torchmetrics)."""
+    return {name: _import(declaration.metric_class) for name, declaration in metric_declarations().items()}
+
+
+@cache
+def scorer_classes() -> dict[str, type[FeatureScorer]]:
+    """``{name: class}`` the evaluator instantiates where no state needs syncing, in report order: each metric's
+    scorer on plain states (:func:`ganprobe.scorers.plain.standalone`; no torchmetrics import), or its torchmetrics
+    class when its declaration names no scorer. Same arguments, values and reports as :func:`metric_classes`."""
+    from ganprobe.scorers.plain import standalone
+
+    return {
+        name: standalone(_import(declaration.scorer_class))
+        if declaration.scorer_class
+        else _import(declaration.metric_class)
+        for name, declaration in metric_declarations().items()
+    }
 
 
 def declared_outputs() -> list[tuple[str, Output]]:

@@ -2,10 +2,10 @@
 
 A module here holds ``DECLARATION``, a :class:`MetricDeclaration`: the metric's name (the evaluator's, the CLI's
 ``--metrics`` and ``--set`` name), its outputs (key, label, direction, bounds, uncertainty; see
-:mod:`ganprobe.metrics.outputs`), how the evaluator feeds it, and the dotted path of its torchmetrics class. The class
-takes these attributes from its declaration (``declaration = DECLARATION``), while the registry
-(:mod:`ganprobe.metrics.registry`), the help texts, gates and schema read them here without importing the class, so
-``ganprobe --help`` needs no torch.
+:mod:`ganprobe.metrics.outputs`), how the evaluator feeds it, and the dotted paths of its torchmetrics class and of
+its scorer (the same math without torchmetrics, :mod:`ganprobe.scorers`). The classes take these attributes from
+the declaration (``declaration = DECLARATION``), while the registry (:mod:`ganprobe.metrics.registry`), the help
+texts, gates and schema read them here without importing a class, so ``ganprobe --help`` needs no torch.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class MetricDeclaration:
         trust_reason: why the verdict trusts this metric over those ranked after it when they disagree.
         sample_rule: from which sample size per set its headline number is trustworthy (see
             :mod:`ganprobe.metrics.sample_size`); reports state it first and the verdict obeys it.
+        scorer_class: ``"package.module:Class"`` of its scorer (:class:`~ganprobe.scorers.base.FeatureScorer`), which
+            the evaluator runs without torchmetrics where no state needs syncing; empty: the evaluator runs
+            ``metric_class``.
     """
 
     name: str
@@ -46,3 +49,4 @@ class MetricDeclaration:
     title: str = ""
     trust_reason: str = ""
     sample_rule: SampleRule = SampleRule()
+    scorer_class: str = ""

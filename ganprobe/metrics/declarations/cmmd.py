@@ -12,6 +12,7 @@ KEY_CMMD = "cmmd"
 DECLARATION = MetricDeclaration(
     name="cmmd",
     metric_class="ganprobe.metrics.cmmd:CMMD",
+    scorer_class="ganprobe.scorers.cmmd:CMMDScorer",
     title="CMMD",
     sample_rule=SampleRule(min_per_set=100, why="the unbiased MMD of fewer samples is dominated by noise"),
     outputs=(

@@ -13,6 +13,7 @@ KEY_COVERAGE = "coverage"
 DECLARATION = MetricDeclaration(
     name="density_coverage",
     metric_class="ganprobe.metrics.prdc:DensityCoverage",
+    scorer_class="ganprobe.scorers.prdc:DensityCoverageScorer",
     title="density/coverage",
     verdict_rank=25,
     trust_reason="density and coverage are not inflated by outliers the way precision and recall are "

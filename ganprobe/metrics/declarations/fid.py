@@ -13,6 +13,7 @@ KEY_FID_INFINITY = "fid_infinity"
 DECLARATION = MetricDeclaration(
     name="fid",
     metric_class="ganprobe.metrics.fid:FID",
+    scorer_class="ganprobe.scorers.fid:FIDScorer",
     title="FID",
     verdict_rank=45,
     sample_rule=SampleRule(

@@ -13,6 +13,7 @@ KEY_KID_STD = "kid_std"
 DECLARATION = MetricDeclaration(
     name="kid",
     metric_class="ganprobe.metrics.kid:KID",
+    scorer_class="ganprobe.scorers.kid:KIDScorer",
     title="KID",
     verdict_rank=40,
     trust_reason="KID is unbiased at any sample size; FID is biased upward at small N",

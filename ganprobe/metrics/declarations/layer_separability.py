@@ -12,6 +12,7 @@ SEPARABILITY_PREFIX = "separability."
 DECLARATION = MetricDeclaration(
     name="layer_separability",
     metric_class="ganprobe.metrics.layer_separability:LayerSeparability",
+    scorer_class="ganprobe.scorers.layer_separability:LayerSeparabilityScorer",
     title="layer separability",
     sample_rule=SampleRule(
         min_per_set=50, why="held-out probe accuracies over fewer samples have standard errors above 0.05"
