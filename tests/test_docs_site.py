@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import unicodedata
@@ -112,3 +113,26 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert install.startswith("python3 -m venv .venv && ") and install.endswith("examples/mnist_dcgan_quickstart.py")
     assert tests == ".venv/bin/python -m pytest -q"
     assert tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
+def readme_commands() -> list[list[str]]:
+    """The ``ganprobe ...`` command lines of the README's bash blocks, continuations joined, comments dropped."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)\n```", README.read_text(encoding="utf-8"), flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words[:1] == ["ganprobe"]:
+                commands.append(words[1:])
+    return commands
+
+
+def test_the_readme_commands_parse() -> None:
+    """Every command the README shows is one the CLI accepts, options and all (nothing runs)."""
+    from ganprobe.cli import build_parser
+
+    commands = readme_commands()
+    assert {words[0] for words in commands} == {"evaluate", "stats", "extractors"}
+    for words in commands:
+        build_parser().parse_args(words)  # a usage error exits 2, failing the test
+    gated = build_parser().parse_args(next(words for words in commands if "--baseline" in words))
+    assert gated.fail_if == ["fid>40", "knn_loo>0.9"] and gated.max_regression == 5
