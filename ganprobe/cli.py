@@ -123,13 +123,14 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
         "--autocast",
         choices=["bfloat16", "float16"],
         default=None,
-        help="opt-in: run the backbone under torch.autocast (faster; moves FID by about 1%%, recorded in reports)",
+        help="opt-in: run the backbone under torch.autocast (faster, but moves FID beyond float32 round-off; recorded "
+        "in reports; benchmarks/README.md measures both)",
     )
     command.add_argument(
         "--compile",
         action="store_true",
-        help="opt-in: torch.compile the backbone (about 1.8x faster on thousands of images; each new input shape "
-        "compiles first, about a minute on 2 CPU cores)",
+        help="opt-in: torch.compile the backbone (faster once compiled, but each new input shape compiles first: "
+        "worth it on thousands of images; see benchmarks/README.md)",
     )
     command.add_argument(
         "--pipeline",
@@ -142,8 +143,8 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
         "--backend",
         choices=["auto", "torch", "onnxruntime"],
         default=None,
-        help="how a built-in backbone runs: onnxruntime (CPU, float32; on 2 cores EfficientNet-Lite0 about 5x "
-        "faster than torch end to end, ResNet-50 and FID Inception about 2x; same features to float32 round-off; "
+        help="how a built-in backbone runs: onnxruntime (CPU, float32; faster than torch on the CPU, most for "
+        "EfficientNet-Lite0, see benchmarks/README.md; same features to float32 round-off; "
         "needs ganprobe[onnxruntime]), torch (eager PyTorch), or auto (the default: onnxruntime on the CPU where it "
         "is installed, else torch)",
     )

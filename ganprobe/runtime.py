@@ -51,9 +51,9 @@ def build_extractor(
 
     Only options that differ from the defaults are passed to the factory, so a user-registered factory without
     them still works; one that lacks a requested option is a :class:`UsageError` naming it. ``pipeline`` picks the
-    ``inception-fid`` input pipeline (``tf``, ``clean``, ``pytorch-fid``; see the README's "Comparable with
-    published numbers"). ``backend`` (``None``: the extractor's default, ``"auto"`` for the built-ins) is
-    ``"auto"``, ``"torch"`` or ``"onnxruntime"``; one that cannot run on ``device`` is an :class:`InputError`.
+    ``inception-fid`` input pipeline (``tf``, ``clean``, ``pytorch-fid``; see ``docs/published-numbers.md``).
+    ``backend`` (``None``: the extractor's default, ``"auto"`` for the built-ins) is ``"auto"``, ``"torch"`` or
+    ``"onnxruntime"``; one that cannot run on ``device`` is an :class:`InputError`.
     """
     from ganprobe.extractors import get_extractor
 

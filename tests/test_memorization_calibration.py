@@ -66,10 +66,11 @@ def test_fresh_digits_are_not_flagged_as_copies(digits: torch.Tensor) -> None:
         origin == "calibrated offline for lenet-mnist fc1" and threshold == CALIBRATED_THRESHOLDS["lenet-mnist"]["fc1"]
     )
     flagged, found = flagged_and_found(metric, 4000, 200)
-    # measured 0.10 % over 20,000 fresh digits (README); 8 of 4,000 is the top of its binomial range here
+    # measured 0.10 % over 20,000 fresh digits (docs/memorization.md); 8 of 4,000 is the top of its binomial range here
     assert flagged <= 8
     assert found["exact"] == 200 and found["JPEG q=90"] == 200
-    # A 1-pixel shift moves a 28 px digit about as far in fc1 space as a different digit: rarely found (README).
+    # A 1-pixel shift moves a 28 px digit about as far in fc1 space as a different digit: rarely found
+    # (docs/memorization.md).
     assert found["1-pixel shift"] < 100
     # ... which the pixel check finds, adding (almost) no fresh digits: what compute() counts is the union
     union = (metric.compute_details().ratio < threshold) | (metric.pixel_details().ratio < metric.pixel_threshold())

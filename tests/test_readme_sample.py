@@ -1,11 +1,11 @@
-"""The README's sample terminal session matches what ``ganprobe evaluate`` prints (issue 23, item 10).
+"""The documented sample terminal session matches what ``ganprobe evaluate`` prints (issue 23, item 10).
 
-The README shows a real run on 300 blurred MNIST digits against 300 real ones. This test runs the README's own
-command line (read from README.md at test time) on a smaller set of the same kind (40 blurred digits against 40
-real ones, so the numbers differ) and compares the *structure*: the first line, every table's header row, the
-rows of the metric and per-layer tables (their first cells: which outputs and layers are shown), the closing
-``wrote ...`` lines, and the kinds of messages on standard error. A change to what the tool prints then fails here
-until the README's block is refreshed.
+The command-line page (docs/cli.md, moved there from the README) shows a real run on 300 blurred MNIST digits
+against 300 real ones. This test runs that page's own command line (read from docs/cli.md at test time) on a
+smaller set of the same kind (40 blurred digits against 40 real ones, so the numbers differ) and compares the
+*structure*: the first line, every table's header row, the rows of the metric and per-layer tables (their first
+cells: which outputs and layers are shown), the closing ``wrote ...`` lines, and the kinds of messages on standard
+error. A change to what the tool prints then fails here until the block in docs/cli.md is refreshed.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import pytest
 from PIL import Image, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "cli.md"  # the sample session moved here from README.md
 COMMAND = "$ ganprobe evaluate "
 ROW_TABLES = ("metric", "layer")  # tables whose rows (first cells) are fixed by the extractor and the metrics
 
 
 def readme_session() -> tuple[list[str], list[str]]:
-    """The README sample's command (arguments after ``ganprobe``) and the lines it shows, up to ``$ echo $?``."""
-    text = README.read_text(encoding="utf-8")
+    """The sample session's command (arguments after ``ganprobe``) and the lines it shows, up to ``$ echo $?``."""
+    text = PAGE.read_text(encoding="utf-8")
     start = text.index(COMMAND)
     end = text.index("\n```", start)
     lines = text[start:end].splitlines()
@@ -42,7 +42,7 @@ def _cells(line: str) -> list[str]:
 
 
 def skeleton(lines: list[str]) -> dict[str, list]:
-    """What must agree between the README and the tool: structure, not numbers."""
+    """What must agree between the documented session and the tool: structure, not numbers."""
     headers, rows, table = [], [], ""
     for line in lines:
         if line.startswith("┃"):
@@ -101,8 +101,8 @@ def test_the_readme_sample_session_has_the_structure_the_tool_prints(tmp_path: P
     assert done.returncode in (0, 1), done.stdout[-2000:]
     expected, actual = skeleton(shown), skeleton(printed)
     differ = [
-        f"{part}: README {expected[part]!r}, ganprobe {actual[part]!r}"
+        f"{part}: docs/cli.md {expected[part]!r}, ganprobe {actual[part]!r}"
         for part in expected
         if actual[part] != expected[part]
     ]
-    assert not differ, "README.md's sample session differs from what ganprobe prints; " + "; ".join(differ)
+    assert not differ, "docs/cli.md's sample session differs from what ganprobe prints; " + "; ".join(differ)

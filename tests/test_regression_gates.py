@@ -1,5 +1,6 @@
 """Regression gates that mean something: a rerun of the same generator on fresh samples never fails its own
-baseline, a clearly degraded generator does; the README's baseline example works as written."""
+baseline, a clearly degraded generator does; the documented baseline example (docs/gates.md) works as
+written."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def test_degraded_generator_fails(setup, shift: float, blur: bool, expected: set
 
 
 def test_readme_baseline_example_with_the_plugin(setup, tmp_path: Path) -> None:
-    """The README's ``ganprobe.evaluate(generator, real, ..., baseline="reports/v1.2.json", max_regression=5)``."""
+    """docs/gates.md's ``ganprobe.evaluate(generator, real, ..., baseline="reports/v1.2.json", max_regression=5)``."""
     extractor, real, baseline = setup
     report = tmp_path / "v1.2.json"
     report.write_text(json.dumps(baseline))

@@ -108,12 +108,10 @@ def _collate(items: list[_Decoded]) -> list[_Decoded]:
     """Stack a loader batch's decoded images (when their shapes agree) into one tensor, in shared memory inside a
     worker, as torch's ``default_collate`` does.
 
-    One tensor per batch crosses from the worker to the main process instead of one per image: receiving 64
-    separate 224 px float32 images (a file descriptor, a mapping and the page faults of each, then a copy into the
-    batch) cost the main process about 2.2 ms per image on this project's 2-core CPU, against 0.1 ms for one stacked
-    batch, and the main process is the one running the backbone: EfficientNet-Lite0 with ONNX Runtime extracted
-    237 images/s from a folder of PNGs with stacked batches against 202 with images sent one by one
-    (``benchmarks/README.md``, "Execution backends"). The values are the same either way.
+    One tensor per batch crosses from the worker to the main process instead of one per image: receiving
+    separate images (a file descriptor, a mapping and the page faults of each, then a copy into the batch) costs
+    the main process, the one running the backbone, far more CPU time than one stacked batch
+    (``benchmarks/README.md``, "Execution backends", measures both). The values are the same either way.
     """
     good = [item for item in items if item.image is not None]
     images = [item.image for item in good]
@@ -141,10 +139,9 @@ def _unpack(items: list[_Decoded]) -> list[_Decoded]:
 def default_num_workers() -> int:
     """Decoding workers: one per spare core, at most 4 (0, i.e. in-process, on a single-core machine).
 
-    On this project's 2-core CPU (1 worker), EfficientNet-Lite0 with ONNX Runtime extracted from a folder of PNGs at
-    the same rate with 0, 1 or 2 workers (242, 237 and 238 images/s, ``benchmarks/README.md``, "Execution
-    backends"): with the backbone's runs already on both cores, overlapping decoding with them gains nothing
-    measurable there, and loses nothing; the default stays.
+    On a 2-core CPU, 0, 1 and 2 workers extracted from a folder at the same rate within noise
+    (``benchmarks/README.md``, "Execution backends"): with the backbone's runs already on both cores, overlapping
+    decoding with them gains nothing measurable there, and loses nothing; the default stays.
     """
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 

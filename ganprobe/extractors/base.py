@@ -40,21 +40,22 @@ class FeatureExtractor(nn.Module):
         logits_layer: the layer holding class logits, if any (Inception Score needs it).
         weights_sha256: SHA-256 of the loaded weights file (or a description of random weights), for cache keys.
         channels_last: run the backbone in the channels-last memory layout (NHWC strides). Convolutions run
-            1.1-1.7x faster on CPU (``benchmarks/``: EfficientNet-Lite0 1.1-1.4x, ResNet-18 1.4x, FID Inception 1.3x,
-            LeNet 1.7x) and the features change only at float32 round-off (about 1e-7 relative); results stay
+            faster on CPU (``benchmarks/README.md``, "Speed options", measures it per backbone) and the features
+            change only at float32 round-off (about 1e-7 relative); results stay
             independent of the batch size. The built-in extractors turn it on; the base class and
             :class:`~ganprobe.extractors.module.ModuleExtractor` leave it off (a user's module is not converted).
         autocast: ``None`` (float32, the default) or ``"bfloat16"`` / ``"float16"``: run the backbone under
-            ``torch.autocast`` (features are returned as float32). bf16 is 1.2-1.7x faster on CPU but moves FID by
-            about 1 %: opt-in only; feature-cache entries and stats files record it.
+            ``torch.autocast`` (features are returned as float32). bf16 is faster on CPU but moves FID beyond the
+            1e-3 relative tolerance the default keeps (``benchmarks/README.md``): opt-in only; feature-cache
+            entries and stats files record it.
         compile: compile the backbone piecewise with ``torch.compile`` (see
-            :func:`~ganprobe.extractors.speed.compile_outside_taps`): 1.8x faster than eager on EfficientNet-Lite0
-            on CPU, features equal to about 1e-6, but the first batch of each input shape compiles (about a minute
-            on 2 cores). Opt-in; worth it from a few thousand images. Compiled kernels may differ from eager ones at
-            round-off between batch sizes.
+            :func:`~ganprobe.extractors.speed.compile_outside_taps`): faster than eager on CPU once compiled,
+            features equal to about 1e-6, but the first batch of each input shape compiles, which costs more than
+            it saves on small sets (``benchmarks/README.md``, "Speed options"). Opt-in. Compiled kernels may
+            differ from eager ones at round-off between batch sizes.
         backend: ``"torch"`` (eager PyTorch, the base class's default), ``"onnxruntime"`` (the backbone runs in ONNX
-            Runtime on the CPU: on 2 cores EfficientNet-Lite0 extracts from a folder about 5x faster than eager,
-            ResNet-50 and FID Inception about 2x, features equal to float32 round-off; see
+            Runtime on the CPU: faster than eager, most for EfficientNet-Lite0 (``benchmarks/README.md``,
+            "Execution backends"), features equal to float32 round-off; see
             :mod:`ganprobe.extractors.onnx_backend`) or ``"auto"`` (ONNX Runtime where it is installed and usable:
             CPU, float32, not compiled; the built-in extractors' default). Preprocessing is ganprobe's either way.
 

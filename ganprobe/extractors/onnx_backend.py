@@ -1,8 +1,8 @@
 """The ONNX Runtime execution backend: a built-in backbone exported once per layer set, run by ONNX Runtime on CPU.
 
-On this project's 2-core CPU, ONNX Runtime extracts EfficientNet-Lite0 features from a folder of PNGs 5.4x faster
-than eager PyTorch (223 against 41 images/s end to end, batch 64; 8.1x on the backbone alone), ResNet-50 2.3x and
-FID Inception 1.8x, with features equal to float32 round-off (``benchmarks/README.md``: "Execution backends"). Only
+On the CPU, ONNX Runtime extracts features from a folder of PNGs faster than eager PyTorch, most of all for
+EfficientNet-Lite0, with features equal to float32 round-off (``benchmarks/README.md``, "Execution backends", has the
+figures). Only
 the backbone runs in ONNX Runtime: preprocessing stays ganprobe's (so every pipeline, resize and normalisation is
 unchanged).
 
@@ -350,10 +350,8 @@ class OnnxRuntimeRunner:
     taken in turn by ``torch.get_num_threads()`` threads (:meth:`blocks`), rather than as one run whose every
     operator is split across the threads. Small blocks keep a block's activations in the CPU caches, and the
     threads never wait for each other inside the network, so they lose less time to the DataLoader's decoding
-    workers and to other processes sharing the cores. On this project's 2-core CPU, EfficientNet-Lite0 extracted
-    from a folder of PNGs at 237 images/s this way against 150 with one 64-image run on 2 intra-op threads (196 with
-    blocks of 8, 156 with one block of 32 per thread, 242 with single images; measured side by side); ResNet-50 and
-    FID Inception ran within a few per cent either way (``benchmarks/README.md``, "Execution backends"). Each
+    workers and to other processes sharing the cores: EfficientNet-Lite0 gains most, ResNet-50 and FID Inception
+    barely change (block sizes measured side by side in ``benchmarks/README.md``, "Execution backends"). Each
     image's features are the same either way: the blocks are rows of the batch, and the features were identical.
 
     Sessions and the block threads are not pickled or deep-copied: a copy (torchmetrics' ``clone()``) builds its

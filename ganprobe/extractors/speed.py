@@ -1,9 +1,9 @@
 """Speed options of an extractor's forward pass: reduced-precision autocast and ``torch.compile``.
 
-Both are off by default (``benchmarks/README.md`` measures them): bf16 autocast runs the backbone 1.2-1.7x faster
-on this project's CPU but moves FID by about 1 %, beyond the 1e-3 tolerance the default must keep; the piecewise
-``torch.compile`` below is 1.8x faster on EfficientNet-Lite0 with features equal to about 1e-6, but compiling costs
-about a minute per input shape on 2 cores, which only pays off on thousands of images. The channels-last layout,
+Both are off by default (``benchmarks/README.md``, "Speed options", measures them): bf16 autocast runs the
+backbone faster on the CPU but moves FID beyond the 1e-3 relative tolerance the default must keep; the piecewise
+``torch.compile`` below is faster on EfficientNet-Lite0 with features equal to about 1e-6, but compiling each input
+shape costs more than it saves on small sets. The channels-last layout,
 the third option, is on by default (see :class:`~ganprobe.extractors.base.FeatureExtractor`).
 """
 

@@ -9,8 +9,8 @@ features mapped by :func:`copy_space` (each entry's signed square root, then eac
 "power normalisation" of Perronnin et al. (2010), "Improving the Fisher Kernel for Large-Scale Image
 Classification" (ECCV)). The square root damps the few large activations that a JPEG re-encoding or a one-pixel
 shift moves most, so lightly edited copies of a real image stay closer to it than honest samples get: on
-``efficientnet-lite0`` features it finds several times more of them at the same false-flag rate (the README's
-memorisation section, measured by ``benchmarks/memorization_calibration.py``). A fake drawn independently from the
+``efficientnet-lite0`` features it finds several times more of them at the same false-flag rate
+(``docs/memorization.md``, measured by ``benchmarks/memorization_calibration.py``). A fake drawn independently from the
 real distribution typically lands about as far from ``r*`` as the real neighbours of ``r*`` do (ratio around 1,
 rarely far below); a copy or near-copy of a training image has a ratio near 0. The same comparison underlies the
 "authenticity" of Alaa et al. (2022), "How Faithful is your Synthetic Data?" (ICML), which flags ratios below 1.

@@ -113,8 +113,8 @@ def kid(
     generator seeded with ``seed``, so after ``torch.manual_seed(seed)`` torchmetrics draws the same subsets.
     Speed-up over torchmetrics (which computes three ``s x s`` kernel products per subset): the full kernel
     matrices ``K_rr, K_ff, K_rf`` are computed once, one at a time, and every subset's sums come from them through
-    one product with the subsets' 0/1 membership matrix, so the cost barely grows with ``num_subsets`` (e.g.
-    ``N = 2000``, ``D = 2048``, 100 subsets of 1000: 1 s instead of 49 s on one CPU core). This path is taken
+    one product with the subsets' 0/1 membership matrix, so the cost barely grows with ``num_subsets``
+    (``benchmarks/README.md``, "Scores", compares the two). This path is taken
     when it needs fewer operations (``(N_r^2 + N_f^2 + N_r N_f) (D + num_subsets)`` against
     ``3 s^2 D num_subsets``, i.e. roughly ``N < s * sqrt(num_subsets)``) and the largest matrix fits in
     ``max_kernel_bytes``; otherwise (e.g. 50,000 samples: 20 GB per matrix) each subset computes its own kernels.
