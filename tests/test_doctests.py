@@ -23,12 +23,8 @@ import ganprobe
 # Entry points: importing ``python -m ganprobe``'s module runs the command. Not imported, and checked below to hold
 # no examples, so leaving it out hides nothing.
 ENTRY_POINTS = ("ganprobe.__main__",)
-# Examples that fail today in files this change may not edit (being refactored elsewhere): strict xfail, so the
-# fix makes this test fail until the entry is removed.
-KNOWN_FAILURES = {
-    "ganprobe.metrics.memorization.Memorization": "the fakes 3 * real[5:100] are exact copies once features are "
-    "power-normalised (scaled to unit length), so compute() gives 1.0, not the 0.05 shown",
-}
+# Examples known to fail: strict xfail, so the fix makes this test fail until the entry is removed. None today.
+KNOWN_FAILURES: dict[str, str] = {}
 # What the examples rely on: "..." for the digits past those shown, and line breaks in long reprs.
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -58,10 +58,12 @@ class Memorization(MemorizationScorer, SingleLayerMetric):
 
     Example:
         >>> import torch
-        >>> real = torch.randn(200, 32, generator=torch.Generator().manual_seed(0))
+        >>> generator = torch.Generator().manual_seed(0)
+        >>> real = torch.randn(200, 32, generator=generator)
         >>> metric = Memorization(extractor=None, threshold=0.5)
         >>> metric.update(real, real=True)
-        >>> metric.update(torch.cat([real[:5], 3 * real[5:100]]), real=False)
+        >>> fresh = torch.randn(95, 32, generator=generator)
+        >>> metric.update(torch.cat([real[:5], fresh]), real=False)  # 5 copies among 100 fakes
         >>> float(metric.compute())
         0.05
         >>> [record.real_index for record in metric.most_suspicious(3)]
