@@ -20,6 +20,9 @@ from ganprobe.functional.class_distribution import (
     total_variation,
 )
 
+# Small solves and products on a shared 2-core machine: one thread (see conftest).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _scipy(real: torch.Tensor, fake: torch.Tensor, classes: int) -> tuple[float, float, int]:
     table = np.stack([np.bincount(real.numpy(), minlength=classes), np.bincount(fake.numpy(), minlength=classes)])

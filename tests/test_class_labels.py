@@ -23,6 +23,9 @@ from ganprobe.data.labels import (
 from ganprobe.data.listing import list_folder
 from ganprobe.errors import GanprobeError, ImageFolderError, InputError
 
+# Small solves and products on a shared 2-core machine: one thread (see conftest).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _png(path: Path, value: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

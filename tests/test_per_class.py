@@ -17,6 +17,10 @@ from ganprobe.functional.per_class import (
 )
 from ganprobe.functional.prdc import prdc_details, prdc_intervals
 
+# Small solves and products on a shared 2-core machine: one thread (see conftest).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 # MNIST halves hold about 250 digits per class: below the headline PRDC rule (500), so the tests that need
 # per-class PRDC numbers lower it explicitly; the rule itself is tested on its own.
 RELAXED = {"precision_recall": 100, "density_coverage": 100}
@@ -72,8 +76,14 @@ def test_each_class_matches_independent_references_on_its_own_samples(halves, fu
 def test_identical_sets_score_as_identical() -> None:
     features = digits().features[:1000]
     labels = digits().labels[:1000]
-    result = per_class_metrics(features, features, labels, labels, metrics=["fid", "precision_recall"],
-                               required={"precision_recall": 20, "fid": 2})
+    result = per_class_metrics(
+        features,
+        features,
+        labels,
+        labels,
+        metrics=["fid", "precision_recall"],
+        required={"precision_recall": 20, "fid": 2},
+    )
     for metrics in result.classes:
         assert metrics.values["fid"] < 1e-6
         assert metrics.values["precision"] == metrics.values["recall"] == 1.0
@@ -117,7 +127,11 @@ def test_noise_on_digit_3_only_is_singled_out_by_per_class_fid_and_1nn(halves) -
 def test_classes_below_the_headline_sample_rule_get_a_reason_never_a_number(halves) -> None:
     real, fake, real_labels, fake_labels = halves
     assert headline_requirements(128) == {
-        "fid": 129, "kid": 100, "precision_recall": 500, "density_coverage": 500, "knn_loo": 25
+        "fid": 129,
+        "kid": 100,
+        "precision_recall": 500,
+        "density_coverage": 500,
+        "knn_loo": 25,
     }
     few = torch.cat([torch.nonzero(fake_labels != 1).flatten(), torch.nonzero(fake_labels == 1).flatten()[:20]])
     result = per_class_metrics(real, fake[few], real_labels, fake_labels[few], metrics=["fid", "precision_recall"])
@@ -128,8 +142,14 @@ def test_classes_below_the_headline_sample_rule_get_a_reason_never_a_number(halv
         assert "precision" not in metrics.values and "needs 500 per set" in metrics.reasons["precision_recall"]
         assert ("fid" in metrics.values) == (metrics.name != "1")
     # Never below what the math needs: k + 1 samples for the k-NN balls.
-    tiny = per_class_metrics(real[:40], fake[:40], real_labels[:40], fake_labels[:40], metrics=["precision_recall"],
-                             required={"precision_recall": 1})
+    tiny = per_class_metrics(
+        real[:40],
+        fake[:40],
+        real_labels[:40],
+        fake_labels[:40],
+        metrics=["precision_recall"],
+        required={"precision_recall": 1},
+    )
     assert tiny.required["precision_recall"] == 4
 
 
@@ -140,8 +160,12 @@ def test_headline_prdc_by_class_reuses_the_headline_search_and_averages_back(hal
     headline = details.values()
     fake_counts = torch.bincount(fake_labels, minlength=10).double() / fake.shape[0]
     real_counts = torch.bincount(real_labels, minlength=10).double() / real.shape[0]
-    for name, weights in (("precision", fake_counts), ("density", fake_counts), ("recall", real_counts),
-                          ("coverage", real_counts)):
+    for name, weights in (
+        ("precision", fake_counts),
+        ("density", fake_counts),
+        ("recall", real_counts),
+        ("coverage", real_counts),
+    ):
         by_class = torch.tensor([table[str(d)][name] for d in range(10)], dtype=torch.float64)
         assert float((by_class * weights).sum()) == pytest.approx(float(headline[name]), abs=1e-12)
 

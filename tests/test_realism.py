@@ -11,6 +11,9 @@ from ganprobe.errors import InputError
 from ganprobe.functional.prdc import prdc_details
 from ganprobe.functional.realism import coverage_ratios, realism_details, realism_scores
 
+# Small solves and products on a shared 2-core machine: one thread (see conftest).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _brute_realism(real: np.ndarray, fake: np.ndarray, k: int) -> np.ndarray:
     """The paper's score as its released code computes it (radii above the 50th percentile dropped), without eps."""

@@ -180,8 +180,12 @@ def class_distribution(
     column = real_counts + fake_counts
     seen = column > 0
     expected_real, expected_fake = n_real * column / total, n_fake * column / total
-    cells = torch.cat([((real_counts - expected_real).square() / expected_real)[seen],
-                       ((fake_counts - expected_fake).square() / expected_fake)[seen]])
+    cells = torch.cat(
+        [
+            ((real_counts - expected_real).square() / expected_real)[seen],
+            ((fake_counts - expected_fake).square() / expected_fake)[seen],
+        ]
+    )
     chi2 = float(cells.sum())
     dof = int(seen.sum()) - 1
     variance = expected_fake * (1 - n_fake / total) * (1 - column / total)
@@ -199,8 +203,16 @@ def class_distribution(
             else:
                 status = MISSING if fake_counts[index] == 0 else UNDER_PRODUCED
         shares.append(
-            ClassShare(names[index], index, int(real_counts[index]), int(fake_counts[index]),
-                       float(real_share[index]), float(fake_share[index]), z, status)
+            ClassShare(
+                names[index],
+                index,
+                int(real_counts[index]),
+                int(fake_counts[index]),
+                float(real_share[index]),
+                float(fake_share[index]),
+                z,
+                status,
+            )
         )
     small = int((torch.cat([expected_real[seen], expected_fake[seen]]) < 5).sum())
     return ClassDistribution(

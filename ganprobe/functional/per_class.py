@@ -122,7 +122,14 @@ def _too_few(group: str, n_real: int, n_fake: int, needed: int) -> str | None:
 
 
 def _class_values(
-    group: str, real: Tensor, fake: Tensor, k_pr: int, k_dc: int, knn_k: int, kid_subsets: int, kid_size: int,
+    group: str,
+    real: Tensor,
+    fake: Tensor,
+    k_pr: int,
+    k_dc: int,
+    knn_k: int,
+    kid_subsets: int,
+    kid_size: int,
     seed: int,
 ) -> dict[str, float]:
     if group == "fid":
@@ -262,4 +269,3 @@ def headline_prdc_by_class(
             "recall": mean(recalled, reals) if recalled is not None else None,
         }
     return table
-

@@ -77,7 +77,7 @@ def _standardise(features: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def fit_linear_probe(
-    features: Tensor, labels: Tensor, c: float = 1.0, max_iter: int = 500, tolerance: float = 1e-10
+    features: Tensor, labels: Tensor, c: float = 1.0, max_iter: int = 1000, tolerance: float = 1e-6
 ) -> LinearProbe:
     """Fit the L2-regularised logistic-regression probe (see the module docstring).
 
@@ -87,6 +87,9 @@ def fit_linear_probe(
         c: inverse regularisation strength (scikit-learn's ``C``).
         max_iter: L-BFGS iterations at most.
         tolerance: stop when the gradient's largest entry falls below this (on the objective divided by ``C N``).
+            The default 1e-6 puts the probabilities within about 1e-4 of scikit-learn's fully converged optimum
+            (``load_digits``, 10 classes) in a fraction of the evaluations: nearly separable features (MNIST
+            ``lenet-mnist`` features) take ~100 evaluations at 1e-6 and ~1,900 at 1e-10.
 
     Returns:
         A :class:`LinearProbe`.
@@ -120,8 +123,13 @@ def fit_linear_probe(
         return loss + penalty * weight.square().sum()
 
     optimiser = torch.optim.LBFGS(
-        [weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=tolerance, tolerance_change=1e-15,
-        history_size=20, line_search_fn="strong_wolfe",
+        [weight, bias],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=tolerance,
+        tolerance_change=1e-15,
+        history_size=20,
+        line_search_fn="strong_wolfe",
     )
 
     def closure() -> Tensor:
