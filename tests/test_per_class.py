@@ -99,8 +99,9 @@ def test_digit_7_removed_from_the_fakes_has_no_number_and_the_others_are_unchang
     assert set(seven.reasons) == set(GROUPS) and seven.reasons["precision_recall"] == "no fakes of this class"
     assert result.column("recall")["7"] is None
     for digit in (0, 3, 9):
-        # Each class's number uses that class's samples only: exactly the full-set value, so inside its interval.
-        assert result.classes[digit].values == full.classes[digit].values
+        # Each class's number uses that class's samples only: the full-set value (up to the summation order of
+        # another thread count: FID's singular covariances move ~1e-7), so inside its interval.
+        assert result.classes[digit].values == pytest.approx(full.classes[digit].values, rel=1e-5)
     r, f = real[real_labels == 3], fake[fake_labels == 3]
     interval = prdc_intervals(r, f, 3, num_halves=8)["recall"]
     assert interval.low <= result.classes[3].values["recall"] <= interval.high
