@@ -41,6 +41,7 @@ def test_coverage_ratios_agree_with_the_coverage_of_prdc_and_realism_with_precis
     fake = torch.randn(300, 16, generator=generator) * 0.8 + 0.3
     details = prdc_details(real, fake, 5, recall=False)
     assert torch.equal(coverage_ratios(real, fake, 5) <= 1, details.real_covered)
+    assert torch.equal(~realism_details(real, fake).uncovered(), details.real_covered)  # the headline coverage's k
     realism, _ = realism_scores(real, fake, 5)
     # A fake inside a kept ball (realism >= 1) is inside the full real manifold that precision counts.
     assert bool((details.fake_balls[realism >= 1] > 0).all()) and bool((realism >= 1).any())

@@ -136,6 +136,11 @@ def _check_label(label: object, where: str) -> str:
     return text
 
 
+def _at(where: str, line: int) -> str:
+    """``"<file>, line N"``, or just the file when the line is unknown (0)."""
+    return f"{where}, line {line}" if line else where
+
+
 def _rows_from_csv(text: str, where: str) -> list[tuple[str, str, int]]:
     """``(path, label, line)`` rows of a ``path,label`` CSV; a first row ``path,label`` is a header."""
     rows = []
@@ -175,8 +180,8 @@ def _rows_from_json(text: str, where: str) -> list[tuple[str, str, int]]:
         if found < 0:
             found = text.find(json.dumps(key), cursor)
         cursor = found + 1 if found >= 0 else cursor
-        line = text.count("\n", 0, found) + 1 if found >= 0 else 0
-        rows.append((key, _check_label(label, f"{where}, line {line}"), line))
+        line = text.count("\n", 0, found) + 1 if found >= 0 else 0  # 0: written with other escapes, not found
+        rows.append((key, _check_label(label, _at(where, line)), line))
     return rows
 
 
@@ -218,10 +223,11 @@ def labels_from_file(
     first_line: dict[str, int] = {}
     for name, label, line in rows:
         if name in first_line:
-            raise InputError(f"{where}, line {line}: duplicate path {name!r} (first at line {first_line[name]})")
+            first = f" (first at line {first_line[name]})" if first_line[name] else ""
+            raise InputError(f"{_at(where, line)}: duplicate path {name!r}{first}")
         first_line[name] = line
         if name not in position:
-            raise InputError(f"{where}, line {line}: {name!r} is not an image listed in {quote_path(listing.root)}")
+            raise InputError(f"{_at(where, line)}: {name!r} is not an image listed in {quote_path(listing.root)}")
         per_image[position[name]] = label
     unlabelled = [name for name, label in zip(listing.names, per_image, strict=True) if label is None]
     if unlabelled:

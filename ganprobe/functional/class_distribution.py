@@ -29,7 +29,7 @@ distributions the chance that any class is named is at most about ``alpha``), in
    reals is over-produced when its ``z_c`` says so.
 
 The second table keeps a missing class from making every other class look over-produced (their fake shares all
-rise to fill its place: with digit 7 removed from MNIST fakes, a class 1 point above its real share was named on
+rise to fill its place: with digit 7 removed from MNIST fakes, a class 2.5 points above its real share was named on
 the full table alone), and the first keeps a class whose share equals its real share from being called
 under-produced beside an over-produced one. ``residual`` reports the full table's ``z_c``. Every other class is
 ``"ok"``.

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_features, knn
 from ganprobe.functional.prdc import kth_neighbour_distances
@@ -44,7 +45,7 @@ class RealismResult:
     """Per-sample realism and coverage.
 
     Attributes:
-        k: the neighbour that set the radii.
+        k: the neighbour that set the realism radii; coverage_k: the one that set the coverage radii.
         realism: ``(M,)`` float64 realism score of each fake (larger: more realistic; ``>= 1``: inside a kept ball).
         least_realistic: indices of the ``count`` fakes with the lowest realism, least realistic first.
         coverage_ratio: ``(N,)`` float64 distance of each real to its nearest fake over the real's radius.
@@ -53,6 +54,7 @@ class RealismResult:
     """
 
     k: int
+    coverage_k: int
     realism: Tensor
     least_realistic: Tensor
     coverage_ratio: Tensor
@@ -133,7 +135,8 @@ def realism_details(
         real, fake: ``(N, D)`` and ``(M, D)`` features.
         count: how many least realistic fakes and least covered reals to name (fewer if the sets are smaller).
         k: the realism score's neighbour (the paper: 3).
-        coverage_k: the coverage balls' neighbour (default: ``k``; the headline coverage uses 5).
+        coverage_k: the coverage balls' neighbour (default: the headline coverage's ``k``, 5, so that
+            :meth:`RealismResult.uncovered` is exactly the reals the headline coverage counts as not covered).
         block_bytes: memory budget of one block of distances.
 
     Returns:
@@ -142,7 +145,8 @@ def realism_details(
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise InputError(f"count: expected an integer >= 0, got {count!r}")
     realism, threshold = realism_scores(real, fake, k, block_bytes)
-    ratios = coverage_ratios(real, fake, k if coverage_k is None else coverage_k, block_bytes)
+    coverage_k = setting("density_coverage", "k") if coverage_k is None else coverage_k
+    ratios = coverage_ratios(real, fake, coverage_k, block_bytes)
     least_realistic = torch.sort(realism, stable=True).indices[: min(count, realism.shape[0])]
     least_covered = torch.sort(-ratios, stable=True).indices[: min(count, ratios.shape[0])]
-    return RealismResult(k, realism, least_realistic, ratios, least_covered, threshold)
+    return RealismResult(k, coverage_k, realism, least_realistic, ratios, least_covered, threshold)
