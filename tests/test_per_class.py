@@ -177,5 +177,7 @@ def test_bad_inputs_fail_with_one_line(halves) -> None:
         per_class_metrics(real, fake, real_labels[:10], fake_labels)
     with pytest.raises(InputError, match=r"metrics: unknown \['is'\]"):
         per_class_metrics(real, fake, real_labels, fake_labels, metrics=["is"])
+    with pytest.raises(InputError, match="class '0', knn_loo: k: must be a positive odd integer"):
+        per_class_metrics(real, fake, real_labels, fake_labels, metrics=["knn_loo"], knn_k=2)
     with pytest.raises(InputError, match="differ in width"):
         per_class_metrics(real, fake[:, :5], real_labels, fake_labels)

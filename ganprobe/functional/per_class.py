@@ -221,7 +221,10 @@ def per_class_metrics(
             if reason is not None:
                 reasons[group] = reason
                 continue
-            values.update(_class_values(group, real_c, fake_c, k_pr, k_dc, knn_k, kid_subsets, kid_size, seed))
+            try:
+                values.update(_class_values(group, real_c, fake_c, k_pr, k_dc, knn_k, kid_subsets, kid_size, seed))
+            except InputError as exc:
+                raise InputError(f"class {name!r}, {group}: {exc}") from None
         classes.append(ClassMetrics(name, index, int(real_c.shape[0]), int(fake_c.shape[0]), values, reasons))
     with_fid = [metrics_c for metrics_c in classes if "fid" in metrics_c.values]
     intra = sum(c.values["fid"] for c in with_fid) / len(with_fid) if with_fid else math.nan
