@@ -196,3 +196,17 @@ def test_shared_classes_put_two_sets_on_one_class_list() -> None:
     assert real_shared.names == fake_shared.names == ("3", "7", "10")
     assert real_shared.indices.tolist() == [0, 1, 1] and fake_shared.indices.tolist() == [0, 2]
     assert fake_shared.counts().tolist() == [1, 0, 1]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_label_file_is_refused_without_opening_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _flat_folder(tmp_path)
+    os.mkfifo(tmp_path / "pipe.csv")
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(
+        os, "open", lambda path, *args, **kwargs: opened.append(str(path)) or real_open(path, *args, **kwargs)
+    )
+    with pytest.raises(InputError, match=r"pipe\.csv: the label file is not a regular file"):
+        labels_from_file(tmp_path / "pipe.csv", root)
+    assert not [path for path in opened if path.endswith("pipe.csv")]

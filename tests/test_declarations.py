@@ -33,7 +33,8 @@ def _sources() -> dict[Path, str]:
     return {
         path: path.read_text(encoding="utf-8")
         for path in PACKAGE.rglob("*.py")
-        if path.relative_to(PACKAGE).parts[0] in CONSUMERS or path.parent in (PACKAGE / "metrics", PACKAGE / "scorers", DECLARATIONS)
+        if path.relative_to(PACKAGE).parts[0] in CONSUMERS
+        or path.parent in (PACKAGE / "metrics", PACKAGE / "scorers", DECLARATIONS)
     }
 
 

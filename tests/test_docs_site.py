@@ -136,3 +136,19 @@ def test_the_readme_commands_parse() -> None:
         build_parser().parse_args(words)  # a usage error exits 2, failing the test
     gated = build_parser().parse_args(next(words for words in commands if "--baseline" in words))
     assert gated.fail_if == ["fid>40", "knn_loo>0.9"] and gated.max_regression == 5
+
+
+def test_every_module_of_a_subpackage_has_its_api_reference() -> None:
+    """A new module under ganprobe.functional, .metrics, .scorers, ... is listed on its API page (docs/api/)."""
+    import pkgutil
+
+    import ganprobe
+
+    documented: set[str] = set()
+    for page in (ROOT / "docs" / "api").glob("*.md"):
+        documented |= set(re.findall(r"^::: ([\w.]+)", page.read_text(encoding="utf-8"), re.M))
+    modules = [info.name for info in pkgutil.walk_packages(ganprobe.__path__, prefix="ganprobe.", onerror=print)]
+    in_subpackages = [name for name in modules if name.count(".") >= 2]  # ganprobe.<subpackage>.<module>
+    assert len(in_subpackages) > 40
+    missing = [name for name in in_subpackages if name not in documented]
+    assert not missing, f"not on any docs/api page: {missing}"

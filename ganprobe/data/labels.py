@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,26 +103,29 @@ def labels_from_subfolders(folder: str | os.PathLike[str]) -> tuple[FolderListin
 
 
 def _read_text(path: Path) -> str:
+    """The label file's text: a regular file (checked before opening, and again on what was opened, which is opened
+    non-blocking so that a FIFO put there in between cannot hang the run) of at most ``MAX_LABEL_FILE_BYTES``."""
+    name = quote_path(path)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(f"{quote_path(path)}: cannot read the label file ({exc.strerror or exc})") from None
-    if not path.is_file():
-        raise InputError(f"{quote_path(path)}: the label file is not a regular file")
-    if size > MAX_LABEL_FILE_BYTES:
-        raise InputError(f"{quote_path(path)}: label file of {size:,} bytes exceeds {MAX_LABEL_FILE_BYTES:,}")
-    try:
-        with open(path, "rb") as handle:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError(f"{name}: the label file is not a regular file")
+        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(f"{name}: the label file is not a regular file")
+            if info.st_size > MAX_LABEL_FILE_BYTES:
+                raise InputError(f"{name}: label file of {info.st_size:,} bytes exceeds {MAX_LABEL_FILE_BYTES:,}")
             data = handle.read(MAX_LABEL_FILE_BYTES + 1)
     except OSError as exc:
-        raise InputError(f"{quote_path(path)}: cannot read the label file ({exc.strerror or exc})") from None
+        raise InputError(f"{name}: cannot read the label file ({exc.strerror or exc})") from None
     if len(data) > MAX_LABEL_FILE_BYTES:  # grew since the stat
-        raise InputError(f"{quote_path(path)}: label file exceeds {MAX_LABEL_FILE_BYTES:,} bytes")
+        raise InputError(f"{name}: label file exceeds {MAX_LABEL_FILE_BYTES:,} bytes")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InputError(f"{quote_path(path)}, line {line}: not UTF-8 text") from None
+        raise InputError(f"{name}, line {line}: not UTF-8 text") from None
 
 
 def _check_label(label: object, where: str) -> str:

