@@ -425,3 +425,25 @@ def test_bad_batch_size_is_rejected(batch_size: object) -> None:
 def test_bad_num_samples_is_rejected(num_samples: object) -> None:
     with pytest.raises(InputError, match="num_samples"):
         list(iter_batches(_Generator(), num_samples=num_samples))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("count", "batch", "workers"), [(8, 8, 0), (5, 8, 0), (9, 8, 1), (17, 8, 2), (64, 8, 2)])
+def test_a_decoding_worker_only_when_there_is_a_next_batch_to_decode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int, batch: int, workers: int
+) -> None:
+    """One batch leaves nothing to overlap with the backbone: no worker process is started for it."""
+    from ganprobe.data import sources
+
+    for index in range(count):
+        Image.fromarray(_rgb(6, 6, index)).save(tmp_path / f"{index:02d}.png")
+    started: list[int] = []
+
+    class Recording(DataLoader):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            started.append(kwargs["num_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "DataLoader", Recording)
+    batches = list(sources.iter_folder_batches(tmp_path, batch, num_workers=2))
+    assert started == [workers]
+    assert sum(len(item.files) for item in batches) == count

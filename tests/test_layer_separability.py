@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -126,3 +128,16 @@ def test_metric_errors() -> None:
         metric.compute()
     with pytest.raises(InputError, match="not among"):
         metric.first_separable_layer(protocol="knn_loo")
+
+
+def test_both_pca2_protocols_share_one_pca(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = importlib.import_module("ganprobe.functional.separability")  # the package exports a function of that name
+
+    gen = torch.Generator().manual_seed(3)
+    real, fake = torch.randn(40, 12, generator=gen), torch.randn(40, 12, generator=gen) + 0.5
+    alone = {"pca2_svm": module.pca2_svm_accuracy(real, fake), "pca2_kmeans": module.pca2_kmeans_accuracy(real, fake)}
+    calls: list[int] = []
+    pca = module._pca2
+    monkeypatch.setattr(module, "_pca2", lambda x: calls.append(1) or pca(x))
+    assert module.separability(real, fake, protocols=["pca2_svm", "pca2_kmeans"]) == alone
+    assert len(calls) == 1

@@ -66,7 +66,7 @@ def test_neighbours_equal_the_definition_when_every_point_is_a_candidate() -> No
     points = torch.rand(40, 100, generator=gen)
     shifted = _shift_right(points[:10].reshape(-1, 1, 10, 10)).flatten(1)
     queries = torch.cat([shifted, torch.rand(15, 100, generator=gen)])
-    for query, exclude in ((queries, False), (points, True)):
+    for query, exclude in ((queries, False), (points, True)):  # every point a candidate: no search, no gather
         distance, index = shifted_neighbours(query, points, 2, exclude_self=exclude, candidates=points.shape[0])
         expected = _brute_force(query, points, 10, exclude).sort(dim=1, stable=True)
         torch.testing.assert_close(distance, expected.values[:, :2], rtol=0, atol=1e-6)
@@ -192,3 +192,15 @@ def test_forward_and_metric_collection_give_the_plain_value_with_pixels(digits: 
     assert float(forwarded.compute()) == float(expected)
     assert {name: float(value) for name, value in collection.compute().items()} == {"a": 0.25, "b": 0.25}
     assert [r.fake_index for r in forwarded.most_suspicious(20)] == [r.fake_index for r in plain.most_suspicious(20)]
+
+
+def test_comparing_every_point_equals_the_candidate_search_on_digits(digits: torch.Tensor) -> None:
+    """With no more points than candidates every point is compared directly (no coarse search): the same nearest
+    thumbnails as the searched path, which keeps all but the coarse-farthest point."""
+    thumbs = copy_thumbnails(digits[:80].float())
+    points, queries = thumbs[:60], thumbs[60:]
+    for query, exclude in ((queries, False), (points, True)):
+        every = shifted_neighbours(query, points, 3, exclude_self=exclude, candidates=64)
+        searched = shifted_neighbours(query, points, 3, exclude_self=exclude, candidates=points.shape[0] - 2)
+        assert torch.equal(every[1], searched[1])
+        torch.testing.assert_close(every[0], searched[0], rtol=0, atol=1e-12)

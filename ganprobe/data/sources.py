@@ -256,11 +256,14 @@ def iter_folder_batches(
     remaining = paths[start:end]
     workers = default_num_workers() if num_workers is None else num_workers
     wanted = num_samples if num_samples is not None else len(remaining)
+    # A worker decodes the next batch while the backbone runs on this one: with one batch there is nothing to overlap,
+    # and starting a process only adds its start-up time.
+    later_batches = max(0, (min(len(remaining), wanted) - 1) // batch_size)
     loader = DataLoader(
         _FolderDataset(remaining, preprocess),
         batch_size=batch_size,
         shuffle=False,
-        num_workers=min(workers, max(0, min(len(remaining), wanted) // batch_size)),
+        num_workers=min(workers, later_batches),
         collate_fn=_collate,
         worker_init_fn=_single_thread_worker,
     )

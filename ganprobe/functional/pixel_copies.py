@@ -128,16 +128,25 @@ def shifted_neighbours(
     point_coarse = _coarse(point_crops, inner)
     query_coarse = point_coarse if exclude_self else _coarse(_crops(queries, side, max_shift, shifts[:1])[:, 0], inner)
     wanted = min(max(candidates, k), available)
-    _, candidate_rows = knn(
-        query_coarse, point_coarse, wanted, exclude_self=exclude_self, block_bytes=block_bytes,
-        process_group=process_group,
-    )  # fmt: skip
+    every_point = wanted == available  # no fewer candidates than points: compare with all, no search, no gather
+    if not every_point:
+        _, candidate_rows = knn(
+            query_coarse, point_coarse, wanted, exclude_self=exclude_self, block_bytes=block_bytes,
+            process_group=process_group,
+        )  # fmt: skip
     distances, indices = [], []
     for start in range(0, queries.shape[0], _ROWS):
-        rows = candidate_rows[start : start + _ROWS]
         shifted = _crops(queries[start : start + _ROWS], side, max_shift, shifts)  # (R, S, D)
         # |a - b|^2 = 2 - 2 a.b for unit vectors; the largest product over the shifts is the smallest distance.
-        products = torch.einsum("rsd,rcd->rsc", shifted, point_crops[rows]).amax(dim=1)
+        if every_point:
+            products = torch.einsum("rsd,cd->rsc", shifted, point_crops).amax(dim=1)
+            rows = torch.arange(points.shape[0], device=products.device).expand(products.shape[0], -1)
+            if exclude_self:  # a row is not its own neighbour: drop the diagonal
+                keep = rows != torch.arange(start, start + products.shape[0], device=rows.device)[:, None]
+                products, rows = products[keep].view(products.shape[0], -1), rows[keep].view(products.shape[0], -1)
+        else:
+            rows = candidate_rows[start : start + _ROWS]
+            products = torch.einsum("rsd,rcd->rsc", shifted, point_crops[rows]).amax(dim=1)
         distance = (2 - 2 * products).clamp_min(0).sqrt()
         # ascending distance, ties by the lower index: sort by index first, then stably by distance
         by_index = rows.argsort(dim=1)

@@ -16,6 +16,7 @@ to compare with the study. PCA uses the exact (full) SVD so results are determin
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -86,19 +87,30 @@ def linear_probe_accuracy(real: Tensor, fake: Tensor, folds: int = 5, seed: int 
 
 def pca2_svm_accuracy(real: Tensor, fake: Tensor) -> float:
     """The study's protocol: PCA-2, RBF SVM (C=1, gamma=0.5), *training* accuracy on the same points."""
+    return _svm_accuracy(*_projected(real, fake))
+
+
+def _projected(real: Tensor, fake: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets' points on their first two principal components, and their labels (fake = 1)."""
+    x, y = _pooled(real, fake)
+    return _pca2(x), y
+
+
+def _svm_accuracy(points: np.ndarray, y: np.ndarray) -> float:
     from sklearn.svm import SVC
 
-    x, y = _pooled(real, fake)
-    points = _pca2(x)
     return float(SVC(C=1.0, kernel="rbf", gamma=0.5).fit(points, y).score(points, y))
 
 
 def pca2_kmeans_accuracy(real: Tensor, fake: Tensor, seed: int = 0) -> float:
     """PCA-2 then 2-cluster k-means (``n_init=10``, seeded); accuracy under the better label assignment."""
+    return _kmeans_accuracy(*_projected(real, fake), seed)
+
+
+def _kmeans_accuracy(points: np.ndarray, y: np.ndarray, seed: int) -> float:
     from sklearn.cluster import KMeans
 
-    x, y = _pooled(real, fake)
-    clusters = KMeans(n_clusters=2, n_init=10, random_state=seed).fit_predict(_pca2(x))
+    clusters = KMeans(n_clusters=2, n_init=10, random_state=seed).fit_predict(points)
     agreement = float(np.mean(clusters == y))
     return max(agreement, 1.0 - agreement)
 
@@ -121,11 +133,12 @@ def separability(
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
         raise InputError(f"protocols: unknown {unknown}; choose from {list(PROTOCOLS)}")
+    projected = functools.cache(lambda: _projected(real, fake))  # one PCA for both PCA-2 protocols
     runners = {
         "linear_probe": lambda: linear_probe_accuracy(real, fake, folds=folds, seed=seed),
         "knn_loo": lambda: float(knn_loo_accuracy(real, fake, k=k, process_group=process_group)),
-        "pca2_svm": lambda: pca2_svm_accuracy(real, fake),
-        "pca2_kmeans": lambda: pca2_kmeans_accuracy(real, fake, seed=seed),
+        "pca2_svm": lambda: _svm_accuracy(*projected()),
+        "pca2_kmeans": lambda: _kmeans_accuracy(*projected(), seed),
     }
     return {protocol: runners[protocol]() for protocol in protocols}
 
