@@ -176,3 +176,12 @@ def test_covariance_route_kept_when_n_above_d(monkeypatch: pytest.MonkeyPatch) -
     assert max(counter.sizes) == dim
     assert value == pytest.approx(_scipy_fid(real, fake), rel=RELATIVE)
     assert frechet.fid_route(400, 300, dim) == "covariance"
+
+
+def test_gram_route_leaves_float64_inputs_as_they_were() -> None:
+    """The route centres copies in place: the caller's float64 features (no copy made by a dtype change) are kept."""
+    real, fake = _features(30, 64, seed=10), _features(25, 64, seed=11, shift=0.5)
+    assert real.dtype == fake.dtype == torch.float64
+    kept = (real.clone(), fake.clone())
+    _fid_gram(real, fake)
+    assert torch.equal(real, kept[0]) and torch.equal(fake, kept[1])

@@ -205,11 +205,16 @@ def lower_gram(rows: Tensor, block: int = _GRAM_BLOCK) -> Tensor:
 
 def _fid_gram(real: Tensor, fake: Tensor) -> Tensor:
     """:func:`fid_from_features` by the Gram route (validated features on one device)."""
-    real64, fake64 = real.double(), fake.double()
-    mu_real, mu_fake = real64.mean(dim=0), fake64.mean(dim=0)
-    real_centred, fake_centred = real64 - mu_real, fake64 - mu_fake
+    # one float64 copy of each set, centred in place (the caller's tensors are never modified)
+    real_centred, fake_centred = real.to(torch.float64, copy=True), fake.to(torch.float64, copy=True)
+    mu_real, mu_fake = real_centred.mean(dim=0), fake_centred.mean(dim=0)
+    real_centred.sub_(mu_real)
+    fake_centred.sub_(mu_fake)
     difference = mu_real - mu_fake
-    traces = real_centred.square().sum() / (real.shape[0] - 1) + fake_centred.square().sum() / (fake.shape[0] - 1)
+    traces = (
+        torch.linalg.vector_norm(real_centred).square() / (real.shape[0] - 1)
+        + torch.linalg.vector_norm(fake_centred).square() / (fake.shape[0] - 1)
+    )
     return (difference.dot(difference) + traces - 2 * _trace_sqrt_gram(real_centred, fake_centred)).clamp_min(0)
 
 
