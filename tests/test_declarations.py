@@ -221,3 +221,19 @@ def test_numpy_images_and_empty_features_are_one_line_errors() -> None:
     for metric in (KNNLOOAccuracy(extractor=None), FID(extractor=None)):
         with pytest.raises(InputError, match=r"non-empty \(N, D\) tensor, got \(4, 0\)"):
             metric.update(torch.zeros(4, 0), real=True)
+
+
+def test_report_and_plot_defaults_are_the_table() -> None:
+    """Constants that used to drift (the HTML report's t-SNE points 500 vs the CLI's 300; ReportOptions' own 20 and
+    1000) come from ganprobe.defaults."""
+    from ganprobe.metrics.outputs import ReportOptions
+    from ganprobe.report import html, plots
+
+    options = ReportOptions()
+    assert (options.seed, options.bootstrap, options.permutations) == (
+        defaults.SEED,
+        defaults.BOOTSTRAP,
+        defaults.PERMUTATIONS,
+    )
+    for function in (html.render_html_report, html.write_html_report, plots.tsne_embedding):
+        assert inspect.signature(function).parameters["max_points"].default == defaults.TSNE_POINTS, function

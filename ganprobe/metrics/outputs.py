@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from ganprobe import defaults
+
 DirectionKind = Literal["lower", "higher", "target", "none"]
 # How an output's standard error (the sampling noise that regression gates allow for) is estimated:
 # "half_sample": the spread of the statistic over random halves of both sets, drawn without replacement (a
@@ -268,9 +270,9 @@ class ReportOptions:
             computation of the metric on half the samples each).
     """
 
-    seed: int = 0
-    bootstrap: int = 20
+    seed: int = defaults.SEED
+    bootstrap: int = defaults.BOOTSTRAP
     fid_bootstrap: int = 0
     fid_infinity: bool = False
-    permutations: int = 1000
+    permutations: int = defaults.PERMUTATIONS
     noise_resamples: int = 0

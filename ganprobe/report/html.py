@@ -19,6 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ganprobe import defaults
 from ganprobe.atomic import atomic_write
 from ganprobe.data.folder import load_image
 from ganprobe.errors import GanprobeError, InputError
@@ -388,7 +389,7 @@ def render_html_report(
     real_images: Images,
     fake_images: Images,
     seed: int = 0,
-    max_points: int = 500,
+    max_points: int = defaults.TSNE_POINTS,
     grid_size: int = 16,
 ) -> str:
     """The HTML page of :func:`write_html_report` as a string (same arguments, no file written)."""
@@ -434,7 +435,7 @@ def write_html_report(
     real_images: Sequence[str | None] | Tensor,
     fake_images: Sequence[str | None] | Tensor,
     seed: int = 0,
-    max_points: int = 500,
+    max_points: int = defaults.TSNE_POINTS,
     grid_size: int = 16,
 ) -> Path:
     """Write the self-contained HTML report of one evaluation (atomically).

@@ -20,6 +20,7 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 from torch import Tensor
 
+from ganprobe.defaults import TSNE_POINTS
 from ganprobe.errors import InputError
 
 REAL_COLOR = "#1f77b4"
@@ -90,7 +91,7 @@ def _squared_singular_values(centered: np.ndarray) -> np.ndarray:
 
 
 def tsne_embedding(
-    real: Tensor, fake: Tensor, seed: int = 0, max_points: int = 500, max_iter: int = TSNE_MAX_ITER
+    real: Tensor, fake: Tensor, seed: int = 0, max_points: int = TSNE_POINTS, max_iter: int = TSNE_MAX_ITER
 ) -> tuple[np.ndarray, np.ndarray]:
     """2-D t-SNE of real and fake features together (van der Maaten & Hinton 2008).
 
