@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 from ganprobe.errors import InputError
+from ganprobe.functional.neighbours import check_feature_pair
 
 MISSING = "missing"
 UNDER_PRODUCED = "under-produced"
@@ -129,6 +130,25 @@ def check_labels(labels: Tensor, argument: str) -> Tensor:
     if labels.numel() and int(labels.min()) < 0:
         raise InputError(f"{argument}: class indices must be >= 0, got {int(labels.min())}")
     return labels.detach().to("cpu", torch.long)
+
+
+def check_labelled_pair(
+    real: Tensor, fake: Tensor, real_labels: Tensor, fake_labels: Tensor, min_real: int = 1
+) -> tuple[Tensor, Tensor]:
+    """Validate real and fake features of one width and their ``(N,)`` class indices, one per feature row.
+
+    Returns:
+        ``(real_labels, fake_labels)`` as CPU int64 (:func:`check_labels`).
+
+    Raises:
+        InputError: naming the argument and what is wrong.
+    """
+    check_feature_pair(real, fake, min_real=min_real)
+    real_index, fake_index = check_labels(real_labels, "real_labels"), check_labels(fake_labels, "fake_labels")
+    for labels, features, argument in ((real_index, real, "real_labels"), (fake_index, fake, "fake_labels")):
+        if labels.shape[0] != features.shape[0]:
+            raise InputError(f"{argument}: {labels.shape[0]} labels for {features.shape[0]} feature rows")
+    return real_index, fake_index
 
 
 def chi2_sf(statistic: float, dof: int) -> float:

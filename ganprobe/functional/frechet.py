@@ -211,10 +211,9 @@ def _fid_gram(real: Tensor, fake: Tensor) -> Tensor:
     real_centred.sub_(mu_real)
     fake_centred.sub_(mu_fake)
     difference = mu_real - mu_fake
-    traces = (
-        torch.linalg.vector_norm(real_centred).square() / (real.shape[0] - 1)
-        + torch.linalg.vector_norm(fake_centred).square() / (fake.shape[0] - 1)
-    )
+    traces = torch.linalg.vector_norm(real_centred).square() / (real.shape[0] - 1) + torch.linalg.vector_norm(
+        fake_centred
+    ).square() / (fake.shape[0] - 1)
     return (difference.dot(difference) + traces - 2 * _trace_sqrt_gram(real_centred, fake_centred)).clamp_min(0)
 
 

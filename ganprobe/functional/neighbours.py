@@ -49,6 +49,18 @@ def check_features(features: Tensor, argument: str, min_rows: int = 1) -> Tensor
     return features
 
 
+def check_feature_pair(real: Tensor, fake: Tensor, min_real: int = 1, min_fake: int = 1) -> None:
+    """Validate real and fake ``(N, D)`` features (:func:`check_features`) of one width.
+
+    Raises:
+        InputError: naming ``real`` or ``fake`` and what is wrong, or the two widths.
+    """
+    check_features(real, "real", min_rows=min_real)
+    check_features(fake, "fake", min_rows=min_fake)
+    if real.shape[1] != fake.shape[1]:
+        raise InputError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
+
+
 def block_rows(num_columns: int, block_bytes: int = DEFAULT_BLOCK_BYTES, itemsize: int = 4) -> int:
     """How many rows of an ``(rows, num_columns)`` distance block fit in ``block_bytes``."""
     return max(1, min(num_columns, block_bytes // max(1, num_columns * itemsize)))

@@ -36,11 +36,10 @@ from torch import Tensor
 
 from ganprobe.defaults import setting
 from ganprobe.errors import InputError
-from ganprobe.functional.class_distribution import check_labels
+from ganprobe.functional.class_distribution import check_labelled_pair, check_labels
 from ganprobe.functional.frechet import fid_from_features
 from ganprobe.functional.knn_loo import knn_loo_details
 from ganprobe.functional.mmd import kid
-from ganprobe.functional.neighbours import check_features
 from ganprobe.functional.prdc import PRDCDetails, prdc_details
 
 # Metric group (the declaration's name) -> the values it reports per class.
@@ -187,14 +186,7 @@ def per_class_metrics(
     Raises:
         InputError: bad features or labels, labels not matching the features' rows, unknown metric groups.
     """
-    check_features(real, "real")
-    check_features(fake, "fake")
-    if real.shape[1] != fake.shape[1]:
-        raise InputError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
-    real_index, fake_index = check_labels(real_labels, "real_labels"), check_labels(fake_labels, "fake_labels")
-    for labels, features, argument in ((real_index, real, "real_labels"), (fake_index, fake, "fake_labels")):
-        if labels.shape[0] != features.shape[0]:
-            raise InputError(f"{argument}: {labels.shape[0]} labels for {features.shape[0]} feature rows")
+    real_index, fake_index = check_labelled_pair(real, fake, real_labels, fake_labels)
     unknown = [group for group in metrics if group not in GROUPS]
     if unknown:
         raise InputError(f"metrics: unknown {unknown}; choose from {list(GROUPS)}")

@@ -31,8 +31,8 @@ import torch
 from torch import Tensor
 
 from ganprobe.errors import InputError
-from ganprobe.functional.class_distribution import check_labels
-from ganprobe.functional.neighbours import check_features
+from ganprobe.functional.class_distribution import check_labelled_pair, check_labels
+from ganprobe.functional.neighbours import check_feature_pair, check_features
 
 
 @dataclass(frozen=True)
@@ -199,14 +199,7 @@ def classification_accuracy_score(
         InputError: bad features or labels, mismatched widths or lengths, ``test_fraction`` outside ``(0, 1)``, or
             a split that leaves no real to train or test on.
     """
-    check_features(real, "real", min_rows=2)
-    check_features(fake, "fake")
-    if real.shape[1] != fake.shape[1]:
-        raise InputError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
-    real_index, fake_index = check_labels(real_labels, "real_labels"), check_labels(fake_labels, "fake_labels")
-    for labels, features, argument in ((real_index, real, "real_labels"), (fake_index, fake, "fake_labels")):
-        if labels.shape[0] != features.shape[0]:
-            raise InputError(f"{argument}: {labels.shape[0]} labels for {features.shape[0]} feature rows")
+    real_index, fake_index = check_labelled_pair(real, fake, real_labels, fake_labels, min_real=2)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise InputError(f"test_fraction: expected a share in (0, 1), got {test_fraction!r}")
     train, test = _stratified_split(real_index, float(test_fraction), torch.Generator().manual_seed(seed))
@@ -259,10 +252,7 @@ def fake_probabilities(real: Tensor, fake: Tensor, folds: int = 5, seed: int = 0
     """
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise InputError(f"folds: must be an integer >= 2, got {folds!r}")
-    check_features(real, "real", min_rows=folds)
-    check_features(fake, "fake", min_rows=folds)
-    if real.shape[1] != fake.shape[1]:
-        raise InputError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
+    check_feature_pair(real, fake, min_real=folds, min_fake=folds)
     pooled = torch.cat([real.double(), fake.to(real.device).double()])
     labels = torch.cat([torch.zeros(real.shape[0], dtype=torch.long), torch.ones(fake.shape[0], dtype=torch.long)])
     generator = torch.Generator().manual_seed(seed)

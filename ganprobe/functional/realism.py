@@ -33,7 +33,7 @@ from torch import Tensor
 
 from ganprobe.defaults import setting
 from ganprobe.errors import InputError
-from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_features, knn
+from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_feature_pair, knn
 from ganprobe.functional.prdc import kth_neighbour_distances
 
 # The paper's neighbourhood size for the realism score.
@@ -69,10 +69,7 @@ class RealismResult:
 def _check(real: Tensor, fake: Tensor, k: int) -> tuple[Tensor, Tensor]:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InputError(f"k: must be a positive integer, got {k!r}")
-    check_features(real, "real", min_rows=k + 1)
-    check_features(fake, "fake", min_rows=1)
-    if real.shape[1] != fake.shape[1]:
-        raise InputError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
+    check_feature_pair(real, fake, min_real=k + 1)
     return real, fake.to(real.device)
 
 

@@ -19,16 +19,9 @@ __all__ = ["Features", "FeatureMetric", "MetricValue", "SingleLayerMetric"]
 
 class FeatureMetric(FeatureScorer, Metric):
     """Base class of ganprobe's torchmetrics metrics: a :class:`~ganprobe.scorers.base.FeatureScorer` (features
-    per layer, declared outputs, reports) whose states are torchmetrics states.
-
-    ``update(x, real)`` takes images (when the metric has an extractor), :class:`Features` already extracted by that
-    extractor, or precomputed features (when constructed with ``extractor=None``): a ``(N, D)`` tensor for a
-    one-layer metric, a ``{layer: (N, D)}`` dict otherwise. Under DDP, torchmetrics gathers every rank's features
+    per layer, declared outputs, reports; what ``update``, ``compute()`` and ``forward`` take and return is
+    documented there) whose states are torchmetrics states. Under DDP, torchmetrics gathers every rank's features
     before ``compute()``; every other public compute method syncs the same way (custom ``dist_sync_fn`` included).
-
-    ``compute()`` returns a scalar tensor for a metric with one output and a flat ``{key: 0-d tensor}`` dict for one
-    with several, keyed like the JSON report and the gates. Calling the metric (``forward``) adds the batch and
-    returns ``None``: these scores are defined over whole real and fake sets, never over one batch of one class.
 
     A metric is its scorer class mixed with this one: ``class FID(FIDScorer, SingleLayerMetric)``. The scorer
     (:mod:`ganprobe.scorers`) holds the math, the declaration and the reports; this class adds what torchmetrics
