@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,7 @@ from typing import Any, NoReturn
 
 from ganprobe import defaults
 from ganprobe.errors import GanprobeError, SampleSizeWarning, UsageError
+from ganprobe.front_end_names import render
 from ganprobe.outputs import check_cli_outputs, describe_os_error
 from ganprobe.text import one_line
 
@@ -56,47 +56,6 @@ metric settings (--set METRIC.SETTING=VALUE, repeatable; defaults shown):
         + defaults.settings_help()
         + "\n"
     )
-
-
-# The library's messages name Python arguments; on the command line the same advice is an option.
-_CLI_WORDS = (
-    ("strict=False (CLI --skip-unreadable) skips such files instead", "--skip-unreadable skips such files instead"),
-    ("(strict=True fails instead)", "(without --skip-unreadable such files fail the run)"),
-    ("(or pass weights_path=...)", "(or pass --weights FILE)"),
-    ("weights_path '", "--weights '"),
-    ("pipeline: '", "--pipeline: '"),
-    ("lower batch_size or num_workers (CLI --batch-size, --workers)", "lower --batch-size or --workers"),
-    (" (set shrink_subsets=False to get an error instead)", ""),  # a Python-only argument: no CLI equivalent
-)
-
-
-_CLI_PATTERNS = (
-    (re.compile(r"settings=\{'(\w+)': \{'(\w+)': ([^}]+)\}\}"), r"--set \1.\2=\3"),
-    (re.compile(r"leave it out of metrics=\[\.\.\.\]"), "leave the metric out of --metrics"),
-    (re.compile(r"^backend: "), "--backend: "),
-    # the command line always checks weights against their published SHA-256; skipping that is the API's choice
-    (
-        re.compile(r"\(or pass verify_checksum=False for your own weights\)"),
-        "(your own weights load from Python with verify_checksum=False; the command line takes only published ones)",
-    ),
-    (
-        re.compile(r"pass verify_checksum=False for your own weights"),
-        "your own weights load from Python with verify_checksum=False (the command line takes only published ones)",
-    ),
-    (
-        re.compile(r"pass weights_path=\.\.\. with verify_checksum=False"),
-        "load its weights from Python with weights_path=... and verify_checksum=False",
-    ),
-)
-
-
-def in_cli_words(message: str) -> str:
-    """``message`` with the Python API's argument names replaced by the CLI options that do the same."""
-    for python, cli in _CLI_WORDS:
-        message = message.replace(python, cli)
-    for pattern, cli in _CLI_PATTERNS:
-        message = pattern.sub(cli, message)
-    return message
 
 
 class _Parser(argparse.ArgumentParser):
@@ -551,8 +510,8 @@ def run_extractors() -> int:
         layers = ", ".join(f"{layer}*" if layer == info.default_layer else layer for layer in info.layers)
         table.add_row(name, layers or "?", info.weights, escape(info.description))  # "ganprobe[vit]" is no markup
         if info.advice:
-            advice = info.advice.removeprefix(f"{name}: ")  # the line already starts with the name
-            missing.append(f"{name}: {in_cli_words(advice)}")
+            advice = render(info.advice_error, "cli") if info.advice_error is not None else info.advice
+            missing.append(f"{name}: {advice.removeprefix(f'{name}: ')}")  # the line may start with the name
     console = Console(width=max(140, Console().width))
     console.print(table)
     if missing:
@@ -575,7 +534,7 @@ def _warn_in_cli_words() -> None:
     original = warnings.showwarning
 
     def show(message: Warning | str, category: type[Warning], *rest: Any, **kwargs: Any) -> None:
-        line = one_line(in_cli_words(str(message)))
+        line = one_line(render(message, "cli"))
         if line not in shown:
             shown.add(line)
             original(message, category, *rest, **kwargs)
@@ -587,7 +546,7 @@ def _warn_in_cli_words() -> None:
 def cli_warning_line(message: Warning | str, category: type[Warning] | None = None, *rest: Any, **kw: Any) -> str:
     """The one line the CLI prints for a warning (installed as ``warnings.formatwarning`` during ``main``):
     ``ganprobe: warning: `` and the message in the CLI's words, control characters escaped, newline-terminated."""
-    return f"ganprobe: warning: {one_line(in_cli_words(str(message)))}\n"
+    return f"ganprobe: warning: {one_line(render(message, 'cli'))}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -614,7 +573,7 @@ def _run(args: argparse.Namespace) -> int:
         if not _lead_process():  # under torchrun every rank meets the same error: rank 0 says it
             return EXIT_USAGE
         # in the CLI's words; a file name's newline or ESC is escaped, not printed
-        message = one_line(in_cli_words(str(exc))) or type(exc).__name__
+        message = one_line(render(exc, "cli")) or type(exc).__name__
         print(f"ganprobe {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # an output path we cannot write, a folder we cannot read

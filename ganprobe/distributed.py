@@ -23,8 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ganprobe import errors
-from ganprobe.errors import GanprobeError, InputError, UsageError
+from ganprobe.errors import GanprobeError, InputError, UsageError, error_from_report, problem_report
 
 # torch.distributed's process-group type; ``None`` below always means "not sharded", never "the default group".
 ProcessGroup = Any
@@ -208,14 +207,13 @@ def start_from_environment(device: str | None) -> tuple[bool, str | None]:
     return True, device
 
 
-def raise_first_problem(problem: list[str] | None, process_group: ProcessGroup | None = None) -> None:
+def raise_first_problem(problem: list[Any] | None, process_group: ProcessGroup | None = None) -> None:
     """Meet the other ranks and raise, on every rank, the first rank's problem (``[error class name, message]`` or
     ``None`` when this rank met none), so that no rank goes on to wait for one that stopped."""
     reports = all_gather_json(problem, collective_device(process_group), process_group)
     for report in reports:
         if report is not None:
-            kind = getattr(errors, report[0], None)
-            raise (kind if isinstance(kind, type) and issubclass(kind, GanprobeError) else InputError)(report[1])
+            raise error_from_report(report, InputError)
 
 
 @contextlib.contextmanager
@@ -235,7 +233,7 @@ def errors_together(process_group: ProcessGroup | None = None) -> Iterator[None]
     try:
         yield
     except (GanprobeError, OSError) as exc:
-        problem = [type(exc).__name__ if isinstance(exc, GanprobeError) else "InputError", str(exc)]
+        problem = problem_report(exc) if isinstance(exc, GanprobeError) else ["InputError", str(exc)]
     raise_first_problem(problem, process_group)
 
 

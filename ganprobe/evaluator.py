@@ -17,10 +17,33 @@ from ganprobe.extractors.base import THUMBNAIL_LAYER, FeatureExtractor
 from ganprobe.extractors.registry import get_extractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.features.extract import extract_features
+from ganprobe.front_end_names import PerFrontEnd, Template
 from ganprobe.metrics.outputs import MetricRecord, ReportOptions
 from ganprobe.metrics.registry import metric_classes, metric_declarations, scorer_classes
 from ganprobe.metrics.sample_size import SampleCheck
 from ganprobe.scorers.base import FeatureScorer
+
+
+def _too_few(name: str, least: int, label: str, count: int, setting: str) -> Template:
+    """The message for a ``label`` set of ``count`` images, fewer than the ``least`` that metric ``name`` needs;
+    ``setting`` (``"splits=10"``, or empty) is the metric setting that sets that minimum."""
+    lower = PerFrontEnd(
+        python=", lower it with {settings}={{'{metric}': {{'{key}': N}}}}",
+        cli=", lower it with {settings} {metric}.{key}=N",
+    )
+    leave_out = PerFrontEnd(python="leave it out of {metrics}=[...]", cli="leave the metric out of {metrics}")
+    return Template(
+        "{metric}: needs at least {least} {label} images{because}, the {label} set has {count}; use more images"
+        "{lower}, or {leave_out}",
+        metric=name,
+        least=least,
+        label=label,
+        because=f" ({setting})" if setting else "",
+        count=count,
+        key=setting.split("=")[0],
+        lower=lower if setting else "",
+        leave_out=leave_out,
+    )
 
 
 def supported_metrics(extractor: FeatureExtractor) -> list[str]:
@@ -159,13 +182,7 @@ class Evaluator:
             least_real, least_fake, setting = metric.minimum_samples()
             for label, count, least in (("real", real, least_real), ("fake", fake, least_fake)):
                 if count is not None and count < least:
-                    because = f" ({setting})" if setting else ""
-                    key = setting.split("=")[0]
-                    fix = f", lower it with settings={{'{name}': {{'{key}': N}}}}" if setting else ""
-                    raise InputError(
-                        f"{name}: needs at least {least} {label} images{because}, the {label} set has {count}; "
-                        f"use more images{fix}, or leave it out of metrics=[...]"
-                    )
+                    raise InputError(_too_few(name, least, label, count, setting))
 
     def add(
         self,

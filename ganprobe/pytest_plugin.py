@@ -164,6 +164,7 @@ class GanprobeSession:
             The :class:`ganprobe.evaluation.EvaluationResult` (``result["fid"]``, ``result.separability``...).
         """
         from ganprobe.errors import GanprobeError
+        from ganprobe.front_end_names import render
         from ganprobe.text import one_line
 
         # Bad input (a missing folder, a stats file of another extractor, a typo in a gate) fails the test with one
@@ -173,7 +174,11 @@ class GanprobeSession:
                 fake, real, fail_if, baseline, max_regression, settings, extractor, num_samples, options
             )
         except GanprobeError as error:
-            pytest.fail(f"ganprobe: {one_line(str(error)) or type(error).__name__}", pytrace=False)
+            problem = one_line(render(error, "plugin")) or type(error).__name__
+        else:
+            problem = ""
+        if problem:  # failed outside the except block, so pytest shows no chained error in Python's words
+            pytest.fail(f"ganprobe: {problem}", pytrace=False)
         if failed and fail_now:
             pytest.fail(failure_message(failed), pytrace=False)
         self.last_failures = failed

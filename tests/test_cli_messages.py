@@ -118,12 +118,18 @@ def test_the_cli_checksum_advice_names_no_python_argument(tmp_path: Path, capsys
 
 
 def test_cli_words_name_no_python_only_argument() -> None:
-    from ganprobe.cli import in_cli_words
+    from ganprobe.data.sources import LOWER_MEMORY
+    from ganprobe.errors import ImageFolderError, SampleSizeWarning
+    from ganprobe.front_end_names import Template, render
+    from ganprobe.scorers.kid import ERROR_INSTEAD
 
     kid = "KID: subset_size 1000 lowered to 300, the smaller set's size"
-    assert in_cli_words(kid + " (set shrink_subsets=False to get an error instead)") == kid
-    worker = "x: a worker died; lower batch_size or num_workers (CLI --batch-size, --workers)"
-    assert in_cli_words(worker) == "x: a worker died; lower --batch-size or --workers"
+    warning = SampleSizeWarning(Template(kid + "{instead}", instead=ERROR_INSTEAD))  # as the KID scorer words it
+    assert str(warning) == kid + " (pass shrink_subsets=False to get an error instead)"
+    assert render(warning, "cli") == kid
+    error = ImageFolderError(Template("x: a worker died; {lower}", lower=LOWER_MEMORY))  # as the folder reader does
+    assert str(error) == "x: a worker died; lower batch_size or num_workers (CLI --batch-size, --workers)"
+    assert render(error, "cli") == "x: a worker died; lower --batch-size or --workers"
 
 
 def test_a_killed_decoding_worker_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from ganprobe.data.folder import load_image, max_image_pixels
 from ganprobe.data.listing import FolderListing, list_folder
 from ganprobe.errors import ImageFolderError, InputError, SkippedImagesWarning
+from ganprobe.front_end_names import PerFrontEnd, Template
 from ganprobe.text import quote_path
 
 ImageSource = str | os.PathLike | Tensor | Iterable | Callable[[int], Tensor]
@@ -46,6 +47,18 @@ GENERATOR_CHUNK = 64
 
 # How many skipped files a warning names before "and N more".
 WARN_LISTED = 5
+# The advice after an unreadable file, in each front end's words (the CLI's option skips, Python's keyword is strict).
+SKIP_UNREADABLE = PerFrontEnd(
+    python="{strict}=False (CLI --skip-unreadable) skips such files instead",
+    cli="{strict} skips such files instead",
+    plugin="{strict}=False skips such files instead",
+)
+# The advice after a decoding worker died (the out-of-memory killer): fewer images or processes at once.
+LOWER_MEMORY = PerFrontEnd(
+    python="lower {batch_size} or {num_workers} (CLI --batch-size, --workers)",
+    cli="lower {batch_size} or {num_workers}",
+    plugin="lower {batch_size} or {num_workers}",
+)
 
 
 @dataclass
@@ -276,7 +289,7 @@ def iter_folder_batches(
                 pending.append(item)
                 continue
             if strict:
-                raise ImageFolderError(f"{item.error}; strict=False (CLI --skip-unreadable) skips such files instead")
+                raise ImageFolderError(Template("{error}; {skip}", error=item.error, skip=SKIP_UNREADABLE))
             path = str(remaining[item.index])
             bad.append((item.index, path, item.error.removeprefix(f"{quote_path(path)}: ")))
         while pending and (len(pending) >= batch_size or taken + len(pending) >= wanted):
@@ -328,9 +341,15 @@ def _worker_batches(loader: DataLoader, folder: str | os.PathLike[str]) -> Itera
                     f"was killed by signal {_signal_name(-died[1])}" if died[1] < 0 else f"exited with code {died[1]}"
                 )
             raise ImageFolderError(
-                f"{quote_path(folder)}: an image decoding worker process {how} while decoding ({type(exc).__name__}: "
-                f"{exc}); the system's out-of-memory killer sends SIGKILL: lower batch_size or num_workers "
-                "(CLI --batch-size, --workers)"
+                Template(
+                    "{folder}: an image decoding worker process {how} while decoding ({kind}: {exc}); the system's "
+                    "out-of-memory killer sends SIGKILL: {lower}",
+                    folder=quote_path(folder),
+                    how=how,
+                    kind=type(exc).__name__,
+                    exc=exc,
+                    lower=LOWER_MEMORY,
+                )
             ) from exc
         yield items
 
@@ -372,8 +391,17 @@ def report_skipped(folder: Path, bad: Sequence[tuple[str, str]], skipped: list[s
     more = f" and {len(bad) - WARN_LISTED} more" if len(bad) > WARN_LISTED else ""
     warnings.warn(
         SkippedImagesWarning(
-            f"{quote_path(folder)}: skipped {len(bad)} unreadable image file{'s' if len(bad) > 1 else ''}: "
-            f"{named}{more} (strict=True fails instead)",
+            Template(
+                "{folder}: skipped {count} unreadable image file{s}: {named}{more} ({strict_advice})",
+                folder=quote_path(folder),
+                count=len(bad),
+                s="s" if len(bad) > 1 else "",
+                named=named,
+                more=more,
+                strict_advice=PerFrontEnd(
+                    python="{strict}=True fails instead", cli="without {strict} such files fail the run"
+                ),
+            ),
             [path for path, _ in bad],
         ),
         stacklevel=3,

@@ -11,6 +11,7 @@ from ganprobe.errors import InputError
 from ganprobe.extractors.onnx_backend import OnnxRuntimeRunner, check_backend, unusable_reason
 from ganprobe.extractors.preprocessing import ImageBatch, Preprocessing
 from ganprobe.extractors.speed import autocast_context, check_autocast, compile_outside_taps, describe_execution
+from ganprobe.front_end_names import Template
 from ganprobe.functional.pixel_copies import copy_thumbnails
 
 # A layer every extractor offers besides its taps: small grey thumbnails of its preprocessed input, for the pixel copy
@@ -112,7 +113,8 @@ class FeatureExtractor(nn.Module):
         if self.backend == "onnxruntime":
             reason = unusable_reason(torch.device("cpu"), self.autocast, self.compiled)
             if reason is not None:
-                raise InputError(f"backend: onnxruntime cannot run extractor {name!r}: {reason}")
+                cannot = "{backend}: onnxruntime cannot run extractor {name!r}: {reason}"
+                raise InputError(Template(cannot, name=name, reason=reason))
         self._freeze()
 
     def _freeze(self) -> None:
@@ -143,7 +145,8 @@ class FeatureExtractor(nn.Module):
         if reason is None:
             return "onnxruntime"
         if self.backend == "onnxruntime":
-            raise InputError(f"backend: onnxruntime cannot run extractor {self.name!r}: {reason}")
+            cannot = "{backend}: onnxruntime cannot run extractor {name!r}: {reason}"
+            raise InputError(Template(cannot, name=self.name, reason=reason))
         return "torch"
 
     @property

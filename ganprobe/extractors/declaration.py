@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ganprobe.errors import InputError
 from ganprobe.extractors.preprocessing import Preprocessing
+from ganprobe.front_end_names import Template
 
 if TYPE_CHECKING:
     from torch import nn
@@ -98,5 +99,12 @@ class Backbone:
         """
         chosen = self.default_pipeline if name is None else name
         if chosen not in self.pipelines:
-            raise InputError(f"pipeline: {self.name!r} has pipelines {list(self.pipelines)}, got {name!r}")
+            raise InputError(
+                Template(
+                    "{pipeline}: {backbone!r} has pipelines {pipelines}, got {name!r}",
+                    backbone=self.name,
+                    pipelines=list(self.pipelines),
+                    name=name,
+                )
+            )
         return chosen, self.pipelines[chosen]

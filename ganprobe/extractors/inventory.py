@@ -32,6 +32,8 @@ class ExtractorInfo:
         weights: ``"yes (sha256 1234abcd...)"``, ``"random (none needed)"``, ``"missing"`` or ``"unavailable"``.
         available: whether the extractor can be built here without a download.
         advice: for missing weights, the error's one line on how to supply the file offline (else empty).
+        advice_error: the error that advice comes from (``None`` when there is none), for front ends to render
+            in their own words (:func:`ganprobe.front_end_names.render`).
     """
 
     name: str
@@ -42,6 +44,7 @@ class ExtractorInfo:
     weights: str
     available: bool
     advice: str = ""
+    advice_error: GanprobeError | None = None
 
 
 def _first_line(error: Exception) -> str:
@@ -53,27 +56,28 @@ def _digest_status(digest: str) -> str:
     return RANDOM_WEIGHTS if not digest or digest.startswith("random") else f"yes (sha256 {digest[:12]}...)"
 
 
-def _weights_status(backbone: Backbone, pretrained: bool) -> tuple[str, str]:
-    """``(weights column, advice)`` of a declared backbone, without building it or downloading anything."""
+def _weights_status(backbone: Backbone, pretrained: bool) -> tuple[str, str, GanprobeError | None]:
+    """``(weights column, advice, the error it comes from)`` of a declared backbone, without building it or
+    downloading anything."""
     missing = backbone.unavailable() if backbone.unavailable is not None else ""
     if missing:
-        return "missing", missing
+        return "missing", missing, None
     if not pretrained:
-        return RANDOM_WEIGHTS, ""
+        return RANDOM_WEIGHTS, "", None
     if backbone.find_weights is None:
-        return "unavailable", f"no published weights are declared; use random-{backbone.name}"
+        return "unavailable", f"no published weights are declared; use random-{backbone.name}", None
     with look_only():
         try:
             _, digest = backbone.find_weights(None, True)
         except WeightsError as exc:
-            return "missing", _first_line(exc)
+            return "missing", _first_line(exc), exc
         except GanprobeError as exc:
-            return "unavailable", str(exc)
-    return _digest_status(digest), ""
+            return "unavailable", str(exc), exc
+    return _digest_status(digest), "", None
 
 
 def _describe_declared(entry: ExtractorEntry, backbone: Backbone) -> ExtractorInfo:
-    weights, advice = _weights_status(backbone, entry.pretrained)
+    weights, advice, error = _weights_status(backbone, entry.pretrained)
     return ExtractorInfo(
         entry.name,
         entry.description,
@@ -83,6 +87,7 @@ def _describe_declared(entry: ExtractorEntry, backbone: Backbone) -> ExtractorIn
         weights,
         not advice,
         advice,
+        error,
     )
 
 
@@ -98,10 +103,10 @@ def _describe_built(entry: ExtractorEntry) -> ExtractorInfo:
                 shape = get_extractor(f"random-{entry.name}")
                 layers, default, blocks = tuple(shape.layers), shape.default_layer, tuple(shape.block_layers)
             return ExtractorInfo(
-                entry.name, entry.description, layers, default, blocks, "missing", False, _first_line(exc)
+                entry.name, entry.description, layers, default, blocks, "missing", False, _first_line(exc), exc
             )
         except GanprobeError as exc:
-            return ExtractorInfo(entry.name, entry.description, (), None, (), "unavailable", False, str(exc))
+            return ExtractorInfo(entry.name, entry.description, (), None, (), "unavailable", False, str(exc), exc)
     return ExtractorInfo(
         entry.name,
         entry.description,

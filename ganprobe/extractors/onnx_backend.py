@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from ganprobe.cache_files import RefusedEntry, open_entry, trusted_folder, write_entry
 from ganprobe.errors import FeatureCacheWarning, InputError
+from ganprobe.front_end_names import Template
 from ganprobe.text import quote_path
 
 BACKENDS = ("auto", "torch", "onnxruntime")
@@ -75,7 +76,9 @@ def check_backend(backend: str) -> str:
         InputError: an unknown name.
     """
     if backend not in BACKENDS:
-        raise InputError(f"backend: expected one of {list(BACKENDS)}, got {backend!r}")
+        raise InputError(
+            Template("{backend}: expected one of {choices}, got {given!r}", choices=list(BACKENDS), given=backend)
+        )
     return backend
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ganprobe.errors import WeightsNotFoundError
 from ganprobe.extractors.weights import WeightsFile, checked_digest, resolve_weights
+from ganprobe.front_end_names import PerFrontEnd, Template
 
 # ----------------------------------------------------------------------------------------------- FID Inception-v3
 FID_INCEPTION_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -128,9 +129,17 @@ def find_lenet_weights(weights_path: str | os.PathLike[str] | None, verify: bool
     if weights_path is not None:
         return resolve_weights(WeightsFile(BUNDLED_WEIGHTS.name, None, LENET_MNIST_SHA256), weights_path, verify)
     if not BUNDLED_WEIGHTS.is_file():
+        retrained = PerFrontEnd(
+            python="pass {weights_path}=... with {verify_checksum}=False",
+            cli="load its weights from Python with weights_path=... and verify_checksum=False",
+        )
         raise WeightsNotFoundError(
-            f"{BUNDLED_WEIGHTS}: the bundled lenet-mnist weights are missing; reinstall ganprobe or run "
-            "examples/train_lenet_mnist.py and pass weights_path=... with verify_checksum=False"
+            Template(
+                "{bundled}: the bundled lenet-mnist weights are missing; reinstall ganprobe or run "
+                "examples/train_lenet_mnist.py and {retrained}",
+                bundled=BUNDLED_WEIGHTS,
+                retrained=retrained,
+            )
         )
     return BUNDLED_WEIGHTS, checked_digest(BUNDLED_WEIGHTS, LENET_MNIST_SHA256, verify)
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganprobe.errors import WeightsChecksumError, WeightsFormatError, WeightsNotFoundError
+from ganprobe.front_end_names import PerFrontEnd, Template
 
 if TYPE_CHECKING:
     import torch
@@ -99,6 +100,15 @@ class WeightsFile:
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _HEX_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
+# Only Python can load weights without a published checksum; the command line says so in its words.
+_OWN = PerFrontEnd(
+    python="pass {verify_checksum}=False for your own weights",
+    cli="your own weights load from Python with verify_checksum=False (the command line takes only published ones)",
+)
+_OWN_IN_BRACKETS = PerFrontEnd(
+    python="or pass {verify_checksum}=False for your own weights",
+    cli="your own weights load from Python with verify_checksum=False; the command line takes only published ones",
+)
 
 
 def cache_dir() -> Path:
@@ -128,13 +138,19 @@ def verify_checksum(path: Path, expected: str) -> str:
     """
     if not _HEX_PREFIX.fullmatch(expected or ""):
         raise WeightsChecksumError(
-            f"{path}: no published SHA-256 to check it against; pass verify_checksum=False for your own weights"
+            Template("{path}: no published SHA-256 to check it against; {own_weights}", path=path, own_weights=_OWN)
         )
     actual = sha256_file(path)
     if not actual.startswith(expected.lower()):
         raise WeightsChecksumError(
-            f"{path}: SHA-256 {actual[:16]}... does not match the published {expected}; the file is corrupt or is "
-            "other weights: delete it and supply the original (or pass verify_checksum=False for your own weights)"
+            Template(
+                "{path}: SHA-256 {actual}... does not match the published {expected}; the file is corrupt or is other "
+                "weights: delete it and supply the original ({own_weights})",
+                path=path,
+                actual=actual[:16],
+                expected=expected,
+                own_weights=_OWN_IN_BRACKETS,
+            )
         )
     return actual
 
@@ -209,7 +225,8 @@ def resolve_weights(
     if weights_path is not None:
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise WeightsNotFoundError(f"weights_path {str(path)!r} does not exist or is not a file")
+            missing = Template("{weights_path} {path!r} does not exist or is not a file", path=str(path))
+            raise WeightsNotFoundError(missing)
         return path, checked_digest(path, spec.expected, verify)
 
     searched = list(_candidates(spec))
@@ -218,20 +235,12 @@ def resolve_weights(
             return path, checked_digest(path, spec.expected, verify)
 
     target = cache_dir() / "weights" / spec.filename
-    hint = (
-        f"download {spec.url or spec.filename} on a machine with internet and put it in ${WEIGHTS_DIR_ENV} "
-        + (f"as {spec.filename} " if spec.url and not spec.url.endswith("/" + spec.filename) else "")
-        + f"(or pass weights_path=...); looked in: {', '.join(str(p.parent) for p in searched)}"
-    )
     if spec.url is None:
-        raise WeightsNotFoundError(f"weights file {spec.filename!r} not found and has no download URL: {hint}")
+        raise _not_found(spec, searched, "not found and has no download URL")
     if _LOOK_ONLY.get():
-        raise WeightsNotFoundError(
-            f"weights file {spec.filename!r} is not on this machine (it downloads on first use where there is "
-            f"internet): {hint}"
-        )
+        raise _not_found(spec, searched, "is not on this machine (it downloads on first use where there is internet)")
     if os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no"):
-        raise WeightsNotFoundError(f"weights file {spec.filename!r} not found and {OFFLINE_ENV} is set: {hint}")
+        raise _not_found(spec, searched, f"not found and {OFFLINE_ENV} is set")
     # Download under a staging name and check it before it takes the real name, so a wrong download (a proxy's
     # login page, say) never sits in the cache looking like weights.
     staging = target.with_name(target.name + ".download")
@@ -241,13 +250,29 @@ def resolve_weights(
         os.replace(staging, target)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise WeightsNotFoundError(
-            f"weights file {spec.filename!r} not found and the download failed ({reason}): {hint}"
-        ) from None
+        raise _not_found(spec, searched, f"not found and the download failed ({reason})") from None
     finally:
         if staging.exists():
             staging.unlink()
     return target, digest
+
+
+def _not_found(spec: WeightsFile, searched: list[Path], why: str) -> WeightsNotFoundError:
+    """The error for a weights file that is nowhere here, ``why`` in words, with how to supply it offline."""
+    renamed = spec.url is not None and not spec.url.endswith("/" + spec.filename)
+    return WeightsNotFoundError(
+        Template(
+            "weights file {name!r} {why}: download {source} on a machine with internet and put it in {folder} "
+            "{renamed}(or pass {weights_file}); looked in: {searched}",
+            name=spec.filename,
+            why=why,
+            source=spec.url or spec.filename,
+            folder=f"${WEIGHTS_DIR_ENV}",
+            renamed=f"as {spec.filename} " if renamed else "",
+            weights_file=PerFrontEnd(python="{weights_path}=...", cli="{weights_path} FILE"),
+            searched=", ".join(str(path.parent) for path in searched),
+        )
+    )
 
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

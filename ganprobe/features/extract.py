@@ -13,10 +13,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor
 
 from ganprobe.data.listing import FolderListing, as_listed
-from ganprobe.data.sources import ImageSource, iter_batches, iter_folder_batches, report_skipped, source_length
+from ganprobe.data.sources import (
+    SKIP_UNREADABLE,
+    ImageSource,
+    iter_batches,
+    iter_folder_batches,
+    report_skipped,
+    source_length,
+)
 from ganprobe.errors import ImageFolderError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.features.cache import FeatureCache, cache_key, source_fingerprint
+from ganprobe.front_end_names import Template
 
 
 def _progress(enabled: bool) -> Progress | nullcontext:
@@ -184,8 +192,12 @@ def served_from_cache(
 def _check_skipped(bad: Sequence[tuple[str, str]], strict: bool) -> None:
     if strict and bad:
         raise ImageFolderError(
-            f"{bad[0][0]}: {bad[0][1]} (the cached features of this folder skipped it); "
-            "strict=False (CLI --skip-unreadable) skips such files instead"
+            Template(
+                "{file}: {reason} (the cached features of this folder skipped it); {skip}",
+                file=bad[0][0],
+                reason=bad[0][1],
+                skip=SKIP_UNREADABLE,
+            )
         )
 
 

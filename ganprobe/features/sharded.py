@@ -57,7 +57,7 @@ from ganprobe.distributed import (
     rank_and_world_size,
     shard_range,
 )
-from ganprobe.errors import GanprobeError, ImageFolderError
+from ganprobe.errors import GanprobeError, ImageFolderError, error_from_report, problem_report
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.features.cache import FeatureCache, source_fingerprint
 from ganprobe.features.extract import cache_entry_key, iter_features, served_from_cache
@@ -110,7 +110,7 @@ def extract_sharded(
     entry = cache.load_entry(key) if key is not None and cache is not None else None
     if all(all_gather_json(entry is not None, device)):  # a rank without the entry makes every rank extract
         return served_from_cache(entry, extractor, source, wanted, strict, skipped), [0] * world_size  # type: ignore[arg-type]
-    problem: list[str] | None = None
+    problem: list[Any] | None = None
     parts: dict[str, list[Tensor]] = {}
     bad: list[tuple[str, str]] = []
     order: list[int] = []
@@ -119,12 +119,11 @@ def extract_sharded(
             extractor, source, wanted, batch_size, num_samples, seed, num_workers, strict, rank, world_size
         )
     except GanprobeError as exc:
-        problem = [type(exc).__name__, str(exc)]
+        problem = problem_report(exc)
     reports = all_gather_json({"problem": problem, "skipped": bad, "batches": order}, device)
     for report in reports:
         if report["problem"] is not None:
-            kind, message = report["problem"]
-            raise getattr(errors, kind, GanprobeError)(message)
+            raise error_from_report(report["problem"])
     features = _gather(parts, wanted, extractor, device, [report["batches"] for report in reports])
     extracted = [sum(report["batches"][1::2]) for report in reports]
     _check_tiling([report["batches"] for report in reports], batch_size, _known_rows(source, num_samples, strict))

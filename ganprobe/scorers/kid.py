@@ -13,6 +13,7 @@ from ganprobe.defaults import setting
 from ganprobe.errors import InputError, SampleSizeWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
+from ganprobe.front_end_names import PerFrontEnd, Template
 from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid, kid_interval
 from ganprobe.metrics.declarations.kid import DECLARATION, KEY_KID, KEY_KID_STD
@@ -20,6 +21,9 @@ from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions
 from ganprobe.scorers.base import SingleLayerScorer
 from ganprobe.scorers.fid import PUBLISHED_LAYER, official_inception, with_reference
+
+# shrink_subsets is an argument of the KID classes only: the CLI and the plugin have no way to pass it.
+ERROR_INSTEAD = PerFrontEnd(python=" (pass {shrink_subsets}=False to get an error instead)", cli="", plugin="")
 
 
 class KIDScorer(SingleLayerScorer):
@@ -75,12 +79,14 @@ class KIDScorer(SingleLayerScorer):
         smallest = min(real.shape[0], fake.shape[0])
         size = self.subset_size
         if self.shrink_subsets and size > smallest >= 2:
-            warnings.warn(
-                f"KID: subset_size {size} lowered to {smallest}, the smaller set's size: every subset is the whole "
-                "set, so kid_std is no spread (pass shrink_subsets=False to get an error instead)",
-                SampleSizeWarning,
-                stacklevel=2,
+            lowered = Template(
+                "KID: subset_size {size} lowered to {smallest}, the smaller set's size: every subset is the whole "
+                "set, so kid_std is no spread{instead}",
+                size=size,
+                smallest=smallest,
+                instead=ERROR_INSTEAD,
             )
+            warnings.warn(SampleSizeWarning(lowered), stacklevel=2)
             size = smallest
         return size
 
