@@ -4,19 +4,26 @@ Names, keys, labels and directions are read from the torch-free declarations (:m
 one module per metric), so help texts, gates and the report schema never import a metric class; this module only
 lists the declarations in report order. :func:`metric_classes` imports the torchmetrics classes when it is first
 called, :func:`scorer_classes` the scorers (the same math without torchmetrics: what the evaluator runs).
+
+A metric of one's own joins the same list with :func:`register_metric`, or from an installed package through an
+entry point of the ``ganprobe.metrics`` group (read once, when the metric list is first needed).
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+import warnings
 from functools import cache
 from typing import TYPE_CHECKING
 
+from ganprobe.errors import GanprobeWarning, UsageError
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.outputs import Output
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from ganprobe.metrics.base import FeatureMetric
     from ganprobe.scorers.base import FeatureScorer
 
@@ -34,32 +41,128 @@ _DECLARATIONS = (
 )
 
 
+# Metrics registered by register_metric() or loaded from entry points, in registration order (after the built-ins).
+_registered: dict[str, MetricDeclaration] = {}
+_entry_points_loaded = False
+ENTRY_POINT_GROUP = "ganprobe.metrics"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 @cache
-def metric_declarations() -> dict[str, MetricDeclaration]:
-    """``{name: declaration}`` of every metric the evaluator can run, in report order (imports no torch)."""
+def builtin_declarations() -> dict[str, MetricDeclaration]:
+    """``{name: declaration}`` of ganprobe's own metrics, in report order (imports no torch, reads no entry point)."""
     declarations = (
         importlib.import_module(f"ganprobe.metrics.declarations.{module}").DECLARATION for module in _DECLARATIONS
     )
     return {declaration.name: declaration for declaration in declarations}
 
 
+def metric_declarations() -> dict[str, MetricDeclaration]:
+    """``{name: declaration}`` of every metric the evaluator can run, in report order: the built-ins, then the
+    registered ones (:func:`register_metric`, and the ``ganprobe.metrics`` entry points, read on the first call).
+    Imports no torch."""
+    _load_entry_points()
+    return {**builtin_declarations(), **_registered}
+
+
 def metric_names() -> list[str]:
-    """The metric names in report order (``fid``, ``kid``, ..., ``layer_separability``), without importing torch."""
+    """The metric names in report order (``fid``, ``kid``, ..., ``layer_separability``, then registered ones),
+    without importing torch."""
     return list(metric_declarations())
 
 
+def _refusal(declaration: object) -> str | None:
+    """Why ``declaration`` cannot join the registry (``None``: it can, or it is there already)."""
+    if not isinstance(declaration, MetricDeclaration):
+        return f"expected a MetricDeclaration, got {type(declaration).__name__}"
+    name = declaration.name
+    if not isinstance(name, str) or not _NAME.match(name):
+        return f"name {name!r}: use lower-case letters, digits and underscores (it is the --set NAME.SETTING prefix)"
+    if name in builtin_declarations():
+        return f"{name!r} is a built-in metric; choose another name"
+    if name in _registered:
+        return None if _registered[name] == declaration else f"{name!r} is already registered by another declaration"
+    if ":" not in declaration.metric_class or (declaration.scorer_class and ":" not in declaration.scorer_class):
+        return f"{name}: metric_class and scorer_class are 'package.module:Class' paths"
+    if not declaration.outputs:
+        return f"{name}: declares no outputs"
+    for output in declaration.outputs:
+        found = find_output(output.key)
+        if found is not None:
+            return f"{name}: output key {output.key!r} is already reported by {found[0]}"
+    return None
+
+
+def register_metric(declaration: MetricDeclaration) -> MetricDeclaration:
+    """Let a metric of your own take part in ``evaluate(metrics=[...])``, the CLI (``--metrics``, ``--set``,
+    ``--fail-if``), the pytest plugin and every report, like a built-in one.
+
+    Registering the same declaration again does nothing. A package can register without any call: an entry point
+    of the ``ganprobe.metrics`` group naming the declaration (``energy = my_package.declaration:DECLARATION`` in
+    its ``[project.entry-points."ganprobe.metrics"]``), read once when the metric list is first needed.
+
+    Args:
+        declaration: the metric's :class:`~ganprobe.metrics.declarations.MetricDeclaration` (torch-free); its
+            ``metric_class`` (and ``scorer_class``, if any) are imported only when the metric runs.
+
+    Returns:
+        ``declaration``.
+
+    Raises:
+        UsageError: not a declaration, a name that is not ``lower_case``, a built-in's or another registered
+            metric's name, or an output key another metric reports.
+    """
+    _load_entry_points()
+    refusal = _refusal(declaration)
+    if refusal is not None:
+        raise UsageError(f"register_metric: {refusal}")
+    _registered[declaration.name] = declaration
+    return declaration
+
+
+def _metric_entry_points() -> list[EntryPoint]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _load_entry_points() -> None:
+    """Register the declarations named by ``ganprobe.metrics`` entry points, once. One that cannot be loaded or is
+    refused is skipped with one warning line naming its distribution and entry point."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True  # before loading: a plugin that lists the metrics while loading sees the built-ins
+    for point in _metric_entry_points():
+        try:
+            declaration = point.load()
+            refusal = _refusal(declaration)
+        except Exception as error:  # noqa: BLE001 - any failure of a third-party import is reported, not raised
+            text = str(error).strip().splitlines()
+            refusal = f"{type(error).__name__}: {text[0] if text else 'no message'}"
+        if refusal is None:
+            _registered[declaration.name] = declaration
+            continue
+        dist = getattr(point, "dist", None)
+        who = f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+        warnings.warn(
+            f"{ENTRY_POINT_GROUP} entry point {point.name!r} ({point.value}) of {who} skipped: {refusal}",
+            GanprobeWarning,
+            stacklevel=2,
+        )
+
+
+@cache
 def _import(path: str) -> type:
     module, attribute = path.split(":")
     return getattr(importlib.import_module(module), attribute)
 
 
-@cache
 def metric_classes() -> dict[str, type[FeatureMetric]]:
     """``{name: class}`` of every metric's torchmetrics class, in report order (imports torch and torchmetrics)."""
     return {name: _import(declaration.metric_class) for name, declaration in metric_declarations().items()}
 
 
-@cache
 def scorer_classes() -> dict[str, type[FeatureScorer]]:
     """``{name: class}`` the evaluator instantiates where no state needs syncing, in report order: each metric's
     scorer on plain states (:func:`ganprobe.scorers.plain.standalone`; no torchmetrics import), or its torchmetrics

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import HIGHER, NO_DIRECTION, Output
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -22,6 +22,7 @@ DECLARATION = MetricDeclaration(
     needs_logits=True,
     uses_real=False,
     seeded=True,
+    settings=(Setting("splits", 10, int, "parts the fakes are split into (10 as published)"),),
     outputs=(
         Output(
             KEY_IS,

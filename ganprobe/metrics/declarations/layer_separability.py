@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.defaults import SEPARABILITY_PROTOCOLS
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import Output, closest_to
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -19,6 +20,11 @@ DECLARATION = MetricDeclaration(
     ),
     verdict_rank=20,
     seeded=True,
+    settings=(
+        Setting("protocols", SEPARABILITY_PROTOCOLS, str, "comma-separated protocols", SEPARABILITY_PROTOCOLS),
+        Setting("folds", 5, int, "cross-validation folds of linear_probe"),
+        Setting("k", 1, int, "neighbours of the knn_loo protocol"),
+    ),
     outputs=(
         Output(
             SEPARABILITY_PREFIX + "{layer}.{protocol}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import HIGHER, Output
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -21,6 +21,7 @@ DECLARATION = MetricDeclaration(
         "either way",
     ),
     verdict_rank=30,
+    settings=(Setting("k", 3, int, "the neighbour that sets each ball's radius"),),
     outputs=(
         Output(
             KEY_PRECISION,
