@@ -62,9 +62,10 @@ def test_settings_live_in_the_declarations_and_the_table_is_unchanged() -> None:
     assert rows == TABLE_BEFORE
     table = defaults.METRIC_SETTINGS
     assert list(table) == list(declarations)  # every metric keyed, fid with no settings
-    assert [(metric, key, entry.default, entry.kind) for metric, rows in table.items() for key, entry in rows.items()] == (
-        TABLE_BEFORE
-    )
+    derived = [
+        (metric, key, entry.default, entry.kind) for metric, rows in table.items() for key, entry in rows.items()
+    ]
+    assert derived == TABLE_BEFORE
     assert defaults.setting("kid", "subset_size") == declarations["kid"].setting("subset_size").default == 1000
     assert "kid.subset_size=1000: rows per subset" in defaults.settings_help()
 
@@ -187,8 +188,8 @@ def test_a_broken_entry_point_is_one_warning_line_and_a_clash_is_refused(tmp_pat
     done = _python(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "'fid'" in done.stdout and "missing" not in done.stdout
-    lines = [line for line in done.stderr.splitlines() if "ganprobe.metrics" in line]
-    assert len(lines) == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and all("ganprobe.metrics entry point" in line for line in lines), done.stderr
     assert "Traceback" not in done.stderr
     missing = next(line for line in lines if "'missing'" in line)
     assert "broken_metrics 0.1" in missing and "No module named 'no_such_module_here'" in missing
@@ -208,3 +209,24 @@ def test_entry_points_are_read_once_and_only_when_the_metric_list_is_needed(
     registry.metric_names()
     registry.metric_names()
     assert calls == [1]
+
+
+def test_a_new_declaration_module_is_all_the_registry_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built-in metrics are every module of ganprobe.metrics.declarations, ordered by ``report_order``: no list to
+    edit."""
+    from ganprobe.metrics import declarations
+
+    (tmp_path / "newcomer.py").write_text(
+        "from ganprobe.metrics.declarations import MetricDeclaration\n"
+        "from ganprobe.metrics.outputs import LOWER, Output\n"
+        "DECLARATION = MetricDeclaration('newcomer', 'x:Y', (Output('newcomer', 'n', LOWER, 'n'),), report_order=15)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(declarations, "__path__", [*declarations.__path__, str(tmp_path)])
+    registry.builtin_declarations.cache_clear()
+    try:
+        names = list(registry.builtin_declarations())
+    finally:
+        monkeypatch.undo()
+        registry.builtin_declarations.cache_clear()
+    assert names[:3] == ["fid", "newcomer", "kid"] and "newcomer" not in registry.builtin_declarations()

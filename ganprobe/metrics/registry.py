@@ -2,8 +2,9 @@
 
 Names, keys, labels and directions are read from the torch-free declarations (:mod:`ganprobe.metrics.declarations`,
 one module per metric), so help texts, gates and the report schema never import a metric class; this module only
-lists the declarations in report order. :func:`metric_classes` imports the torchmetrics classes when it is first
-called, :func:`scorer_classes` the scorers (the same math without torchmetrics: what the evaluator runs).
+lists the declarations (every module of that package, by ``report_order``). :func:`metric_classes` imports the
+torchmetrics classes when it is first called, :func:`scorer_classes` the scorers (the same math without
+torchmetrics: what the evaluator runs).
 
 A metric of one's own joins the same list with :func:`register_metric`, or from an installed package through an
 entry point of the ``ganprobe.metrics`` group (read once, when the metric list is first needed).
@@ -27,20 +28,6 @@ if TYPE_CHECKING:
     from ganprobe.metrics.base import FeatureMetric
     from ganprobe.scorers.base import FeatureScorer
 
-# The modules of ganprobe.metrics.declarations, in report order.
-_DECLARATIONS = (
-    "fid",
-    "kid",
-    "inception_score",
-    "precision_recall",
-    "density_coverage",
-    "cmmd",
-    "memorization",
-    "knn_loo",
-    "layer_separability",
-)
-
-
 # Metrics registered by register_metric() or loaded from entry points, in registration order (after the built-ins).
 _registered: dict[str, MetricDeclaration] = {}
 _entry_points_loaded = False
@@ -51,10 +38,15 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 @cache
 def builtin_declarations() -> dict[str, MetricDeclaration]:
     """``{name: declaration}`` of ganprobe's own metrics, in report order (imports no torch, reads no entry point)."""
-    declarations = (
-        importlib.import_module(f"ganprobe.metrics.declarations.{module}").DECLARATION for module in _DECLARATIONS
-    )
-    return {declaration.name: declaration for declaration in declarations}
+    import pkgutil
+
+    from ganprobe.metrics import declarations as package
+
+    found = [
+        importlib.import_module(f"{package.__name__}.{module.name}").DECLARATION
+        for module in pkgutil.iter_modules(package.__path__)
+    ]  # every module of ganprobe.metrics.declarations: a new metric's module is all it takes
+    return {declaration.name: declaration for declaration in sorted(found, key=lambda item: item.report_order)}
 
 
 def metric_declarations() -> dict[str, MetricDeclaration]:
@@ -145,10 +137,12 @@ def _load_entry_points() -> None:
             continue
         dist = getattr(point, "dist", None)
         who = f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
-        warnings.warn(
+        # warn_explicit without a source line: one line per skipped entry point, whatever the warning format
+        warnings.warn_explicit(
             f"{ENTRY_POINT_GROUP} entry point {point.name!r} ({point.value}) of {who} skipped: {refusal}",
             GanprobeWarning,
-            stacklevel=2,
+            "ganprobe",
+            0,
         )
 
 

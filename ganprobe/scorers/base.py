@@ -72,7 +72,14 @@ def cat_rows(parts: Tensor | Sequence[Tensor]) -> Tensor:
 
 # The class attributes a scorer takes from its declaration.
 _DECLARED_ATTRIBUTES = (
-    "name", "outputs", "needs_logits", "uses_real", "seeded", "verdict_rank", "closest_pairs", "takes_image_paths"
+    "name",
+    "outputs",
+    "needs_logits",
+    "uses_real",
+    "seeded",
+    "verdict_rank",
+    "closest_pairs",
+    "takes_image_paths",
 )
 
 
@@ -90,7 +97,9 @@ def _check_declared_interface(cls: type, declaration: MetricDeclaration) -> None
     for entry in declaration.settings:
         parameter = parameters.get(entry.name)
         if parameter is None:
-            raise TypeError(f"{cls.__name__}: declared setting {entry.name!r} is not a keyword of its __init__ signature")
+            raise TypeError(
+                f"{cls.__name__}: declared setting {entry.name!r} is not a keyword of its __init__ signature"
+            )
         if parameter.default != entry.default:
             raise TypeError(
                 f"{cls.__name__}: setting {entry.name!r} defaults to {parameter.default!r} in __init__, but its "

@@ -51,6 +51,8 @@ class MetricDeclaration:
         needs_logits: fed from the extractor's class logits (Inception Score).
         uses_real: the evaluator feeds it the real set too.
         seeded: takes a ``seed`` (the evaluator passes its own).
+        report_order: where the metric goes in reports, tables and the metric list (lower: earlier; registered
+            metrics follow the built-ins).
         verdict_rank: where the metric's verdict goes at the top of a report (lower: earlier), and how far the verdict
             trusts it when metrics disagree on one question (lower: trusted first).
         title: the metric in words for sample-size lines and the verdict (``FID``, ``precision/recall``).
@@ -74,6 +76,7 @@ class MetricDeclaration:
     needs_logits: bool = False
     uses_real: bool = True
     seeded: bool = False
+    report_order: int = 100
     verdict_rank: int = 50
     title: str = ""
     trust_reason: str = ""

@@ -12,6 +12,7 @@ KEY_CMMD = "cmmd"
 DECLARATION = MetricDeclaration(
     name="cmmd",
     metric_class="ganprobe.metrics.cmmd:CMMD",
+    report_order=60,
     scorer_class="ganprobe.scorers.cmmd:CMMDScorer",
     title="CMMD",
     settings=(

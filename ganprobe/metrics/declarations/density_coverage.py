@@ -13,6 +13,7 @@ KEY_COVERAGE = "coverage"
 DECLARATION = MetricDeclaration(
     name="density_coverage",
     metric_class="ganprobe.metrics.prdc:DensityCoverage",
+    report_order=50,
     scorer_class="ganprobe.scorers.prdc:DensityCoverageScorer",
     title="density/coverage",
     verdict_rank=25,

@@ -13,6 +13,7 @@ KEY_IS_STD = "is_std"
 DECLARATION = MetricDeclaration(
     name="is",
     metric_class="ganprobe.metrics.inception_score:InceptionScore",
+    report_order=30,
     scorer_class="ganprobe.scorers.inception_score:InceptionScorer",
     title="IS",
     sample_rule=SampleRule(

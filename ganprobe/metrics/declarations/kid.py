@@ -13,6 +13,7 @@ KEY_KID_STD = "kid_std"
 DECLARATION = MetricDeclaration(
     name="kid",
     metric_class="ganprobe.metrics.kid:KID",
+    report_order=20,
     scorer_class="ganprobe.scorers.kid:KIDScorer",
     title="KID",
     verdict_rank=40,

@@ -15,6 +15,7 @@ KEY_KNN_LOO_P_VALUE = "knn_loo_p_value"
 DECLARATION = MetricDeclaration(
     name="knn_loo",
     metric_class="ganprobe.metrics.knn_loo:KNNLOOAccuracy",
+    report_order=80,
     scorer_class="ganprobe.scorers.knn_loo:KNNLOOScorer",
     title="1-NN LOO",
     sample_rule=SampleRule(min_per_set=25, why="an accuracy over fewer samples has a standard error above 0.07"),

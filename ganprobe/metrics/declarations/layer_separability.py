@@ -13,6 +13,7 @@ SEPARABILITY_PREFIX = "separability."
 DECLARATION = MetricDeclaration(
     name="layer_separability",
     metric_class="ganprobe.metrics.layer_separability:LayerSeparability",
+    report_order=90,
     scorer_class="ganprobe.scorers.layer_separability:LayerSeparabilityScorer",
     title="layer separability",
     sample_rule=SampleRule(

@@ -31,6 +31,7 @@ def calibrated_threshold(extractor: str | None, layer: str | None) -> float | No
 DECLARATION = MetricDeclaration(
     name="memorization",
     metric_class="ganprobe.metrics.memorization:Memorization",
+    report_order=70,
     scorer_class="ganprobe.scorers.memorization:MemorizationScorer",
     title="memorisation",
     sample_rule=SampleRule(min_per_set=2, why="a real's spacing needs a second real"),

@@ -13,6 +13,7 @@ KEY_RECALL = "recall"
 DECLARATION = MetricDeclaration(
     name="precision_recall",
     metric_class="ganprobe.metrics.prdc:PrecisionRecall",
+    report_order=40,
     scorer_class="ganprobe.scorers.prdc:PrecisionRecallScorer",
     title="precision/recall",
     sample_rule=SampleRule(
