@@ -230,3 +230,20 @@ def test_a_new_declaration_module_is_all_the_registry_needs(tmp_path: Path, monk
         monkeypatch.undo()
         registry.builtin_declarations.cache_clear()
     assert names[:3] == ["fid", "newcomer", "kid"] and "newcomer" not in registry.builtin_declarations()
+
+
+def test_a_registered_metric_whose_class_cannot_be_imported_only_fails_when_asked_for(clean_registry: None) -> None:
+    """Classes are imported for the metrics a run asks for; a broken one is a one-line error naming it."""
+    import torch
+
+    from ganprobe.evaluator import Evaluator
+
+    ganprobe.register_metric(
+        MetricDeclaration("ghost", "no_such_package.ghost:Ghost", (Output("ghost", "g", LOWER, "g"),))
+    )
+    evaluator = Evaluator("random-resnet18", metrics=["knn_loo"])
+    evaluator.add(torch.rand(6, 3, 16, 16), real=True)
+    evaluator.add(torch.rand(6, 3, 16, 16), real=False)
+    assert set(evaluator.compute()) == {"knn_loo"}
+    with pytest.raises(UsageError, match=r"^metric 'ghost': cannot import its class no_such_package.ghost:Ghost "):
+        Evaluator("random-resnet18", metrics=["ghost"])

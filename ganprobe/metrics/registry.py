@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 import re
 import warnings
-from functools import cache
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 from ganprobe.errors import GanprobeWarning, UsageError
@@ -147,28 +148,59 @@ def _load_entry_points() -> None:
 
 
 @cache
-def _import(path: str) -> type:
-    module, attribute = path.split(":")
-    return getattr(importlib.import_module(module), attribute)
+def _import(name: str, path: str) -> type:
+    """The class at ``"package.module:Class"`` of metric ``name``.
+
+    Raises:
+        UsageError: it cannot be imported (one line naming the metric, the path and why).
+    """
+    module, _, attribute = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as error:
+        raise UsageError(f"metric {name!r}: cannot import its class {path} ({type(error).__name__}: {error})") from None
 
 
-def metric_classes() -> dict[str, type[FeatureMetric]]:
-    """``{name: class}`` of every metric's torchmetrics class, in report order (imports torch and torchmetrics)."""
-    return {name: _import(declaration.metric_class) for name, declaration in metric_declarations().items()}
+class _Classes(Mapping[str, type]):
+    """``{name: class}`` in report order, each class imported when it is first looked up: a run imports the classes
+    of the metrics it asks for, so a registered metric that cannot be imported fails only the runs that ask for it."""
+
+    def __init__(self, loaders: dict[str, Callable[[], type]]) -> None:
+        self._loaders = loaders
+
+    def __getitem__(self, name: str) -> type:
+        return self._loaders[name]()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
 
 
-def scorer_classes() -> dict[str, type[FeatureScorer]]:
-    """``{name: class}`` the evaluator instantiates where no state needs syncing, in report order: each metric's
-    scorer on plain states (:func:`ganprobe.scorers.plain.standalone`; no torchmetrics import), or its torchmetrics
-    class when its declaration names no scorer. Same arguments, values and reports as :func:`metric_classes`."""
+def metric_classes() -> Mapping[str, type[FeatureMetric]]:
+    """``{name: class}`` of every metric's torchmetrics class, in report order; a class is imported (with torch and
+    torchmetrics) when it is looked up."""
+    return _Classes({name: partial(_import, name, item.metric_class) for name, item in metric_declarations().items()})
+
+
+def _scorer(name: str, declaration: MetricDeclaration) -> type:
     from ganprobe.scorers.plain import standalone
 
-    return {
-        name: standalone(_import(declaration.scorer_class))
-        if declaration.scorer_class
-        else _import(declaration.metric_class)
-        for name, declaration in metric_declarations().items()
-    }
+    if declaration.scorer_class:
+        return standalone(_import(name, declaration.scorer_class))
+    return _import(name, declaration.metric_class)
+
+
+def scorer_classes() -> Mapping[str, type[FeatureScorer]]:
+    """``{name: class}`` the evaluator instantiates where no state needs syncing, in report order: each metric's
+    scorer on plain states (:func:`ganprobe.scorers.plain.standalone`; no torchmetrics import), or its torchmetrics
+    class when its declaration names no scorer. Same arguments, values and reports as :func:`metric_classes`; a
+    class is imported when it is looked up."""
+    return _Classes({name: partial(_scorer, name, item) for name, item in metric_declarations().items()})
 
 
 def declared_outputs() -> list[tuple[str, Output]]:
