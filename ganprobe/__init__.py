@@ -49,6 +49,8 @@ _EXPORTS = {
     "CMMD": "ganprobe.metrics",
     "KID": "ganprobe.metrics",
     "FID": "ganprobe.metrics",
+    "MetricDeclaration": "ganprobe.metrics.declarations",
+    "register_metric": "ganprobe.metrics.registry",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -100,6 +102,8 @@ if TYPE_CHECKING:
         Memorization,
         PrecisionRecall,
     )
+    from ganprobe.metrics.declarations import MetricDeclaration  # noqa: F401
+    from ganprobe.metrics.registry import register_metric  # noqa: F401
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals(), __all__)

@@ -1,18 +1,22 @@
 """The one table of defaults that the Python API, the CLI and the pytest plugin all read, so they never drift.
 
-:data:`METRIC_SETTINGS` holds every metric setting (a constructor argument of a metric class) with its one default:
-the classes take their signature defaults from it, ``evaluate(settings=...)`` / ``Evaluator(settings=...)``, the
-CLI's repeatable ``--set METRIC.SETTING=VALUE`` and the plugin's ``settings=`` all set the same names.
+Every metric setting (a constructor argument of a metric class) is declared once, with its one default, in its
+metric's declaration (:class:`ganprobe.metrics.declarations.Setting` rows in ``DECLARATION.settings``);
+:data:`METRIC_SETTINGS` is the table derived from them (registered metrics included). The classes take their
+signature defaults from it, ``evaluate(settings=...)`` / ``Evaluator(settings=...)``, the CLI's repeatable
+``--set METRIC.SETTING=VALUE`` and the plugin's ``settings=`` all set the same names. This module imports no torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganprobe.errors import UsageError
 from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
+
+if TYPE_CHECKING:
+    from ganprobe.metrics.declarations import Setting
 
 EXTRACTOR = DEFAULT_EXTRACTOR
 BATCH_SIZE = 64
@@ -33,57 +37,36 @@ DEVICE = "cpu"
 TSNE_POINTS = 300
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One metric setting: its default, the type a text value is parsed as, and what it does."""
-
-    default: Any
-    kind: type
-    help: str
-    choices: tuple[str, ...] = ()
-
-
 SEPARABILITY_PROTOCOLS = ("linear_probe", "knn_loo", "pca2_svm", "pca2_kmeans")
 
-# metric name -> setting -> Setting. The metric names are the evaluator's (``--metrics``); the settings are the
-# keyword arguments of the metric classes, which read their defaults here.
-METRIC_SETTINGS: dict[str, dict[str, Setting]] = {
-    "fid": {},
-    "kid": {
-        "num_subsets": Setting(100, int, "random subsets the KID is averaged over"),
-        "subset_size": Setting(1000, int, "rows per subset and set (lowered to the smaller set, with a warning)"),
-        "degree": Setting(3, int, "degree of the polynomial kernel"),
-        "gamma": Setting(None, float, "kernel scale (default 1/D)"),
-        "coef": Setting(1.0, float, "kernel constant"),
-    },
-    "is": {"splits": Setting(10, int, "parts the fakes are split into (10 as published)")},
-    "precision_recall": {"k": Setting(3, int, "the neighbour that sets each ball's radius")},
-    "density_coverage": {"k": Setting(5, int, "the neighbour that sets each real ball's radius")},
-    "cmmd": {
-        "sigma": Setting(10.0, float, "RBF bandwidth"),
-        "scale": Setting(1000.0, float, "multiplier of the MMD"),
-        "normalize": Setting(True, bool, "L2-normalise the embeddings first"),
-    },
-    "memorization": {
-        "threshold": Setting(
-            None, float, "copy ratios below this count as suspicious (default: calibrated for the feature space)"
-        ),
-        "pixels": Setting(
-            True, bool, "also compare the images as grey thumbnails, tolerating a one-pixel shift (needs an extractor)"
-        ),
-    },
-    "knn_loo": {"k": Setting(1, int, "odd number of neighbours that vote")},
-    "layer_separability": {
-        "protocols": Setting(SEPARABILITY_PROTOCOLS, str, "comma-separated protocols", SEPARABILITY_PROTOCOLS),
-        "folds": Setting(5, int, "cross-validation folds of linear_probe"),
-        "k": Setting(1, int, "neighbours of the knn_loo protocol"),
-    },
-}
+
+def _settings_table() -> dict[str, dict[str, Setting]]:
+    from ganprobe.metrics.registry import metric_declarations
+
+    return {name: {entry.name: entry for entry in item.settings} for name, item in metric_declarations().items()}
+
+
+def __getattr__(name: str) -> Any:
+    """``METRIC_SETTINGS`` (metric name -> setting -> :class:`Setting`) derived from the metric declarations, each
+    time it is read (a metric registered later is in it); ``Setting`` from :mod:`ganprobe.metrics.declarations`."""
+    if name == "METRIC_SETTINGS":
+        return _settings_table()
+    if name == "Setting":
+        from ganprobe.metrics.declarations import Setting
+
+        return Setting
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def setting(metric: str, name: str) -> Any:
-    """The default of ``metric``'s setting ``name`` (what the metric class's signature uses)."""
-    return METRIC_SETTINGS[metric][name].default
+    """The default of ``metric``'s setting ``name`` (what the metric class's signature uses), from its declaration.
+
+    A built-in metric's default is read without scanning the ``ganprobe.metrics`` entry points.
+    """
+    from ganprobe.metrics.registry import builtin_declarations, metric_declarations
+
+    declaration = builtin_declarations().get(metric) or metric_declarations()[metric]
+    return declaration.setting(name).default
 
 
 def _parse(text: str, entry: Setting, where: str) -> Any:
@@ -128,9 +111,10 @@ def parse_settings(assignments: Iterable[str], option: str = "--set") -> dict[st
 
 
 def _lookup(metric: str, key: str, where: str) -> Setting:
-    if metric not in METRIC_SETTINGS:
-        raise UsageError(f"{where}: unknown metric {metric!r}; choose from {', '.join(METRIC_SETTINGS)}")
-    table = METRIC_SETTINGS[metric]
+    settings = _settings_table()
+    if metric not in settings:
+        raise UsageError(f"{where}: unknown metric {metric!r}; choose from {', '.join(settings)}")
+    table = settings[metric]
     if key not in table:
         known = ", ".join(f"{metric}.{name}" for name in table) or "none"
         raise UsageError(f"{where}: {metric} has no setting {key!r}; its settings: {known}")
@@ -145,7 +129,7 @@ def check_settings(settings: Mapping[str, Mapping[str, Any]], where: str = "sett
     for metric, values in settings.items():
         if not isinstance(values, Mapping):
             raise UsageError(f"{where}[{metric!r}]: expected a dict of settings, got {type(values).__name__}")
-        if str(metric) not in METRIC_SETTINGS:
+        if str(metric) not in _settings_table():
             _lookup(str(metric), "", f"{where}: {metric}")
         checked.setdefault(str(metric), {})
         for key, value in values.items():
@@ -157,7 +141,7 @@ def check_settings(settings: Mapping[str, Mapping[str, Any]], where: str = "sett
 def settings_help() -> str:
     """One line per setting (``kid.subset_size=1000: rows per subset ...``), for ``--help``."""
     lines = []
-    for metric, table in METRIC_SETTINGS.items():
+    for metric, table in _settings_table().items():
         for key, entry in table.items():
             default = ",".join(entry.default) if isinstance(entry.default, tuple) else entry.default
             lines.append(f"  {metric}.{key}={default}: {entry.help}")

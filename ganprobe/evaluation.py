@@ -379,8 +379,8 @@ def evaluate(
 
 
 def _suspicious(metric: Any, count: int = 5) -> list[SuspectedCopy]:
-    """The closest fake/real pairs of a metric that names them (memorisation), else nothing."""
-    return metric.most_suspicious(count) if hasattr(metric, "most_suspicious") else []
+    """The closest fake/real pairs of a metric whose declaration offers them (``closest_pairs``), else nothing."""
+    return metric.most_suspicious(count) if metric.closest_pairs else []
 
 
 def _describe_extractor(model: FeatureExtractor) -> dict[str, Any]:

@@ -298,7 +298,7 @@ class Evaluator:
     def _record_paths(self, label: str, paths: list[str | None]) -> None:
         self._paths[label].extend(paths)
         for metric in self.metrics.values():
-            if hasattr(metric, "set_paths"):
+            if metric.takes_image_paths:  # declared (MetricDeclaration.takes_image_paths)
                 metric.set_paths(**{label: self._paths[label]})
 
     def add_features(self, features: Mapping[str, Tensor], real: bool) -> None:

@@ -10,6 +10,7 @@ process without importing torchmetrics, which is how the :class:`~ganprobe.evalu
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -69,6 +70,43 @@ def cat_rows(parts: Tensor | Sequence[Tensor]) -> Tensor:
     return torch.cat(blocks, dim=0)
 
 
+# The class attributes a scorer takes from its declaration.
+_DECLARED_ATTRIBUTES = (
+    "name",
+    "outputs",
+    "needs_logits",
+    "uses_real",
+    "seeded",
+    "verdict_rank",
+    "closest_pairs",
+    "takes_image_paths",
+)
+
+
+def _check_declared_interface(cls: type, declaration: MetricDeclaration) -> None:
+    """Refuse a class that lacks what its declaration promises: a method for each declared product, a keyword
+    argument with the declared default for each setting (what ``--set`` and ``evaluate(settings=...)`` pass).
+
+    Raises:
+        TypeError: naming the class and what is missing, when the class is defined.
+    """
+    for promised, method in (("closest_pairs", "most_suspicious"), ("takes_image_paths", "set_paths")):
+        if getattr(declaration, promised) and not callable(getattr(cls, method, None)):
+            raise TypeError(f"{cls.__name__}: its declaration has {promised}=True but the class has no {method}()")
+    parameters = inspect.signature(cls.__init__).parameters
+    for entry in declaration.settings:
+        parameter = parameters.get(entry.name)
+        if parameter is None:
+            raise TypeError(
+                f"{cls.__name__}: declared setting {entry.name!r} is not a keyword of its __init__ signature"
+            )
+        if parameter.default != entry.default:
+            raise TypeError(
+                f"{cls.__name__}: setting {entry.name!r} defaults to {parameter.default!r} in __init__, but its "
+                f"declaration declares {entry.default!r}"
+            )
+
+
 @dataclass(frozen=True)
 class Features:
     """Features already extracted by a metric's own extractor: ``metric.update(Features({layer: (N, D)}), real)``.
@@ -116,6 +154,8 @@ class FeatureScorer:
     uses_real: ClassVar[bool] = True  # the evaluator feeds it the real set too
     seeded: ClassVar[bool] = False  # takes a ``seed`` (the evaluator passes its own)
     verdict_rank: ClassVar[int] = 50  # where the metric's verdict goes at the top of a report (lower: earlier)
+    closest_pairs: ClassVar[bool] = False  # offers most_suspicious(count), listed as pairs by reports
+    takes_image_paths: ClassVar[bool] = False  # takes set_paths(real=..., fake=...), the file of every row
     # Every process of a torch.distributed group was fed every row (the Evaluator under a process group sets it, with
     # sync_on_compute=False): states are not synced, and the k-NN searches are still split over the processes.
     replicated: bool = False
@@ -126,8 +166,9 @@ class FeatureScorer:
         super().__init_subclass__(**kwargs)
         declared = cls.__dict__.get("declaration")
         if declared is not None:
-            for attribute in ("name", "outputs", "needs_logits", "uses_real", "seeded", "verdict_rank"):
+            for attribute in _DECLARED_ATTRIBUTES:
                 setattr(cls, attribute, getattr(declared, attribute))
+            _check_declared_interface(cls, declared)
         if ("outputs" in cls.__dict__ or declared is not None) and cls.outputs:
             primary = cls.outputs[0]
             cls.higher_is_better = {"lower": False, "higher": True}.get(primary.direction.kind)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import LOWER, Output
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -12,8 +12,14 @@ KEY_CMMD = "cmmd"
 DECLARATION = MetricDeclaration(
     name="cmmd",
     metric_class="ganprobe.metrics.cmmd:CMMD",
+    report_order=60,
     scorer_class="ganprobe.scorers.cmmd:CMMDScorer",
     title="CMMD",
+    settings=(
+        Setting("sigma", 10.0, float, "RBF bandwidth"),
+        Setting("scale", 1000.0, float, "multiplier of the MMD"),
+        Setting("normalize", True, bool, "L2-normalise the embeddings first"),
+    ),
     sample_rule=SampleRule(min_per_set=100, why="the unbiased MMD of fewer samples is dominated by noise"),
     outputs=(
         Output(

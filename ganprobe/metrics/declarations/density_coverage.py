@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import HIGHER, Output
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -13,9 +13,11 @@ KEY_COVERAGE = "coverage"
 DECLARATION = MetricDeclaration(
     name="density_coverage",
     metric_class="ganprobe.metrics.prdc:DensityCoverage",
+    report_order=50,
     scorer_class="ganprobe.scorers.prdc:DensityCoverageScorer",
     title="density/coverage",
     verdict_rank=25,
+    settings=(Setting("k", 5, int, "the neighbour that sets each real ball's radius"),),
     trust_reason="density and coverage are not inflated by outliers the way precision and recall are "
     "(Naeem et al. 2020)",
     sample_rule=SampleRule(

@@ -13,6 +13,7 @@ KEY_FID_INFINITY = "fid_infinity"
 DECLARATION = MetricDeclaration(
     name="fid",
     metric_class="ganprobe.metrics.fid:FID",
+    report_order=10,
     scorer_class="ganprobe.scorers.fid:FIDScorer",
     title="FID",
     verdict_rank=45,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import HIGHER, NO_DIRECTION, Output
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -13,6 +13,7 @@ KEY_IS_STD = "is_std"
 DECLARATION = MetricDeclaration(
     name="is",
     metric_class="ganprobe.metrics.inception_score:InceptionScore",
+    report_order=30,
     scorer_class="ganprobe.scorers.inception_score:InceptionScorer",
     title="IS",
     sample_rule=SampleRule(
@@ -22,6 +23,7 @@ DECLARATION = MetricDeclaration(
     needs_logits=True,
     uses_real=False,
     seeded=True,
+    settings=(Setting("splits", 10, int, "parts the fakes are split into (10 as published)"),),
     outputs=(
         Output(
             KEY_IS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import LOWER, NO_DIRECTION, Output
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -13,6 +13,7 @@ KEY_KID_STD = "kid_std"
 DECLARATION = MetricDeclaration(
     name="kid",
     metric_class="ganprobe.metrics.kid:KID",
+    report_order=20,
     scorer_class="ganprobe.scorers.kid:KIDScorer",
     title="KID",
     verdict_rank=40,
@@ -22,6 +23,13 @@ DECLARATION = MetricDeclaration(
         why="the unbiased kernel distance of fewer samples is dominated by noise (the same rule as CMMD's)",
     ),
     seeded=True,
+    settings=(
+        Setting("num_subsets", 100, int, "random subsets the KID is averaged over"),
+        Setting("subset_size", 1000, int, "rows per subset and set (lowered to the smaller set, with a warning)"),
+        Setting("degree", 3, int, "degree of the polynomial kernel"),
+        Setting("gamma", None, float, "kernel scale (default 1/D)"),
+        Setting("coef", 1.0, float, "kernel constant"),
+    ),
     outputs=(
         Output(
             KEY_KID,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import NO_DIRECTION, Output, closest_to
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -15,10 +15,12 @@ KEY_KNN_LOO_P_VALUE = "knn_loo_p_value"
 DECLARATION = MetricDeclaration(
     name="knn_loo",
     metric_class="ganprobe.metrics.knn_loo:KNNLOOAccuracy",
+    report_order=80,
     scorer_class="ganprobe.scorers.knn_loo:KNNLOOScorer",
     title="1-NN LOO",
     sample_rule=SampleRule(min_per_set=25, why="an accuracy over fewer samples has a standard error above 0.07"),
     verdict_rank=10,
+    settings=(Setting("k", 1, int, "odd number of neighbours that vote"),),
     trust_reason="its accuracies are plain proportions over every sample, with a binomial error and no "
     "ball radius to depend on outliers or on k",
     outputs=(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.defaults import SEPARABILITY_PROTOCOLS
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import Output, closest_to
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -12,6 +13,7 @@ SEPARABILITY_PREFIX = "separability."
 DECLARATION = MetricDeclaration(
     name="layer_separability",
     metric_class="ganprobe.metrics.layer_separability:LayerSeparability",
+    report_order=90,
     scorer_class="ganprobe.scorers.layer_separability:LayerSeparabilityScorer",
     title="layer separability",
     sample_rule=SampleRule(
@@ -19,6 +21,11 @@ DECLARATION = MetricDeclaration(
     ),
     verdict_rank=20,
     seeded=True,
+    settings=(
+        Setting("protocols", SEPARABILITY_PROTOCOLS, str, "comma-separated protocols", SEPARABILITY_PROTOCOLS),
+        Setting("folds", 5, int, "cross-validation folds of linear_probe"),
+        Setting("k", 1, int, "neighbours of the knn_loo protocol"),
+    ),
     outputs=(
         Output(
             SEPARABILITY_PREFIX + "{layer}.{protocol}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import LOWER, Output
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -31,10 +31,27 @@ def calibrated_threshold(extractor: str | None, layer: str | None) -> float | No
 DECLARATION = MetricDeclaration(
     name="memorization",
     metric_class="ganprobe.metrics.memorization:Memorization",
+    report_order=70,
     scorer_class="ganprobe.scorers.memorization:MemorizationScorer",
     title="memorisation",
     sample_rule=SampleRule(min_per_set=2, why="a real's spacing needs a second real"),
     verdict_rank=40,
+    settings=(
+        Setting(
+            "threshold",
+            None,
+            float,
+            "copy ratios below this count as suspicious (default: calibrated for the feature space)",
+        ),
+        Setting(
+            "pixels",
+            True,
+            bool,
+            "also compare the images as grey thumbnails, tolerating a one-pixel shift (needs an extractor)",
+        ),
+    ),
+    closest_pairs=True,
+    takes_image_paths=True,
     outputs=(
         Output(
             KEY_MEMORIZATION,

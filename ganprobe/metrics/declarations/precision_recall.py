@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.outputs import HIGHER, Output
 from ganprobe.metrics.sample_size import SampleRule
 
@@ -13,6 +13,7 @@ KEY_RECALL = "recall"
 DECLARATION = MetricDeclaration(
     name="precision_recall",
     metric_class="ganprobe.metrics.prdc:PrecisionRecall",
+    report_order=40,
     scorer_class="ganprobe.scorers.prdc:PrecisionRecallScorer",
     title="precision/recall",
     sample_rule=SampleRule(
@@ -21,6 +22,7 @@ DECLARATION = MetricDeclaration(
         "either way",
     ),
     verdict_rank=30,
+    settings=(Setting("k", 3, int, "the neighbour that sets each ball's radius"),),
     outputs=(
         Output(
             KEY_PRECISION,
