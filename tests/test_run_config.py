@@ -186,6 +186,16 @@ def test_run_configuration_compares_the_resolved_config(monkeypatch: pytest.Monk
     assert run_configuration(args)["--batch-size"] == 12
 
 
+def test_every_command_line_option_of_the_table_is_the_parsers() -> None:
+    from ganprobe.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    options = {option: action.dest for action in commands["evaluate"]._actions for option in action.option_strings}
+    for entry in FIELDS:
+        if entry.cli is not None:
+            assert options.get(entry.cli) == entry.cli_dest, entry.name
+
+
 def test_docs_table_lists_every_field() -> None:
     table = configuration_table()
     for entry in FIELDS:
