@@ -466,9 +466,9 @@ def run_configuration(args: argparse.Namespace, config: RunConfig | None = None)
     present |= {entry.name for entry in FIELDS if entry.invert and hasattr(args, str(entry.cli_dest))}
     run: dict[str, Any] = {"the command": args.command}
     run.update({option: value for option, value in computing_values(config).items() if option in present})
-    for name in ("fid_bootstrap", "fid_infinity"):  # not in the configuration yet (FID's settings, later)
-        if hasattr(args, name):
-            run["--" + name.replace("_", "-")] = getattr(args, name)
+    for option in ("--fid-bootstrap", "--fid-infinity"):  # not in the configuration yet (FID's settings, later)
+        if hasattr(args, option[2:].replace("-", "_")):
+            run[option] = getattr(args, option[2:].replace("-", "_"))
     return run
 
 
