@@ -102,7 +102,8 @@ def session_config(config: pytest.Config) -> RunConfig:
         pytest.UsageError: a bad value, one line naming where it came from.
     """
     from ganprobe import defaults
-    from ganprobe.config import FIELDS, defaults_for, environment_values, find_pyproject, parse_text, read_pyproject
+    from ganprobe.config import FIELDS, defaults_for
+    from ganprobe.config_layers import environment_values, find_pyproject, parse_text, read_pyproject
     from ganprobe.errors import GanprobeError
 
     try:

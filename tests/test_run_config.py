@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from ganprobe import evaluate
-from ganprobe.config import FIELDS, RunConfig, configuration_table, describe, find_pyproject, read_pyproject
+from ganprobe.config import FIELDS, RunConfig, configuration_table, describe
+from ganprobe.config_layers import find_pyproject, read_pyproject
 from ganprobe.errors import UsageError
 
 PLUGIN_PROJECT = Path(__file__).parent / "plugin_project"
