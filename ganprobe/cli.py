@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ganprobe import defaults
-from ganprobe.config import BY_NAME, FIELDS, RunConfig, computing_values, describe
+from ganprobe.cli_config import apply_config, cli_config, cli_shape, run_configuration
+from ganprobe.config import BY_NAME, FIELDS, RunConfig, describe
 from ganprobe.errors import GanprobeError, SampleSizeWarning, UsageError
 from ganprobe.outputs import check_cli_outputs, describe_os_error
 from ganprobe.text import one_line
@@ -101,13 +102,13 @@ def in_cli_words(message: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
     # A command whose options are fields of the run configuration (evaluate, stats): their argparse defaults are
     # None, so a value given on the command line can be told from one left to the environment, pyproject.toml or
     # the default (ganprobe.config); after parsing, ``given`` holds what was typed and the rest get their defaults.
     configured = False
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -122,42 +123,8 @@ class _Parser(argparse.ArgumentParser):
                 if value is not None:
                     namespace.given[entry.name] = value
                 else:
-                    setattr(namespace, entry.cli_dest, _cli_shape(entry.name, entry.default_for("cli")))
+                    setattr(namespace, entry.cli_dest, cli_shape(entry.name, entry.default_for("cli")))
         return namespace, extras
-
-
-def _cli_shape(name: str, value: Any) -> Any:
-    """A configuration value as the parsed command line holds it (``use_cache=True`` is ``no_cache=False``)."""
-    entry = BY_NAME[name]
-    if entry.invert:
-        return not value
-    if name == "settings":
-        return [f"{metric}.{key}={item}" for metric, table in (value or {}).items() for key, item in table.items()]
-    return list(value) if isinstance(value, tuple) else value
-
-
-def cli_config(args: argparse.Namespace) -> RunConfig:
-    """The run configuration of a parsed ``evaluate``/``stats`` command line: its options over the environment
-    (``GANPROBE_*``) over ``pyproject.toml``'s ``[tool.ganprobe]`` over the defaults (see ``ganprobe.config``).
-
-    Raises:
-        UsageError: a bad ``--set``, or a bad value in the environment or ``pyproject.toml`` (named).
-    """
-    given = {}
-    for name, value in getattr(args, "given", {}).items():
-        if BY_NAME[name].invert:
-            value = False  # the flag was given
-        elif name == "settings":
-            value = defaults.parse_settings(value)
-        given[name] = value
-    return RunConfig.resolve(given, frontend="cli")
-
-
-def _apply(args: argparse.Namespace, config: RunConfig) -> None:
-    """Write the resolved values into ``args`` (the output checks read the paths from it)."""
-    for entry in FIELDS:
-        if entry.cli_dest is not None and hasattr(args, entry.cli_dest):
-            setattr(args, entry.cli_dest, _cli_shape(entry.name, config[entry.name]))
 
 
 def _add_extraction_options(command: argparse.ArgumentParser) -> None:
@@ -262,9 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a metric setting, e.g. kid.subset_size=500 (repeatable; every setting and default below)",
     )
     evaluate.add_argument("--layers", nargs="+", default=None, help="layers for separability (default: all blocks)")
-    evaluate.add_argument("--seed", type=int, default=None, help=f"seed of subsets, folds, bootstrap ({defaults.SEED})")
+    evaluate.add_argument("--seed", type=int, default=None, help="seed of subsets, folds, bootstrap")
     evaluate.add_argument(
-        "--permutations", type=int, default=None, help=f"for the 1-NN p-value (0: no p-value; {defaults.PERMUTATIONS})"
+        "--permutations", type=int, default=None, help="for the 1-NN p-value (0: no p-value)"
     )
     evaluate.add_argument(
         "--noise-resamples",
@@ -277,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bootstrap",
         type=int,
         default=None,
-        help=f"random halves behind the precision/recall/density/coverage intervals (0: off; {defaults.BOOTSTRAP})",
+        help="random halves behind the precision/recall/density/coverage intervals (0: off)",
     )
     evaluate.add_argument(
         "--fid-bootstrap",
@@ -425,7 +392,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.print_config:
         print("\n".join(describe(config)))
         return EXIT_OK
-    _apply(args, config)
+    apply_config(args, config)
     _check_gate_options(config)
     with _process_group(args, config) as (lead, config):
         return _evaluate(args, lead, config)
@@ -453,23 +420,6 @@ def _process_group(args: argparse.Namespace, config: RunConfig) -> Iterator[tupl
             import torch.distributed as dist
 
             dist.destroy_process_group()
-
-
-def run_configuration(args: argparse.Namespace, config: RunConfig | None = None) -> dict[str, Any]:
-    """``{option: value}`` of every resolved configuration value that changes what a run computes (what every
-    process of a ``torchrun`` must agree on), for the options ``args``'s command has; ``--device`` by its type
-    (each rank takes its own GPU). Outputs, progress bars, decoding processes and the cache folder may differ between
-    the processes; the image folders are compared by content (ganprobe.features.sharded), and a ``--weights`` file
-    by its SHA-256, not by path: each machine may keep them elsewhere."""
-    config = config if config is not None else cli_config(args)
-    present = {entry.cli or entry.name for entry in FIELDS if entry.cli_dest and hasattr(args, entry.cli_dest)}
-    present |= {entry.name for entry in FIELDS if entry.invert and hasattr(args, str(entry.cli_dest))}
-    run: dict[str, Any] = {"the command": args.command}
-    run.update({option: value for option, value in computing_values(config).items() if option in present})
-    for option in ("--fid-bootstrap", "--fid-infinity"):  # not in the configuration yet (FID's settings, later)
-        if hasattr(args, option[2:].replace("-", "_")):
-            run[option] = getattr(args, option[2:].replace("-", "_"))
-    return run
 
 
 def _evaluate(args: argparse.Namespace, lead: bool, config: RunConfig) -> int:
@@ -563,7 +513,7 @@ def run_stats(args: argparse.Namespace) -> int:
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
     config = cli_config(args)  # the extraction and execution options, as evaluate resolves them
-    _apply(args, config)
+    apply_config(args, config)
     with _process_group(args, config) as (lead, config):
         return _stats(args, lead, config)
 

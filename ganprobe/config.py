@@ -380,9 +380,9 @@ def configuration_table() -> str:
         shown = _shown(tuple(default) if isinstance(default, (list, tuple)) else default) if default != {} else "(none)"
         if entry.frontend_defaults:
             shown += " (" + ", ".join(f"{k}: {_shown(v)}" for k, v in entry.frontend_defaults.items()) + ")"
-        option = entry.cli if entry.cli is None or not entry.invert else f"{entry.cli} (sets false)"
+        option = cell(entry.cli) + (" (sets false)" if entry.invert else "")
         rows.append(
-            f"| {entry.section}.{entry.name} | {shown} | {cell(option)} | {cell(entry.env_name)} | "
+            f"| {entry.section}.{entry.name} | {shown} | {option} | {cell(entry.env_name)} | "
             f"{cell(entry.name if entry.pyproject else None)} | {cell(entry.ini_name)} | {entry.help} |"
         )
     return "\n".join(rows)

@@ -154,8 +154,17 @@ def read_pyproject(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
     for key, value in table.items():
         if key not in known:
             raise UsageError(f"{label} [tool.ganprobe]: unknown key {key!r}; known: {', '.join(known)}")
-        values[key] = parse_toml_value(BY_NAME[key], value, f"{label} [tool.ganprobe] {key}")
+        parsed = parse_toml_value(BY_NAME[key], value, f"{label} [tool.ganprobe] {key}")
+        values[key] = relative_to(path.parent, BY_NAME[key], parsed)
     return values, label
+
+
+def relative_to(folder: Path, entry: Field, value: Any) -> Any:
+    """A relative path of a file-valued field, taken relative to ``folder`` (the folder of the file that set it,
+    as a path in ``pyproject.toml`` or a pytest ini file means from there, wherever the run starts)."""
+    if entry.kind == "path" and isinstance(value, str) and value and not Path(value).is_absolute():
+        return str(folder / value)
+    return value
 
 
 def _read_regular(path: Path, label: str) -> str:

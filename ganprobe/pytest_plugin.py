@@ -103,7 +103,7 @@ def session_config(config: pytest.Config) -> RunConfig:
     """
     from ganprobe import defaults
     from ganprobe.config import FIELDS, defaults_for
-    from ganprobe.config_layers import environment_values, find_pyproject, parse_text, read_pyproject
+    from ganprobe.config_layers import environment_values, find_pyproject, parse_text, read_pyproject, relative_to
     from ganprobe.errors import GanprobeError
 
     try:
@@ -118,7 +118,8 @@ def session_config(config: pytest.Config) -> RunConfig:
             if raw not in ("", []):
                 text = " ".join(raw) if isinstance(raw, list) else str(raw)
                 label = f"ini {entry.ini_name}{where}"
-                run = run.replace(label, **{entry.name: parse_text(entry, text, label)})
+                value = parse_text(entry, text, label)
+                run = run.replace(label, **{entry.name: relative_to(Path(config.inipath or ".").parent, entry, value)})
         values, labels = environment_values(os.environ)
         for name, value in values.items():
             run = run.replace(labels[name], **{name: value})

@@ -120,8 +120,10 @@ def test_pyproject_settings_table_and_environment_lists() -> None:
 
 def test_pyproject_table_of_settings(tmp_path: Path) -> None:
     path = tmp_path / "pyproject.toml"
-    path.write_text('[tool.ganprobe]\nfail_if = ["fid>40"]\n[tool.ganprobe.settings]\nkid = {subset_size = 50}\n')
+    text = '[tool.ganprobe]\nfail_if = ["fid>40"]\nbaseline = "reports/base.json"\n'
+    path.write_text(text + "[tool.ganprobe.settings]\nkid = {subset_size = 50}\n")
     config = RunConfig.resolve(environ={}, pyproject=path)
+    assert config.gates.baseline == str(tmp_path / "reports" / "base.json")  # relative to the file's folder
     assert config.gates.fail_if == ("fid>40",)
     assert config.settings["kid"]["subset_size"] == 50
     assert config.source("settings.kid.subset_size") == f"pyproject.toml ({path})"
@@ -219,3 +221,10 @@ def test_plugin_reads_ini_environment_and_options(pytester: pytest.Pytester, mon
     monkeypatch.setenv("GANPROBE_NUM_SAMPLES", "zero")
     result = pytester.runpytest_subprocess(*base)
     assert "GANPROBE_NUM_SAMPLES: expected a positive integer, got 'zero'" in result.stderr.str() + result.stdout.str()
+
+
+def test_configuration_page_holds_the_generated_table() -> None:
+    page = Path(__file__).parents[1] / "docs" / "configuration.md"
+    if not page.is_file():
+        pytest.skip("docs/configuration.md not written yet")
+    assert configuration_table() in page.read_text(encoding="utf-8")
