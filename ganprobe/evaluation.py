@@ -304,6 +304,8 @@ def evaluate(
     unknown = [name for name in overrides if name not in BY_NAME]
     if unknown:
         raise UsageError(f"evaluate: unknown keyword {unknown[0]!r}; known: {', '.join(BY_NAME)}")
+    if config is not None and not isinstance(config, RunConfig):
+        raise UsageError(f"evaluate: config must be a ganprobe.config.RunConfig, got {type(config).__name__}")
     run = (config if config is not None else RunConfig.build()).replace(**overrides)
     extraction, execution, report = run.extraction, run.execution, run.report
     seed, noise_resamples = report.seed, report.noise_resamples
