@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ganprobe import defaults
+from ganprobe.cli_config import apply_config, cli_config, cli_shape, run_configuration
+from ganprobe.config import BY_NAME, FIELDS, RunConfig, describe
 from ganprobe.errors import GanprobeError, SampleSizeWarning, UsageError
 from ganprobe.front_end_names import render
 from ganprobe.outputs import check_cli_outputs, describe_os_error
@@ -62,19 +64,41 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
+    # A command whose options are fields of the run configuration (evaluate, stats): their argparse defaults are
+    # None, so a value given on the command line can be told from one left to the environment, pyproject.toml or
+    # the default (ganprobe.config); after parsing, ``given`` holds what was typed and the rest get their defaults.
+    configured = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if self.configured:
+            namespace.given = {}
+            for entry in FIELDS:
+                if entry.cli_dest is None or not hasattr(namespace, entry.cli_dest):
+                    continue
+                value = getattr(namespace, entry.cli_dest)
+                if value is not None:
+                    namespace.given[entry.name] = value
+                else:
+                    setattr(namespace, entry.cli_dest, cli_shape(entry.name, entry.default_for("cli")))
+        return namespace, extras
+
 
 def _add_extraction_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--extractor", default=defaults.EXTRACTOR, help="feature extractor (default: %(default)s)")
+    command.add_argument("--extractor", default=None, help=f"feature extractor (default: {defaults.EXTRACTOR})")
     command.add_argument("--weights", default=None, help="explicit weights file for the extractor")
     command.add_argument("--num-samples", type=int, default=None, help="use at most N images of each folder")
-    command.add_argument("--batch-size", type=int, default=defaults.BATCH_SIZE, help="default: %(default)s")
+    command.add_argument("--batch-size", type=int, default=None, help=f"default: {defaults.BATCH_SIZE}")
     command.add_argument(
-        "--device", default=defaults.DEVICE, help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)"
+        "--device", default=None, help=f"torch device, e.g. cpu, cuda, cuda:1 (default: {defaults.DEVICE})"
     )
     command.add_argument("--workers", type=int, default=None, help="image decoding processes")
     command.add_argument(
         "--no-channels-last",
         action="store_true",
+        default=None,
         help="run a built-in backbone in the standard memory layout (channels-last is the default: faster, same "
         "features to float32 round-off)",
     )
@@ -88,6 +112,7 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--compile",
         action="store_true",
+        default=None,
         help="opt-in: torch.compile the backbone (faster once compiled, but each new input shape compiles first: "
         "worth it on thousands of images; see benchmarks/README.md)",
     )
@@ -108,17 +133,19 @@ def _add_extraction_options(command: argparse.ArgumentParser) -> None:
         "is installed, else torch)",
     )
     command.add_argument("--cache-dir", default=None, help="feature cache folder (default: ~/.cache/ganprobe)")
-    command.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    command.add_argument("--no-cache", action="store_true", default=None, help="do not read or write the feature cache")
     command.add_argument(
         "--hash-contents",
         action="store_true",
+        default=None,
         help="key the feature cache on every image file's SHA-256 instead of its size and modification time "
         "(catches files rewritten with the same size and mtime; reads every file once more, see docs/hardening.md)",
     )
-    command.add_argument("--quiet", action="store_true", help="no progress bars")
+    command.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
     command.add_argument(
         "--skip-unreadable",
         action="store_true",
+        default=None,
         help="skip image files that cannot be read or decoded (listed in a warning and the JSON report) instead of "
         "failing with exit code 2",
     )
@@ -140,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=evaluate_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    evaluate.configured = True
     evaluate.add_argument("fake", help="folder of generated images (searched recursively)")
     evaluate.add_argument("real", help="folder of real images, or a .npz file from `ganprobe stats`")
     _add_extraction_options(evaluate)
@@ -155,14 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         dest="settings",
         action="append",
-        default=[],
+        default=None,
         metavar="METRIC.SETTING=VALUE",
         help="a metric setting, e.g. kid.subset_size=500 (repeatable; every setting and default below)",
     )
     evaluate.add_argument("--layers", nargs="+", default=None, help="layers for separability (default: all blocks)")
-    evaluate.add_argument("--seed", type=int, default=defaults.SEED, help="seed of subsets, folds, bootstrap")
+    evaluate.add_argument("--seed", type=int, default=None, help="seed of subsets, folds, bootstrap")
     evaluate.add_argument(
-        "--permutations", type=int, default=defaults.PERMUTATIONS, help="for the 1-NN p-value (0: no p-value)"
+        "--permutations", type=int, default=None, help="for the 1-NN p-value (0: no p-value)"
     )
     evaluate.add_argument(
         "--noise-resamples",
@@ -174,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--bootstrap",
         type=int,
-        default=defaults.BOOTSTRAP,
+        default=None,
         help="random halves behind the precision/recall/density/coverage intervals (0: off)",
     )
     evaluate.add_argument(
@@ -192,15 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--tsne-points",
         type=int,
-        default=defaults.TSNE_POINTS,
-        help="with --html: at most this many samples per set in each t-SNE plot (default: %(default)s)",
+        default=None,
+        help=f"with --html: at most this many samples per set in each t-SNE plot (default: {defaults.TSNE_POINTS})",
     )
     evaluate.add_argument("--junit", dest="junit_path", default=None, help="write gate results as JUnit XML here")
     evaluate.add_argument(
         "--fail-if",
         dest="fail_if",
         action="append",
-        default=[],
+        default=None,
         metavar="EXPR",
         help='fail (exit 1) when EXPR holds, e.g. "fid>40"; repeatable',
     )
@@ -221,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --baseline: allowed worsening in combined standard errors of the two runs "
         f"(default {defaults.REGRESSION_SIGMAS:g}); the larger allowance wins",
     )
+    evaluate.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved configuration, one value per line with where it came from (command line, "
+        "environment GANPROBE_*, pyproject.toml [tool.ganprobe], default), and exit; FAKE and REAL are not read",
+    )
     stats = commands.add_parser(
         "stats",
         help="precompute a real set's features once (a .npz for later `evaluate` runs)",
@@ -228,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  ganprobe stats data/real -o real_stats.npz --extractor inception-fid\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    stats.configured = True
     stats.add_argument("real", help="folder of real images")
     stats.add_argument("-o", "--output", required=True, help="the .npz file to write")
     _add_extraction_options(stats)
@@ -266,67 +301,79 @@ def _check_counts(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed: must be between 0 and 2**32 - 1, got {seed}")
 
 
-def _build_extractor(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureExtractor (lazy import)
+def _build_extractor(config: RunConfig):  # noqa: ANN202 - returns a FeatureExtractor (lazy import)
     from ganprobe.runtime import build_extractor
 
+    extraction = config.extraction
     return build_extractor(
-        args.extractor,
-        args.device,
-        weights=args.weights,
-        channels_last=not args.no_channels_last,
-        autocast=args.autocast,
-        compile=args.compile,
-        pipeline=args.pipeline,
-        backend=args.backend,
+        extraction.extractor,
+        config.execution.device,
+        weights=extraction.weights,
+        channels_last=extraction.channels_last,
+        autocast=extraction.autocast,
+        compile=extraction.compile,
+        pipeline=extraction.pipeline,
+        backend=extraction.backend,
     )
 
 
-def _cache(args: argparse.Namespace):  # noqa: ANN202 - returns a FeatureCache (lazy import)
+def _cache(config: RunConfig):  # noqa: ANN202 - returns a FeatureCache (lazy import)
     from ganprobe.runtime import build_cache
 
-    return build_cache(args.cache_dir, enabled=not args.no_cache, content_hash=args.hash_contents)
+    execution = config.execution
+    return build_cache(execution.cache_dir, enabled=execution.use_cache, content_hash=execution.hash_contents)
 
 
-def _check_gate_options(args: argparse.Namespace) -> None:
-    """Parse ``--fail-if`` and check ``--max-regression`` before any work (exit 2 on a typo)."""
+def _check_gate_options(config: RunConfig) -> None:
+    """Parse the gates and check the regression allowances before any work (exit 2 on a typo)."""
     from ganprobe.report.gates import check_max_regression, parse_gates
 
-    parse_gates(args.fail_if)
-    for option, value in (("--max-regression", args.max_regression), ("--regression-sigmas", args.regression_sigmas)):
-        if value is not None:
-            if args.baseline is None:
-                raise UsageError(f"{option}: needs --baseline PREVIOUS.json")
-            check_max_regression(value, option)
+    parse_gates(config.gates.fail_if)
+    for name in ("max_regression", "regression_sigmas"):
+        source = config.source(name)
+        if source == "default":
+            continue
+        option = BY_NAME[name].cli if source.startswith("command line") else source
+        if source.startswith("command line") and config.gates.baseline is None:
+            raise UsageError(f"{option}: needs --baseline PREVIOUS.json")
+        check_max_regression(config[name], str(option))
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Extract once per image set, compute every requested metric, check gates, print tables, write reports.
 
-    Under ``torchrun`` (``WORLD_SIZE`` > 1) the processes join one process group, each extracts its shard of the
-    images, and rank 0 alone prints and writes the reports (see ``docs/distributed.md``).
+    The options are resolved with the environment and ``pyproject.toml`` (:func:`cli_config`); ``--print-config``
+    prints the result and stops. Under ``torchrun`` (``WORLD_SIZE`` > 1) the processes join one process group, each
+    extracts its shard of the images, and rank 0 alone prints and writes the reports (see ``docs/distributed.md``).
     """
     _check_counts(args)
-    _check_gate_options(args)
-    settings = defaults.parse_settings(args.settings)  # a typo is reported before torch loads
-    with _process_group(args) as lead:
-        return _evaluate(args, lead, settings)
+    config = cli_config(args)  # a typo in --set, the environment or pyproject.toml is reported before torch loads
+    if args.print_config:
+        print("\n".join(describe(config)))
+        return EXIT_OK
+    apply_config(args, config)
+    _check_gate_options(config)
+    with _process_group(args, config) as (lead, config):
+        return _evaluate(args, lead, config)
 
 
 @contextlib.contextmanager
-def _process_group(args: argparse.Namespace) -> Iterator[bool]:
+def _process_group(args: argparse.Namespace, config: RunConfig) -> Iterator[tuple[bool, RunConfig]]:
     """Join the process group ``torchrun`` describes (if any) for the duration; yields whether this process leads
-    (rank 0, or the only process). The other ranks run quietly: no progress bars, no warnings."""
+    (rank 0, or the only process) and the configuration with this rank's device. The other ranks run quietly: no
+    progress bars, no warnings."""
     from ganprobe.distributed import check_same_everywhere, rank_and_world_size, start_from_environment
 
-    run = run_configuration(args)  # as given: before each rank resolves its own CUDA device
-    started, args.device = start_from_environment(args.device)
+    run = run_configuration(args, config)  # as given: before each rank resolves its own CUDA device
+    started, device = start_from_environment(config.execution.device)
+    config = config.replace(config.source("device"), device=device)
     try:
         check_same_everywhere(run, "every process of a torchrun must get the same options")
         lead = rank_and_world_size()[0] == 0
         if not lead:
-            args.quiet = True
+            config = config.replace(config.source("progress"), progress=False)
             warnings.simplefilter("ignore")
-        yield lead
+        yield lead, config
     finally:
         if started:
             import torch.distributed as dist
@@ -334,28 +381,7 @@ def _process_group(args: argparse.Namespace) -> Iterator[bool]:
             dist.destroy_process_group()
 
 
-# Options that may differ between the processes of one torchrun: where rank 0 writes and what it plots, progress
-# bars, decoding processes and the cache folder change nothing that is computed. The image folders are compared by
-# content (ganprobe.features.sharded), and a --weights file by its SHA-256, not by path: each machine may keep them
-# elsewhere.
-_PER_PROCESS_OPTIONS = frozenset(
-    "fake real output weights json_path html_path junit_path tsne_points quiet workers cache_dir".split()
-)
-_OPTION_NAMES = {"json_path": "--json", "html_path": "--html", "junit_path": "--junit", "settings": "--set"}
-
-
-def run_configuration(args: argparse.Namespace) -> dict[str, Any]:
-    """``{option: value}`` of every parsed option that changes what a run computes, in the parser's order (what
-    every process of a ``torchrun`` must agree on); ``--device`` by its type (each rank takes its own GPU)."""
-    run = {}
-    for name, value in vars(args).items():
-        if name not in _PER_PROCESS_OPTIONS:
-            option = "the command" if name == "command" else _OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
-            run[option] = str(value).split(":")[0] if name == "device" and value is not None else value
-    return run
-
-
-def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str, Any]]) -> int:
+def _evaluate(args: argparse.Namespace, lead: bool, config: RunConfig) -> int:
     """:func:`run_evaluate` on one process; only the ``lead`` process (rank 0, or the only one) prints and writes."""
     from ganprobe.data import list_folder
     from ganprobe.distributed import errors_together
@@ -363,8 +389,9 @@ def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str
     from ganprobe.report.json_report import write_json
     from ganprobe.report.terminal import print_results
 
+    gates, report = config.gates, config.report
     with errors_together():  # under torchrun: a bad input on one rank stops every rank here (exit 2)
-        baseline = load_baseline(args.baseline) if args.baseline is not None else None
+        baseline = load_baseline(gates.baseline) if gates.baseline is not None else None
         # Each folder is listed once, here: failing early (before the backbone loads) on a missing or empty folder,
         # and read by every later stage (count, cache key, decoding, report) without walking it again.
         fake = list_folder(args.fake)
@@ -372,33 +399,20 @@ def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str
         real = args.real if Path(args.real).is_file() else list_folder(args.real)
         # every output: writable, not an input (nor a listed image, however linked), not another output
         check_cli_outputs(args, [fake] if isinstance(real, str) else [fake, real])
-        extractor = _build_extractor(args)
-        if args.layers is not None:
-            extractor.resolve_layers(args.layers)  # unknown layer names fail here, with the extractor's list
+        extractor = _build_extractor(config)
+        if config.extraction.layers is not None:
+            extractor.resolve_layers(config.extraction.layers)  # unknown layer names fail here, with the list
     result = evaluate(
         fake,
         real,
+        config,
         extractor=extractor,
-        metrics=args.metrics,
-        layers=args.layers,
-        num_samples=args.num_samples,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        settings=settings,
-        permutations=args.permutations,
-        noise_resamples=args.noise_resamples,
-        bootstrap=args.bootstrap,
+        device=None,  # the extractor is on this rank's device already
+        cache=_cache(config),
         fid_bootstrap=args.fid_bootstrap,
         fid_infinity=args.fid_infinity,
-        num_workers=args.workers,
-        cache=_cache(args),
-        progress=not args.quiet,
-        strict=not args.skip_unreadable,
-        fail_if=args.fail_if,
     )
-    max_regression = defaults.MAX_REGRESSION_PERCENT if args.max_regression is None else args.max_regression
-    sigmas = defaults.REGRESSION_SIGMAS if args.regression_sigmas is None else args.regression_sigmas
-    checked = result.check(args.fail_if, baseline, max_regression, sigmas)
+    checked = result.check(gates.fail_if, baseline, gates.max_regression, gates.regression_sigmas)
     failed = [gate for gate in checked if not gate.passed]
     if not lead:
         return EXIT_GATE_FAILED if failed else EXIT_OK
@@ -412,24 +426,24 @@ def _evaluate(args: argparse.Namespace, lead: bool, settings: dict[str, dict[str
     )
     payload = result.to_json(checked)
     written = []
-    if args.json_path:
-        written.append(("JSON report", write_json(args.json_path, payload)))
-    if args.junit_path:
+    if report.json_path:
+        written.append(("JSON report", write_json(report.json_path, payload)))
+    if report.junit_path:
         from ganprobe.report.junit import write_junit
 
         suite, seconds = f"ganprobe evaluate {args.fake}", result.timings["total"]
-        written.append(("JUnit gate results", write_junit(args.junit_path, checked, suite=suite, seconds=seconds)))
-    if args.html_path:
+        written.append(("JUnit gate results", write_junit(report.junit_path, checked, suite=suite, seconds=seconds)))
+    if report.html_path:
         from ganprobe.report.html import write_html_report
 
         html = write_html_report(
-            args.html_path,
+            report.html_path,
             payload,
             result.features,
             result.real_images,
             result.fake_images,
-            seed=args.seed,
-            max_points=args.tsne_points,
+            seed=report.seed,
+            max_points=report.tsne_points,
         )
         written.append(("HTML report (open it in a browser)", html))
     _say_written(written)
@@ -457,11 +471,13 @@ def run_stats(args: argparse.Namespace) -> int:
     _check_counts(args)
     if not str(args.output).endswith(".npz"):
         raise UsageError(f"--output: {args.output} must end in .npz")
-    with _process_group(args) as lead:
-        return _stats(args, lead)
+    config = cli_config(args)  # the extraction and execution options, as evaluate resolves them
+    apply_config(args, config)
+    with _process_group(args, config) as (lead, config):
+        return _stats(args, lead, config)
 
 
-def _stats(args: argparse.Namespace, lead: bool) -> int:
+def _stats(args: argparse.Namespace, lead: bool, config: RunConfig) -> int:
     from ganprobe.data import list_folder
     from ganprobe.distributed import errors_together, rank_and_world_size
     from ganprobe.evaluator import Evaluator
@@ -472,17 +488,17 @@ def _stats(args: argparse.Namespace, lead: bool) -> int:
     with errors_together():  # under torchrun: a folder one rank cannot list stops every rank (exit 2)
         real = list_folder(args.real)  # one listing for the extraction and the file's fingerprint
         check_cli_outputs(args, [real])  # -o: writable, not an input (nor a listed image, however linked)
-        extractor = _build_extractor(args)
+        extractor = _build_extractor(config)
     layers = Evaluator(extractor).layers
-    strict = not args.skip_unreadable
+    extraction, execution = config.extraction, config.execution
+    batch, count, workers = extraction.batch_size, extraction.num_samples, execution.num_workers
+    strict = extraction.strict
     if rank_and_world_size()[1] > 1:
-        features, _ = extract_sharded(
-            extractor, real, layers, args.batch_size, args.num_samples, 0, args.workers, _cache(args), strict
-        )
+        features, _ = extract_sharded(extractor, real, layers, batch, count, 0, workers, _cache(config), strict)
     else:
         features = extract_features(
-            extractor, real, layers, args.batch_size, args.num_samples, 0, args.workers, progress=not args.quiet,
-            description=f"real: {args.real}", cache=_cache(args), strict=strict,
+            extractor, real, layers, batch, count, 0, workers, progress=execution.progress,
+            description=f"real: {args.real}", cache=_cache(config), strict=strict,
         )  # fmt: skip
     if not lead:
         return EXIT_OK

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from ganprobe import defaults
+from ganprobe.config import BY_NAME, RunConfig
 from ganprobe.data.sources import ImageSource
-from ganprobe.errors import InputError
+from ganprobe.errors import InputError, UsageError
 from ganprobe.extractors.base import THUMBNAIL_LAYER, FeatureExtractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.functional.memorization import SuspectedCopy
@@ -229,31 +229,22 @@ def check_stats_path(source: ImageSource, what: str = "real") -> None:
 def evaluate(
     fake: ImageSource,
     real: ImageSource,
-    extractor: str | FeatureExtractor = defaults.EXTRACTOR,
-    metrics: Sequence[str] | None = None,
-    layers: Sequence[str] | None = None,
-    num_samples: int | None = None,
-    batch_size: int = defaults.BATCH_SIZE,
-    device: str | torch.device | None = None,
-    seed: int = defaults.SEED,
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
-    permutations: int = defaults.PERMUTATIONS,
-    bootstrap: int = defaults.BOOTSTRAP,
+    config: RunConfig | None = None,
+    *,
+    cache: FeatureCache | None = None,
+    extractor_kwargs: Mapping[str, Any] | None = None,
     fid_bootstrap: int = 0,
     fid_infinity: bool = False,
-    noise_resamples: int | None = None,
-    num_workers: int | None = None,
-    cache: FeatureCache | None = None,
-    progress: bool = False,
-    strict: bool = True,
-    extractor_kwargs: Mapping[str, Any] | None = None,
-    fail_if: Sequence[str] = (),
-    distributed: bool | None = None,
+    **overrides: Any,
 ) -> EvaluationResult:
     """Compare generated images with real ones on every requested metric, from one extraction pass per set.
 
     A folder is listed once, here (or before, by the caller: pass its :class:`~ganprobe.data.FolderListing`), and
     every stage reads that listing: the sample count, the cache key, the decoding, the rows' files, the provenance.
+
+    The run is configured by ``config`` (a :class:`~ganprobe.config.RunConfig`; default: the library's defaults,
+    read from neither the environment nor ``pyproject.toml``: ``RunConfig.resolve()`` reads them) and by keywords,
+    any field of it by its Python name, which win over ``config``'s values: ``evaluate(fake, real, seed=1)``.
 
     Args:
         fake: generated images: a folder (a path or a :class:`~ganprobe.data.FolderListing`), a tensor, a
@@ -261,6 +252,7 @@ def evaluate(
             ``torch.manual_seed(seed)`` (then ``num_samples`` is required).
         real: real images: a folder (a path or a listing), a tensor, an iterable, or a ``.npz`` file from
             ``ganprobe stats``.
+        config: the run's configuration; the keyword arguments below (its fields) override its values.
         extractor: registry name or :class:`FeatureExtractor` (default ``efficientnet-lite0``).
         metrics: metric names (default: all that the extractor supports).
         layers: layers of the per-layer separability (default: the extractor's blocks).
@@ -279,7 +271,8 @@ def evaluate(
             given a baseline (with :data:`ganprobe.defaults.NOISE_RESAMPLES` halves; each costs one computation of
             the metric on half the samples); a number: computed now, into every record; 0: never.
         num_workers: image-decoding processes for folders.
-        cache: a :class:`FeatureCache` (``None``: no cache).
+        cache: a :class:`FeatureCache` (``None``: the one ``config`` describes, ``use_cache``/``cache_dir``/
+            ``hash_contents``; by default no cache).
         progress: show rich progress bars per set.
         strict: raise :class:`~ganprobe.errors.ImageFolderError` on an unreadable image file (default); ``False``
             skips such files with a :class:`~ganprobe.errors.SkippedImagesWarning` and lists them in
@@ -298,45 +291,57 @@ def evaluate(
 
     Raises:
         InputError, ImageFolderError: unusable inputs, named.
+        UsageError: a keyword that is no field of :class:`~ganprobe.config.RunConfig`, named.
     """
     from ganprobe.data.colour import warn_if_colour
     from ganprobe.data.listing import as_listed
     from ganprobe.data.sources import source_length
-    from ganprobe.evaluator import Evaluator, is_stats_file
+    from ganprobe.evaluator import Evaluator, ExtractionOptions, is_stats_file
     from ganprobe.functional import first_separable_layer
     from ganprobe.provenance import describe_source, thumbnails
 
     started = time.perf_counter()
+    unknown = [name for name in overrides if name not in BY_NAME]
+    if unknown:
+        raise UsageError(f"evaluate: unknown keyword {unknown[0]!r}; known: {', '.join(BY_NAME)}")
+    if config is not None and not isinstance(config, RunConfig):
+        raise UsageError(f"evaluate: config must be a ganprobe.config.RunConfig, got {type(config).__name__}")
+    run = (config if config is not None else RunConfig.build()).replace(**overrides)
+    extraction, execution, report = run.extraction, run.execution, run.report
+    seed, noise_resamples = report.seed, report.noise_resamples
     check_stats_path(real)
     now = 0 if noise_resamples is None else noise_resamples
-    options = ReportOptions(seed, bootstrap, fid_bootstrap, fid_infinity, permutations, now)
+    options = ReportOptions(seed, report.bootstrap, fid_bootstrap, fid_infinity, report.permutations, now)
+    if cache is None and execution.use_cache:
+        from ganprobe.runtime import build_cache
+
+        cache = build_cache(execution.cache_dir, enabled=True, content_hash=execution.hash_contents)
     evaluator = Evaluator(
-        extractor,
-        metrics=metrics,
-        layers=layers,
+        extraction.extractor,
+        metrics=run.metrics,
+        layers=extraction.layers,
         seed=seed,
-        device=str(device) if device is not None else None,
+        device=str(execution.device) if execution.device is not None else None,
         cache=cache,
-        settings=settings,
+        settings={metric: dict(values) for metric, values in run.settings.items()} or None,
         extractor_kwargs=extractor_kwargs,
-        distributed=distributed,
+        distributed=execution.distributed,
     )
-    check_gate_sources(parse_gates(fail_if), evaluator.output_keys(options))
+    check_gate_sources(parse_gates(run.gates.fail_if), evaluator.output_keys(options))
     real, fake = as_listed(real), as_listed(fake)  # each folder walked once; every stage below reads its listing
     if getattr(evaluator.extractor.preprocessing, "luma", None) is not None:  # a grayscale network
         for label, source in (("real", real), ("fake", fake)):
             warn_if_colour(source, evaluator.extractor.name, label)
+    num_samples = extraction.num_samples
     evaluator.check_sample_counts(
         None if is_stats_file(real) else source_length(real, num_samples), source_length(fake, num_samples)
     )
-    skipped: list[str] = []
-    common = {"batch_size": batch_size, "num_samples": num_samples, "num_workers": num_workers}
-    common.update(progress=progress, strict=strict, skipped=skipped)
+    reading = ExtractionOptions.from_config(run)
     timings: dict[str, float] = {}
     features, inputs = {}, {}
     for label, source in (("real", real), ("fake", fake)):
         mark = time.perf_counter()
-        features[label] = evaluator.add(source, label == "real", **common)
+        features[label] = evaluator.add(source, label == "real", reading)
         count = next(iter(features[label].values())).shape[0]
         meta = getattr(evaluator, "stats_meta", None) if is_stats_file(source) else None
         inputs[label] = describe_source(source, count, meta)
@@ -360,7 +365,7 @@ def evaluate(
         },
         real_images=[] if is_stats_file(real) else thumbnails(real, evaluator.paths["real"]),
         fake_images=thumbnails(fake, evaluator.paths["fake"]),
-        skipped=skipped,
+        skipped=evaluator.skipped["real"] + evaluator.skipped["fake"],
         verdict=evaluator.verdict(records, checks),
         sample_size=checks,
         processes={

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
 from ganprobe import defaults
+from ganprobe.config import RunConfig
 from ganprobe.data.listing import FolderListing, as_listed
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import InputError
@@ -53,6 +55,30 @@ def supported_metrics(extractor: FeatureExtractor) -> list[str]:
         for name, declaration in metric_declarations().items()
         if not declaration.needs_logits or extractor.logits_layer is not None
     ]
+
+
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """How :meth:`Evaluator.add` reads one image set (the extraction and execution fields of a
+    :class:`~ganprobe.config.RunConfig` that one pass needs).
+
+    Attributes:
+        batch_size, num_samples, num_workers, progress: as in :func:`ganprobe.extract_features`.
+        strict: for folders, raise :class:`~ganprobe.errors.ImageFolderError` naming the first unreadable or
+            undecodable file; ``False`` skips such files with one :class:`~ganprobe.errors.SkippedImagesWarning`
+            (they are recorded in :attr:`Evaluator.skipped`).
+    """
+
+    batch_size: int = defaults.BATCH_SIZE
+    num_samples: int | None = None
+    num_workers: int | None = None
+    progress: bool = False
+    strict: bool = True
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> ExtractionOptions:
+        """The options of ``config`` (its ``extraction`` and ``execution`` sections)."""
+        return cls(**{option.name: config[option.name] for option in fields(cls)})
 
 
 def is_stats_file(source: ImageSource) -> bool:
@@ -149,6 +175,8 @@ class Evaluator:
         processes = self.world_size if self.distributed else 1
         self.extracted: dict[str, list[int]] = {"real": [0] * processes, "fake": [0] * processes}
         self.seed = seed
+        # Files skipped as unreadable (non-strict adds), per set, over every add() of this evaluator.
+        self.skipped: dict[str, list[str]] = {"real": [], "fake": []}
         self._paths: dict[str, list[str | None]] = {"real": [], "fake": []}
 
     @property
@@ -185,15 +213,7 @@ class Evaluator:
                     raise InputError(_too_few(name, least, label, count, setting))
 
     def add(
-        self,
-        source: ImageSource,
-        real: bool,
-        batch_size: int = defaults.BATCH_SIZE,
-        num_samples: int | None = None,
-        num_workers: int | None = None,
-        progress: bool = False,
-        strict: bool = True,
-        skipped: list[str] | None = None,
+        self, source: ImageSource, real: bool, options: ExtractionOptions | None = None, **keywords: Any
     ) -> dict[str, Tensor]:
         """Extract ``source`` once (or load it from the cache or a stats file) and feed every metric.
 
@@ -202,74 +222,64 @@ class Evaluator:
                 tensor, DataLoader/iterable or generator callable; for the real set also a ``.npz`` file from
                 ``ganprobe stats`` (its metadata must match this evaluator's extractor).
             real: ``True`` for the real set, ``False`` for generated images.
-            batch_size, num_samples, num_workers, progress: as in :func:`ganprobe.extract_features`; a generator
-                callable is seeded with the evaluator's ``seed``.
-            strict: for folders, raise :class:`~ganprobe.errors.ImageFolderError` naming the first unreadable or
-                undecodable file (default); ``False`` skips such files with one
-                :class:`~ganprobe.errors.SkippedImagesWarning` listing them.
-            skipped: a list that receives the path of every skipped file.
+            options: how to read it (:class:`ExtractionOptions`; default: its defaults); a generator callable is
+                seeded with the evaluator's ``seed``.
+            keywords: fields of :class:`ExtractionOptions` (``batch_size=8``) set over ``options``.
 
         Returns:
-            The features ``{layer: (N, D)}`` that were fed.
+            The features ``{layer: (N, D)}`` that were fed. Files skipped as unreadable (``strict=False``) are
+            added to :attr:`skipped` (``evaluator.skipped["fake"]``).
         """
+        options = ExtractionOptions(**{**(vars(options) if options is not None else {}), **keywords})
         label = "real" if real else "fake"
         if self.distributed and not is_stats_file(source):
-            return self._add_sharded(source, real, batch_size, num_samples, num_workers, strict, skipped)
+            return self._add_sharded(source, real, options)
         if is_stats_file(source):
-            features = self._stats_features(source, num_samples)
+            features = self._stats_features(source, options.num_samples)
             self.add_features(features, real)
             self._record_paths(label, [None] * next(iter(features.values())).shape[0])
             return features
         source = as_listed(source)  # one listing for the extraction and the rows' files
-        bad: list[str] = [] if skipped is None else skipped
-        already = len(bad)
+        bad: list[str] = []
         hits = self.cache.hits if self.cache is not None else 0
         features = extract_features(
             self.extractor,
             source,
             self.layers,
-            batch_size,
-            num_samples,
+            options.batch_size,
+            options.num_samples,
             self.seed,
-            num_workers,
-            progress,
+            options.num_workers,
+            options.progress,
             f"{label}: {source}" if isinstance(source, FolderListing) else f"{label} images",
             cache=self.cache,
-            strict=strict,
+            strict=options.strict,
             skipped=bad,
         )
         self.add_features(features, real)
         count = next(iter(features.values())).shape[0]
         if self.cache is None or self.cache.hits == hits:
             self.extracted[label][0] += count
-        self._record_source_paths(label, source, count, bad[already:])
+        self.skipped[label].extend(bad)
+        self._record_source_paths(label, source, count, bad)
         return features
 
-    def _add_sharded(
-        self,
-        source: ImageSource,
-        real: bool,
-        batch_size: int,
-        num_samples: int | None,
-        num_workers: int | None,
-        strict: bool,
-        skipped: list[str] | None,
-    ) -> dict[str, Tensor]:
+    def _add_sharded(self, source: ImageSource, real: bool, options: ExtractionOptions) -> dict[str, Tensor]:
         """:meth:`add` under a process group: each rank extracts its shard, every rank gets (and feeds) all rows."""
         from ganprobe.features.sharded import extract_sharded
 
         label = "real" if real else "fake"
         source = as_listed(source)
-        bad: list[str] = [] if skipped is None else skipped
-        already = len(bad)
+        bad: list[str] = []
         features, extracted = extract_sharded(
-            self.extractor, source, self.layers, batch_size, num_samples, self.seed, num_workers, self.cache, strict,
-            bad,
+            self.extractor, source, self.layers, options.batch_size, options.num_samples, self.seed,
+            options.num_workers, self.cache, options.strict, bad,
         )  # fmt: skip
         self.add_features(features, real)
         self.extracted[label] = [mine + new for mine, new in zip(self.extracted[label], extracted, strict=True)]
         count = next(iter(features.values())).shape[0]
-        self._record_source_paths(label, source, count, bad[already:])
+        self.skipped[label].extend(bad)
+        self._record_source_paths(label, source, count, bad)
         return features
 
     def _record_source_paths(self, label: str, source: ImageSource, count: int, unreadable: Sequence[str]) -> None:
@@ -344,3 +354,4 @@ class Evaluator:
         for metric in self.metrics.values():
             metric.reset()
         self._paths = {"real": [], "fake": []}
+        self.skipped = {"real": [], "fake": []}

@@ -12,7 +12,13 @@ Installing ganprobe registers this plugin (``pytest11`` entry point ``ganprobe``
 * command-line options for the whole session: ``--ganprobe-device``, ``--ganprobe-num-samples`` (overrides every
   evaluation's sample count, e.g. small on laptops and large in nightly CI), ``--ganprobe-extractor``,
   ``--ganprobe-batch-size``, ``--ganprobe-no-cache``, and the repeatable ``--ganprobe-set METRIC.SETTING=VALUE``
-  (the CLI's ``--set``: metric settings for every evaluation; a test's own ``settings=`` wins per setting).
+  (the CLI's ``--set``: metric settings for every evaluation; a test's own ``settings=`` wins per setting);
+* ini keys ``ganprobe_<field>`` (``ganprobe_device``, ``ganprobe_num_samples``, ``ganprobe_use_cache``,
+  ``ganprobe_settings``...; every field in :data:`ganprobe.config.FIELDS` with an ini key), the environment
+  (``GANPROBE_<FIELD>``) and ``pyproject.toml``'s ``[tool.ganprobe]``, resolved into one
+  :class:`~ganprobe.config.RunConfig` for the session: ``--ganprobe-*`` option > environment > ini key >
+  ``[tool.ganprobe]`` > defaults. A test's own keywords win over the session's values, except ``num_samples`` and
+  ``device`` set for the session anywhere (so a laptop or a nightly run can change every test's count).
 
 Importing this module stays cheap (torch is imported on the first evaluation), since pytest loads it in every
 session of an environment where ganprobe is installed.
@@ -28,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from ganprobe.config import RunConfig
     from ganprobe.evaluation import EvaluationResult
     from ganprobe.extractors.base import FeatureExtractor
     from ganprobe.report.gates import GateResult
@@ -66,6 +73,70 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="METRIC.SETTING=VALUE",
         help="a metric setting for every ganprobe evaluation, e.g. kid.subset_size=500 (repeatable)",
     )
+    from ganprobe.config import FIELDS
+
+    for entry in FIELDS:
+        if entry.ini_name is not None:
+            kind = "linelist" if entry.kind in ("list", "settings") else "string"
+            parser.addini(entry.ini_name, f"ganprobe: {entry.help} (as {entry.name}= of ganprobe.evaluate)", kind)
+
+
+# --ganprobe-* option -> configuration field
+_OPTIONS = {
+    "--ganprobe-device": "device",
+    "--ganprobe-num-samples": "num_samples",
+    "--ganprobe-extractor": "extractor",
+    "--ganprobe-batch-size": "batch_size",
+    "--ganprobe-no-cache": "use_cache",
+    "--ganprobe-backend": "backend",
+    "--ganprobe-set": "settings",
+}
+
+
+def session_config(config: pytest.Config) -> RunConfig:
+    """The session's :class:`~ganprobe.config.RunConfig`: ``--ganprobe-*`` options over the environment
+    (``GANPROBE_*``) over ini keys (``ganprobe_*``, also from ``[tool.pytest.ini_options]``) over the
+    ``[tool.ganprobe]`` table of the ``pyproject.toml`` nearest the ``rootdir`` over the defaults.
+
+    Raises:
+        pytest.UsageError: a bad value, one line naming where it came from.
+    """
+    from ganprobe import defaults
+    from ganprobe.config import FIELDS, defaults_for
+    from ganprobe.config_layers import environment_values, find_pyproject, parse_text, read_pyproject, relative_to
+    from ganprobe.errors import GanprobeError
+
+    try:
+        run = defaults_for("plugin")
+        path = find_pyproject(config.rootpath)
+        if path is not None:
+            values, label = read_pyproject(path)
+            run = run.replace(label, **values)
+        where = f" ({config.inipath})" if config.inipath else ""
+        for entry in FIELDS:
+            raw = config.getini(entry.ini_name) if entry.ini_name is not None else ""
+            if raw not in ("", []):
+                text = " ".join(raw) if isinstance(raw, list) else str(raw)
+                label = f"ini {entry.ini_name}{where}"
+                value = parse_text(entry, text, label)
+                run = run.replace(label, **{entry.name: relative_to(Path(config.inipath or ".").parent, entry, value)})
+        values, labels = environment_values(os.environ)
+        for name, value in values.items():
+            run = run.replace(labels[name], **{name: value})
+        for option, name in _OPTIONS.items():
+            value = config.getoption(option)
+            if value in (None, False, []):
+                continue
+            if name == "use_cache":
+                value = False
+            elif name == "settings":
+                value = defaults.parse_settings(value, option)
+            elif name in ("num_samples", "batch_size") and value < 1:
+                raise pytest.UsageError(f"{option}: must be positive, got {value}")
+            run = run.replace(f"pytest option {option}", **{name: value})
+    except GanprobeError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return run
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,25 +171,37 @@ class GanprobeSession:
         use_cache: bool = True,
         settings: Sequence[str] = (),
         backend: str | None = None,
+        config: RunConfig | None = None,
     ) -> None:
         from ganprobe import defaults
+        from ganprobe.config import RunConfig
         from ganprobe.errors import GanprobeError
 
         if num_samples is not None and num_samples < 1:
             raise pytest.UsageError(f"--ganprobe-num-samples: must be positive, got {num_samples}")
         if batch_size is not None and batch_size < 1:
             raise pytest.UsageError(f"--ganprobe-batch-size: must be positive, got {batch_size}")
-        self.device_option = device  # --ganprobe-device, when given, wins over a test's device=
-        self.device = device or defaults.DEVICE
-        self.num_samples = num_samples
-        self.extractor = extractor or defaults.EXTRACTOR
-        self.batch_size = batch_size or defaults.BATCH_SIZE
-        self.use_cache = use_cache
-        self.backend = backend
-        try:
-            self.settings = defaults.parse_settings(settings, "--ganprobe-set")
-        except GanprobeError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        if config is None:
+            given = {"device": device, "num_samples": num_samples, "extractor": extractor,
+                     "batch_size": batch_size, "backend": backend}  # fmt: skip
+            try:
+                parsed = defaults.parse_settings(settings, "--ganprobe-set")
+            except GanprobeError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            values = {name: value for name, value in given.items() if value is not None}
+            config = RunConfig.build("plugin", use_cache=use_cache, settings=parsed, **values)
+        self.config = config
+        # A session value of device or num_samples (an option, the environment, an ini key, pyproject.toml) wins over
+        # a test's own; the other session values are defaults that a test's keywords override.
+        forced = {name: config.source(name) != "default" for name in ("device", "num_samples")}
+        self.device_option = config.execution.device if forced["device"] else None
+        self.device = config.execution.device or defaults.DEVICE
+        self.num_samples = config.extraction.num_samples if forced["num_samples"] else None
+        self.extractor = config.extraction.extractor
+        self.batch_size = config.extraction.batch_size
+        self.use_cache = config.execution.use_cache
+        self.backend = config.extraction.backend
+        self.settings = {metric: dict(values) for metric, values in config.settings.items()}
         self._extractors: dict[str, FeatureExtractor] = {}
         self.last_failures: list[GateResult] = []
 
@@ -127,7 +210,12 @@ class GanprobeSession:
         if key not in self._extractors:
             from ganprobe.runtime import build_extractor
 
-            self._extractors[key] = build_extractor(name, device, option="extractor", backend=self.backend)
+            extraction = self.config.extraction
+            self._extractors[key] = build_extractor(
+                name, device, weights=extraction.weights, channels_last=extraction.channels_last,
+                autocast=extraction.autocast, compile=extraction.compile, option="extractor",
+                pipeline=extraction.pipeline, backend=self.backend,
+            )  # fmt: skip
         return self._extractors[key]
 
     def evaluate(
@@ -197,7 +285,6 @@ class GanprobeSession:
         options: dict[str, Any],
     ) -> tuple[EvaluationResult, list[GateResult]]:
         """Build the extractor and cache as the CLI does, evaluate, and check the gates: ``(result, failed)``."""
-        from ganprobe import defaults
         from ganprobe.evaluation import evaluate
         from ganprobe.report.gates import check_max_regression
         from ganprobe.runtime import build_cache, build_extractor
@@ -211,36 +298,29 @@ class GanprobeSession:
         merged = {metric: dict(values) for metric, values in self.settings.items()}
         for metric, values in (settings or {}).items():
             merged.setdefault(metric, {}).update(values)
-        options.setdefault("batch_size", self.batch_size)
-        options.setdefault("cache", build_cache(enabled=self.use_cache))
-        limit = defaults.MAX_REGRESSION_PERCENT if max_regression is None else max_regression
+        execution = self.config.execution
+        options.setdefault("cache", build_cache(execution.cache_dir, self.use_cache, execution.hash_contents))
+        limit = self.config.gates.max_regression if max_regression is None else max_regression
         check_max_regression(limit)
         # Gates are validated before the (slow) evaluation, so a typo or a left-out metric fails at once.
         result = evaluate(
             fake,
             real,
+            self.config,
             extractor=model,
             num_samples=self.num_samples or num_samples,
             fail_if=fail_if,
             settings=merged,
             **options,
         )
-        return result, [gate for gate in result.check(fail_if, baseline, limit) if not gate.passed]
+        sigmas = self.config.gates.regression_sigmas
+        return result, [gate for gate in result.check(fail_if, baseline, limit, sigmas) if not gate.passed]
 
 
 @pytest.fixture(scope="session")
 def ganprobe(request: pytest.FixtureRequest) -> GanprobeSession:
     """The session's :class:`GanprobeSession`: call ``ganprobe.evaluate(fake, real, fail_if=[...])`` in a test."""
-    option = request.config.getoption
-    return GanprobeSession(
-        device=option("--ganprobe-device"),
-        num_samples=option("--ganprobe-num-samples"),
-        extractor=option("--ganprobe-extractor"),
-        batch_size=option("--ganprobe-batch-size"),
-        use_cache=not option("--ganprobe-no-cache"),
-        settings=option("--ganprobe-set"),
-        backend=option("--ganprobe-backend"),
-    )
+    return GanprobeSession(config=session_config(request.config))
 
 
 @pytest.fixture
