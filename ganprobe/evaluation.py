@@ -229,7 +229,8 @@ def check_stats_path(source: ImageSource, what: str = "real") -> None:
 def evaluate(
     fake: ImageSource,
     real: ImageSource,
-    config: RunConfig | None = None,
+    config: RunConfig | str | FeatureExtractor | None = None,
+    metrics: Sequence[str] | None = None,
     *,
     cache: FeatureCache | None = None,
     extractor_kwargs: Mapping[str, Any] | None = None,
@@ -252,9 +253,12 @@ def evaluate(
             ``torch.manual_seed(seed)`` (then ``num_samples`` is required).
         real: real images: a folder (a path or a listing), a tensor, an iterable, or a ``.npz`` file from
             ``ganprobe stats``.
-        config: the run's configuration; the keyword arguments below (its fields) override its values.
+        config: the run's configuration; the keyword arguments below (its fields) override its values. An extractor
+            (a registry name or a :class:`FeatureExtractor`) is also taken here, as before configurations existed:
+            ``evaluate(fake, real, "resnet18", ["fid"])`` is ``evaluate(fake, real, extractor="resnet18",
+            metrics=["fid"])``.
         extractor: registry name or :class:`FeatureExtractor` (default ``efficientnet-lite0``).
-        metrics: metric names (default: all that the extractor supports).
+        metrics: metric names (default: all that the extractor supports; ``None`` keeps ``config``'s).
         layers: layers of the per-layer separability (default: the extractor's blocks).
         num_samples: use at most this many images of each set.
         batch_size: images per forward pass (results do not depend on it).
@@ -304,6 +308,12 @@ def evaluate(
     unknown = [name for name in overrides if name not in BY_NAME]
     if unknown:
         raise UsageError(f"evaluate: unknown keyword {unknown[0]!r}; known: {', '.join(BY_NAME)}")
+    if isinstance(config, (str, FeatureExtractor)):  # the third positional argument before configurations existed
+        if "extractor" in overrides:
+            raise UsageError("evaluate: the extractor is given twice (third argument and extractor=)")
+        overrides["extractor"], config = config, None
+    if metrics is not None:
+        overrides["metrics"] = metrics
     if config is not None and not isinstance(config, RunConfig):
         raise UsageError(f"evaluate: config must be a ganprobe.config.RunConfig, got {type(config).__name__}")
     run = (config if config is not None else RunConfig.build()).replace(**overrides)

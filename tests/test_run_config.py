@@ -161,6 +161,11 @@ def test_evaluate_with_a_config_equals_the_keywords() -> None:
     assert by_keywords.values() == by_config.values() and by_keywords.seed == by_config.seed == 1
     mixed = evaluate(fake, real, RunConfig.build(**keywords), seed=2)  # a keyword overrides the config's value
     assert mixed.seed == 2
+    # the positional extractor and metrics of the API before configurations existed
+    positional = evaluate(fake, real, "random-resnet18", ["fid", "knn_loo"], seed=1, batch_size=5, permutations=10)
+    assert positional.values() == by_keywords.values()
+    with pytest.raises(UsageError, match="extractor is given twice"):
+        evaluate(fake, real, "random-resnet18", extractor="random-resnet18")
 
 
 def test_evaluator_records_skipped_files(tmp_path: Path) -> None:
