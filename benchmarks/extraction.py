@@ -223,7 +223,7 @@ def worker_evaluation(spec: dict[str, Any]) -> dict[str, Any]:
         nonlocal passes
         passes = 0
         if side.startswith("evaluator"):
-            from ganprobe.evaluator import Evaluator
+            from ganprobe.run.evaluator import Evaluator
 
             metrics = ["fid", "kid", "is"] if side == "evaluator-fid-kid-is" else None
             evaluator = Evaluator(extractor, metrics=metrics, seed=0, settings={"kid": {"subset_size": kid_size}})

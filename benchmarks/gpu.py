@@ -303,7 +303,7 @@ def fid_case(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
 
 def evaluate_case(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """:func:`ganprobe.evaluate` on ``evaluate_n`` + ``evaluate_n`` images against their extraction alone."""
-    from ganprobe.evaluation import evaluate
+    from ganprobe.run.pipeline import evaluate
 
     extractor = extractor_for(device, compile=False)
     real = images(args.evaluate_n, args.image_size, args.seed + 4)

@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     import measure
     from measure import machine_description
 
-    from ganprobe.atomic import atomic_write
+    from ganprobe.utils.atomic_files import atomic_write
 
     measure.IN_PROCESS = args.in_process
 

@@ -349,9 +349,9 @@ SKLEARN_MODULES = (
 
 def worker_one_pass(spec: dict[str, Any]) -> dict[str, Any]:
     """The Evaluator (all metrics from one pass) or every metric standalone: forward passes, times, values."""
-    from ganprobe.evaluator import Evaluator
     from ganprobe.extractors.registry import get_extractor
     from ganprobe.metrics.registry import metric_classes
+    from ganprobe.run.evaluator import Evaluator
 
     # The separability protocols import scikit-learn on first use (seconds): not part of either side's cost.
     for module in SKLEARN_MODULES:

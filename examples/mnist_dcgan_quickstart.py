@@ -67,7 +67,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def held_out_digits(count: int, seed: int) -> torch.Tensor:
     """``count`` of the 1,000 digits held out from the ``lenet-mnist`` extractor's training, class-balanced and
     seeded (uint8 ``(count, 1, 28, 28)``)."""
-    from ganprobe.extractors.lenet import lenet_mnist_split
+    from ganprobe.extractors.lenet_mnist.weights import lenet_mnist_split
 
     _, _, images, labels = lenet_mnist_split()
     return balanced_subset(ImageData(images, labels), count, seed=seed).images

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         print(f"{args.readme}: study tables differ from {args.results}; run python examples/study_tables.py")
         return 1
-    from ganprobe.atomic import atomic_write
+    from ganprobe.utils.atomic_files import atomic_write
 
     atomic_write(args.readme, lambda handle: handle.write(updated.encode()))
     print(f"{args.readme}: study tables rewritten from {args.results}")

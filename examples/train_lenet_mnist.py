@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganprobe.atomic import atomic_write
-from ganprobe.extractors.lenet import (
+from ganprobe.extractors.lenet_mnist.network import LeNet
+from ganprobe.extractors.lenet_mnist.weights import (
     BUNDLED_WEIGHTS,
     LENET_HELD_OUT,
     MNIST_MEAN,
@@ -37,7 +37,7 @@ from ganprobe.extractors.lenet import (
     lenet_mnist_split,
     lenet_preprocessing,
 )
-from ganprobe.extractors.nets.lenet import LeNet
+from ganprobe.utils.atomic_files import atomic_write
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gan.data import ImageData, balanced_subset  # noqa: E402

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ganprobe.lazy import lazy_attributes
+from ganprobe.utils.lazy_exports import lazy_attributes
+from ganprobe.utils.moved_modules import refuse_moved_modules
+
+refuse_moved_modules()
 
 __version__ = "0.1.0"
 
@@ -39,9 +42,9 @@ _EXPORTS = {
     "KNNLOOAccuracy": "ganprobe.metrics",
     "LayerSeparability": "ganprobe.metrics",
     "FeatureCache": "ganprobe.features",
-    "Evaluator": "ganprobe.evaluator",
-    "evaluate": "ganprobe.evaluation",
-    "EvaluationResult": "ganprobe.evaluation",
+    "Evaluator": "ganprobe.run.evaluator",
+    "evaluate": "ganprobe.run.pipeline",
+    "EvaluationResult": "ganprobe.run.pipeline",
     "Memorization": "ganprobe.metrics",
     "DensityCoverage": "ganprobe.metrics",
     "PrecisionRecall": "ganprobe.metrics",
@@ -73,7 +76,6 @@ if TYPE_CHECKING:
         WeightsFormatError,
         WeightsNotFoundError,
     )
-    from ganprobe.evaluator import Evaluator  # noqa: F401
     from ganprobe.extractors import (  # noqa: F401
         DEFAULT_EXTRACTOR,
         FeatureExtractor,
@@ -104,6 +106,7 @@ if TYPE_CHECKING:
     )
     from ganprobe.metrics.declarations import MetricDeclaration  # noqa: F401
     from ganprobe.metrics.registry import register_metric  # noqa: F401
+    from ganprobe.run.evaluator import Evaluator  # noqa: F401
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals(), __all__)

@@ -2,6 +2,6 @@
 
 import sys
 
-from ganprobe.cli import main
+from ganprobe.front_ends.cli import main
 
 sys.exit(main())

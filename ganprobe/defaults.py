@@ -13,11 +13,12 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ganprobe.errors import UsageError
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 
 if TYPE_CHECKING:
     from ganprobe.metrics.declarations import Setting
 
+# The extractor every metric uses unless told otherwise: its weights install with ganprobe (offline).
+DEFAULT_EXTRACTOR = "efficientnet-lite0"
 EXTRACTOR = DEFAULT_EXTRACTOR
 BATCH_SIZE = 64
 SEED = 0

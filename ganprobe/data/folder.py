@@ -14,7 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from ganprobe.errors import ImageFolderError, UsageError
-from ganprobe.text import quote_path
+from ganprobe.utils.safe_text import quote_path
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 # The formats decoded, whatever a file is named: what generative models write and photos come in (a JPEG carrying a

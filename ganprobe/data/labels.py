@@ -29,8 +29,8 @@ from torch import Tensor
 
 from ganprobe.data.listing import FolderListing, list_folder
 from ganprobe.errors import ImageFolderError, InputError
-from ganprobe.limits import check_json_depth
-from ganprobe.text import quote_path
+from ganprobe.utils.json_depth import check_json_depth
+from ganprobe.utils.safe_text import quote_path
 
 # A label file of 50,000 rows of 100-character paths is about 5 MiB; anything far beyond that is not a label file.
 MAX_LABEL_FILE_BYTES = 64 * 2**20

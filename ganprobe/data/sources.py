@@ -36,7 +36,7 @@ from ganprobe.data.folder import load_image, max_image_pixels
 from ganprobe.data.listing import FolderListing, list_folder
 from ganprobe.errors import ImageFolderError, InputError, SkippedImagesWarning
 from ganprobe.front_end_names import PerFrontEnd, Template
-from ganprobe.text import quote_path
+from ganprobe.utils.safe_text import quote_path
 
 ImageSource = str | os.PathLike | Tensor | Iterable | Callable[[int], Tensor]
 Preprocess = Callable[[Tensor], Tensor]

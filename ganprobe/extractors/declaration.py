@@ -5,9 +5,9 @@ which layers a metric uses, its input pipelines (:class:`~ganprobe.extractors.pr
 tensor work imports torch only when it runs) and how its published weights are found and loaded. Builders, weights
 finders and loaders are named by dotted path (:class:`Lazy`), so declaring every built-in backbone costs no import of
 torch, torchvision or timm: ``ganprobe extractors`` lists every layer and checks every weights file from the
-declarations alone. :class:`~ganprobe.extractors.backbone.BackboneExtractor` builds an extractor from one.
+declarations alone. :class:`~ganprobe.extractors.backbone_extractor.BackboneExtractor` builds an extractor from one.
 
-The built-in declarations live in :mod:`ganprobe.extractors.backbones`; a new backbone is one more entry there.
+The built-in declarations live in :mod:`ganprobe.extractors.builtin`; a new backbone is one more entry there.
 """
 
 from __future__ import annotations

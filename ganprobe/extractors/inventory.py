@@ -1,6 +1,6 @@
 """What each registered extractor offers on this machine: its layers, and whether its weights are here.
 
-A built-in extractor is described from its declaration (:mod:`ganprobe.extractors.backbones`): its layers are the
+A built-in extractor is described from its declaration (:mod:`ganprobe.extractors.builtin`): its layers are the
 declared taps, and its weights file is looked for and checked by the declaration's torch-free finder, so
 ``ganprobe extractors`` imports no torch. Only an extractor registered by a user (a factory ganprobe cannot see
 into) is built to be described.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ganprobe.errors import GanprobeError, WeightsError
-from ganprobe.extractors.backbones import BACKBONES
+from ganprobe.extractors.builtin import BACKBONES
 from ganprobe.extractors.declaration import Backbone
 from ganprobe.extractors.registry import ExtractorEntry, available_extractors, extractor_entry, get_extractor
 from ganprobe.extractors.weights import look_only

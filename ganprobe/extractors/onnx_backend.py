@@ -15,7 +15,8 @@ altered or mismatched file is reported with a :class:`~ganprobe.errors.FeatureCa
 ONNX graphs are protocol buffers: reading one executes no code.
 
 The header's SHA-256 catches damage, not forgery (whoever can write the file can write its header), so the folder is
-trusted like code (:mod:`ganprobe.cache_files`): a folder another user could write is not used (one warning; graphs
+trusted like code (:mod:`ganprobe.utils.cache_files`): a folder another user could write is not used (one warning;
+graphs
 are exported in memory), and a name holding a link, FIFO or anything but a regular file, or an entry another user
 could have written, is never opened, followed or replaced (one warning). And before a process first uses a graph
 read from disk, the graph runs a fixed, seeded probe batch of :data:`PROBE_ROWS` images and its outputs must equal
@@ -49,10 +50,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganprobe.cache_files import RefusedEntry, open_entry, trusted_folder, write_entry
 from ganprobe.errors import FeatureCacheWarning, InputError
 from ganprobe.front_end_names import Template
-from ganprobe.text import quote_path
+from ganprobe.utils.cache_files import RefusedEntry, open_entry, trusted_folder, write_entry
+from ganprobe.utils.safe_text import quote_path
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 OPSET = 17

@@ -1,6 +1,6 @@
 """Name -> extractor registry. Built-in names are registered on import; users can add their own.
 
-Built-in names, one per declaration in :mod:`ganprobe.extractors.backbones`: ``efficientnet-lite0`` (default,
+Built-in names, one per declaration in :mod:`ganprobe.extractors.builtin`: ``efficientnet-lite0`` (default,
 offline), ``efficientnet-lite1``, ``efficientnet-lite2``, ``resnet18``, ``resnet34``, ``resnet50``,
 ``inception-fid``, ``lenet-mnist`` (bundled MNIST classifier), ``dinov2-vitl14`` and ``clip-vitl14-336`` (need
 timm), and ``random-<any of these>`` (seeded random weights).
@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ganprobe.defaults import DEFAULT_EXTRACTOR  # noqa: F401 (defined with the other defaults; kept here)
 from ganprobe.errors import UnknownExtractorError
 
 if TYPE_CHECKING:
     from ganprobe.extractors.base import FeatureExtractor
-
-DEFAULT_EXTRACTOR = "efficientnet-lite0"
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class ExtractorEntry:
         factory: builds the extractor (keyword arguments of :func:`get_extractor` are passed to it).
         description: one line for ``ganprobe extractors``.
         backbone: for a built-in extractor, the name of its declaration in
-            :data:`ganprobe.extractors.backbones.BACKBONES` (``None`` for extractors registered by users).
+            :data:`ganprobe.extractors.builtin.BACKBONES` (``None`` for extractors registered by users).
         pretrained: for a built-in extractor, whether it loads the published weights (``random-*``: ``False``).
     """
 
@@ -107,8 +106,8 @@ def _from_declaration(name: str, **bound: Any) -> Callable[..., FeatureExtractor
     """A factory building the built-in backbone ``name`` (its modules are imported only when called)."""
 
     def factory(**kwargs: Any) -> FeatureExtractor:
-        from ganprobe.extractors.backbone import BackboneExtractor
-        from ganprobe.extractors.backbones import backbone
+        from ganprobe.extractors.backbone_extractor import BackboneExtractor
+        from ganprobe.extractors.builtin import backbone
 
         return BackboneExtractor(backbone(name), **bound, **kwargs)
 
@@ -116,7 +115,7 @@ def _from_declaration(name: str, **bound: Any) -> Callable[..., FeatureExtractor
 
 
 def _register_builtins() -> None:
-    from ganprobe.extractors.backbones import BACKBONES
+    from ganprobe.extractors.builtin import BACKBONES
 
     for name, declaration in BACKBONES.items():
         _REGISTRY[name] = ExtractorEntry(name, _from_declaration(name), declaration.description, name)

@@ -24,7 +24,7 @@ Entries are ``torch.save`` files read back with ``weights_only=True`` (no code i
 atomic (temporary file in the same folder, then rename), so concurrent runs never see half a file; a truncated,
 corrupt or mismatched entry is detected, reported with a warning, and recomputed -- never silently used.
 
-The folder is trusted like code (:mod:`ganprobe.cache_files`): a folder that another user could write (it, or a
+The folder is trusted like code (:mod:`ganprobe.utils.cache_files`): a folder that another user could write (it, or a
 folder above it, is owned by another user, or group- or world-writable without the sticky bit) is not used at all,
 with one warning; an entry owned by another user or writable by others is ignored with one warning and recomputed.
 A name that holds a symbolic link, FIFO, folder or device is never opened, followed or replaced: one warning, the
@@ -53,13 +53,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganprobe.cache_files import RefusedEntry, open_entry, trusted_folder, write_entry
 from ganprobe.data.listing import list_folder
 from ganprobe.data.sources import ImageSource
 from ganprobe.errors import FeatureCacheWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.weights import cache_dir
-from ganprobe.text import quote_path
+from ganprobe.utils.cache_files import RefusedEntry, open_entry, trusted_folder, write_entry
+from ganprobe.utils.safe_text import quote_path
 
 # 2: entries carry per-layer SHA-256 checksums and a row count; 3: entry files are named by the key without its
 # layers plus the layers, so the entries of one input with other layer sets are found by name.

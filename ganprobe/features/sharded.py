@@ -3,12 +3,12 @@
 Under an initialised process group of ``W`` ranks, :func:`extract_sharded` splits one image source so that each
 rank decodes and extracts about ``1/W`` of it, then all-gathers the features so that every rank holds every row,
 in the order one process would have produced them. The evaluation then proceeds identically on every rank (the
-k-NN metrics split their neighbour searches over the ranks: see :mod:`ganprobe.distributed`).
+k-NN metrics split their neighbour searches over the ranks: see :mod:`ganprobe.utils.distributed`).
 
 How each kind of source is split:
 
 * **folders and tensors**: the rows are cut into the batches one process would run (``batch_size`` each, from the
-  first row), and rank ``r`` takes a contiguous run of whole batches (:func:`~ganprobe.distributed.shard_range`
+  first row), and rank ``r`` takes a contiguous run of whole batches (:func:`~ganprobe.utils.distributed.shard_range`
   over the batches). Each batch is the same batch as in one process, so its features are bit for bit the same.
 * **generator callables**: the same batch runs, each rank drawing only the chunks that cover its rows (every chunk
   has its own seed: :func:`~ganprobe.data.sources.chunk_seed`), so no rank draws the whole stream.
@@ -49,7 +49,11 @@ from ganprobe.data.sources import (
     iter_folder_batches,
     report_skipped,
 )
-from ganprobe.distributed import (
+from ganprobe.errors import GanprobeError, ImageFolderError, error_from_report, problem_report
+from ganprobe.extractors.base import FeatureExtractor
+from ganprobe.features.cache import FeatureCache, source_fingerprint
+from ganprobe.features.extract import cache_entry_key, iter_features, served_from_cache
+from ganprobe.utils.distributed import (
     all_gather_json,
     check_same_everywhere,
     collective_device,
@@ -57,10 +61,6 @@ from ganprobe.distributed import (
     rank_and_world_size,
     shard_range,
 )
-from ganprobe.errors import GanprobeError, ImageFolderError, error_from_report, problem_report
-from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.features.cache import FeatureCache, source_fingerprint
-from ganprobe.features.extract import cache_entry_key, iter_features, served_from_cache
 
 Shard = tuple[dict[str, list[Tensor]], list[tuple[str, str]], list[int]]
 

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganprobe.atomic import atomic_write
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.limits import check_json_depth
-from ganprobe.text import quote_path
+from ganprobe.utils.atomic_files import atomic_write
+from ganprobe.utils.json_depth import check_json_depth
+from ganprobe.utils.safe_text import quote_path
 
 STATS_FORMAT_VERSION = 1
 _PREFIX = "features/"

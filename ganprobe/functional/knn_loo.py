@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ganprobe.distributed import ProcessGroup, all_reduce_sum, rank_and_world_size
 from ganprobe.errors import InputError
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, check_features, knn
+from ganprobe.utils.distributed import ProcessGroup, all_reduce_sum, rank_and_world_size
 
 # Label permutations are scored this many at a time (memory ~ batch * N * k bytes).
 _PERMUTATION_BATCH = 64

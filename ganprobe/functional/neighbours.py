@@ -8,7 +8,7 @@ exact neighbour list that a float64 brute-force search gives, at float32 matrix-
 
 Each query row's result depends only on that row and the points, never on which other rows are searched with it,
 so the query rows can be split: ``rows=(start, stop)`` searches one shard, and ``process_group=`` splits the rows
-over ``torch.distributed`` ranks and all-gathers them (see :mod:`ganprobe.distributed`).
+over ``torch.distributed`` ranks and all-gathers them (see :mod:`ganprobe.utils.distributed`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ganprobe.distributed import ProcessGroup, check_rows, gather_rows, rank_and_world_size, shard_range, shard_sizes
 from ganprobe.errors import InputError
+from ganprobe.utils.distributed import (
+    ProcessGroup,
+    check_rows,
+    gather_rows,
+    rank_and_world_size,
+    shard_range,
+    shard_sizes,
+)
 
 # Rows per block are chosen so one block of distances takes about this many bytes.
 DEFAULT_BLOCK_BYTES = 256 * 2**20
@@ -156,7 +163,8 @@ def knn(
         block_bytes: memory budget of one block of the distance matrix.
         rows: search only query rows ``[start, stop)`` (one shard; the result has ``stop - start`` rows).
         process_group: shard the query rows over this ``torch.distributed`` group (e.g. ``dist.group.WORLD``):
-            each rank searches its :func:`~ganprobe.distributed.shard_range` and the rows are all-gathered, so every
+            each rank searches its :func:`~ganprobe.utils.distributed.shard_range` and the rows are all-gathered, so
+            every
             rank returns all ``M`` rows. Every rank must pass the same ``queries`` and ``points``. ``None``: no
             sharding. Not combinable with ``rows``.
 

@@ -47,7 +47,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ganprobe.distributed import (
+from ganprobe.errors import InputError
+from ganprobe.functional.bootstrap import Interval, half_sample_values, t_interval
+from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_features, knn
+from ganprobe.utils.distributed import (
     ProcessGroup,
     all_reduce_any,
     check_rows,
@@ -56,9 +59,6 @@ from ganprobe.distributed import (
     shard_range,
     shard_sizes,
 )
-from ganprobe.errors import InputError
-from ganprobe.functional.bootstrap import Interval, half_sample_values, t_interval
-from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_features, knn
 
 # A distance within this relative margin above a radius counts as on it (absorbs float64 summation order).
 _BOUNDARY_RTOL = 1e-12

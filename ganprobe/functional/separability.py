@@ -24,10 +24,10 @@ import numpy as np
 from torch import Tensor
 
 from ganprobe.defaults import SEPARABILITY_PROTOCOLS
-from ganprobe.distributed import ProcessGroup
 from ganprobe.errors import InputError
 from ganprobe.functional.knn_loo import knn_loo_accuracy
 from ganprobe.functional.neighbours import check_features
+from ganprobe.utils.distributed import ProcessGroup
 
 PROTOCOLS = SEPARABILITY_PROTOCOLS
 

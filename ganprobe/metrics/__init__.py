@@ -1,6 +1,6 @@
 """torchmetrics metrics of ganprobe, each thin over :mod:`ganprobe.functional`.
 
-The classes are loaded lazily (PEP 562), so torch-free modules of this package (:mod:`ganprobe.metrics.outputs`,
+The classes are loaded lazily (PEP 562), so torch-free modules of this package (:mod:`ganprobe.metrics.records`,
 :mod:`ganprobe.metrics.declarations`, :mod:`ganprobe.metrics.registry`) import without torch.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ganprobe.lazy import lazy_attributes
+from ganprobe.utils.lazy_exports import lazy_attributes
 
 _EXPORTS = {
     "CMMD": "ganprobe.metrics.cmmd",

@@ -11,8 +11,8 @@ from typing import Any
 
 from torchmetrics import Metric
 
-from ganprobe.distributed import fill_empty_states
 from ganprobe.scorers.base import Features, FeatureScorer, MetricValue, SingleLayerScorer
+from ganprobe.utils.distributed import fill_empty_states
 
 __all__ = ["Features", "FeatureMetric", "MetricValue", "SingleLayerMetric"]
 

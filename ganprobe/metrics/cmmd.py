@@ -26,7 +26,7 @@ class CMMD(CMMDScorer, SingleLayerMetric):
     its weights are on disk; otherwise the default falls back to ``efficientnet-lite0`` with a warning that says so.
     On any other space the value is an RBF-MMD on *those* features (and ``sigma = 10`` was tuned for CLIP).
     :attr:`comparable_with_published` is ``True`` only on ``clip-vitl14-336`` embeddings from a weights file whose
-    full SHA-256 is pinned; none is pinned in this release (see :mod:`ganprobe.extractors.vit`).
+    full SHA-256 is pinned; none is pinned in this release (see :mod:`ganprobe.extractors.vit_l14.weights`).
 
     Every feature row is stored (``cat``-synced under DDP); the kernel matrices are evaluated in blocks, never held
     whole. ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]`` or float ``[0, 1]``) when the metric has an

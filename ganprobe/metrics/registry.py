@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ganprobe.errors import GanprobeWarning, UsageError
 from ganprobe.metrics.declarations import MetricDeclaration
-from ganprobe.metrics.outputs import Output
+from ganprobe.metrics.records import Output
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from torch import Tensor
 
-from ganprobe.atomic import atomic_write
 from ganprobe.errors import InputError
+from ganprobe.utils.atomic_files import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganprobe.atomic import atomic_write
 from ganprobe.errors import InputError
 from ganprobe.probe.embedding import save_figure
 from ganprobe.probe.perturbation import PerturbationResult
+from ganprobe.utils.atomic_files import atomic_write
 
 
 def as_image_batch(images: Tensor) -> Tensor:

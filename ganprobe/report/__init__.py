@@ -1,9 +1,9 @@
 """The user-facing edges of an evaluation: terminal tables, the JSON report, the HTML page, JUnit, quality gates.
 
 Every key, label and direction shown here comes from the metrics' declared outputs
-(:class:`ganprobe.metrics.outputs.Output`); records are :class:`ganprobe.metrics.outputs.MetricRecord`.
+(:class:`ganprobe.metrics.records.Output`); records are :class:`ganprobe.metrics.records.MetricRecord`.
 """
 
-from ganprobe.metrics.outputs import MetricRecord
+from ganprobe.metrics.records import MetricRecord
 
 __all__ = ["MetricRecord"]

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ganprobe.errors import InputError
-from ganprobe.text import quote_path
+from ganprobe.utils.safe_text import quote_path
 
 # Report schema versions this ganprobe reads as baselines (2: the current one; 3: the next, already understood).
 KNOWN_SCHEMA_VERSIONS = (2, 3, 4)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ganprobe import defaults
 from ganprobe.errors import InputError
-from ganprobe.metrics.outputs import Direction, MetricRecord
+from ganprobe.metrics.records import Direction, MetricRecord
 from ganprobe.metrics.registry import find_output, output_keys_help
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -111,7 +111,7 @@ def check_gate_sources(gates: Sequence[Gate], reported: Mapping[str, str]) -> No
     Args:
         gates: parsed gates.
         reported: ``{output key: metric name}`` of every output this run reports
-            (:meth:`ganprobe.evaluator.Evaluator.output_keys`).
+            (:meth:`ganprobe.run.evaluator.Evaluator.output_keys`).
 
     Raises:
         InputError: naming the gate and what is missing.

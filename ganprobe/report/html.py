@@ -20,11 +20,11 @@ from typing import Any
 from torch import Tensor
 
 from ganprobe import defaults
-from ganprobe.atomic import atomic_write
 from ganprobe.data.folder import load_image
 from ganprobe.errors import GanprobeError, InputError
-from ganprobe.metrics.outputs import NO_SPREAD_TEXT, Direction, no_spread
+from ganprobe.metrics.records import NO_SPREAD_TEXT, Direction, no_spread
 from ganprobe.report import plots
+from ganprobe.utils.atomic_files import atomic_write
 
 Images = Sequence[str | None] | Tensor
 MAX_PAIRS_SHOWN = 16
@@ -442,7 +442,7 @@ def write_html_report(
 
     Args:
         path: the ``.html`` file to create or replace.
-        report: the JSON report payload (:meth:`ganprobe.evaluation.EvaluationResult.to_json`); missing keys
+        report: the JSON report payload (:meth:`ganprobe.run.pipeline.EvaluationResult.to_json`); missing keys
             turn their section into a note.
         features: ``{layer: (real (N, D), fake (M, D))}`` pooled features, in layer order (t-SNE, PCA variance).
         real_images, fake_images: image file paths (``None`` where unknown) or a uint8 ``(N, 3, H, W)`` tensor,

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ganprobe.atomic import atomic_write
+from ganprobe.utils.atomic_files import atomic_write
 
 
 def finite(value: Any) -> Any:

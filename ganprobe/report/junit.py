@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from ganprobe.atomic import atomic_write
 from ganprobe.report.gates import GateResult
+from ganprobe.utils.atomic_files import atomic_write
 
 
 def junit_xml(gates: Sequence[GateResult], suite: str = "ganprobe", seconds: float = 0.0) -> bytes:

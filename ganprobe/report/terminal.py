@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ganprobe.metrics.outputs import NO_SPREAD_TEXT, MetricRecord, no_spread
+from ganprobe.metrics.records import NO_SPREAD_TEXT, MetricRecord, no_spread
 from ganprobe.report.gates import GateResult
-from ganprobe.text import shorten_common_prefix
+from ganprobe.utils.safe_text import shorten_common_prefix
 
 
 def _number(value: float | None) -> str:

@@ -5,7 +5,7 @@ A scorer class holds a metric's math and reports but no state machinery of its o
 ``reset``, ``synced`` and ``device`` of the class it is mixed with. Mixed with torchmetrics' ``Metric``
 (:class:`ganprobe.metrics.base.FeatureMetric`) it is the public metric, with DDP sync and the compute cache; mixed
 with :class:`ganprobe.scorers.plain.PlainStates` (:func:`ganprobe.scorers.plain.standalone`) it runs in one
-process without importing torchmetrics, which is how the :class:`~ganprobe.evaluator.Evaluator` runs it.
+process without importing torchmetrics, which is how the :class:`~ganprobe.run.evaluator.Evaluator` runs it.
 """
 
 from __future__ import annotations
@@ -24,15 +24,16 @@ import torch
 from torch import Tensor
 
 from ganprobe.data.sources import ImageSource
-from ganprobe.distributed import metric_process_group
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.errors import GanprobeError, InputError, SampleSizeWarning
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
+from ganprobe.extractors.registry import get_extractor
 from ganprobe.features.extract import iter_features
 from ganprobe.metrics.declarations import MetricDeclaration
 from ganprobe.metrics.findings import Finding
-from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions, binomial_stderr, make_record
+from ganprobe.metrics.records import Estimate, MetricRecord, Output, ReportOptions, binomial_stderr, make_record
 from ganprobe.metrics.sample_size import SampleCheck, SampleRule, check_sample
+from ganprobe.utils.distributed import metric_process_group
 
 MetricValue = Tensor | dict[str, Tensor]
 
@@ -457,7 +458,7 @@ class FeatureScorer:
         """Every declared output that this run computes, with its uncertainty (synced under DDP).
 
         The values equal :meth:`compute`'s; richer views add intervals, p-values and the per-class outputs; each
-        output's standard error comes from its declared method (see :class:`~ganprobe.metrics.outputs.Output`).
+        output's standard error comes from its declared method (see :class:`~ganprobe.metrics.records.Output`).
         """
         options = options or ReportOptions()
         with self.synced(), self._sample_warnings_once():

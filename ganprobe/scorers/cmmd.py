@@ -9,10 +9,9 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.defaults import setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.mmd import cmmd
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.metrics.declarations.cmmd import DECLARATION, KEY_CMMD
@@ -28,7 +27,7 @@ def default_cmmd_extractor() -> str:
 
     The fallback warns once per metric, plainly, that the number is not in CMMD's space.
     """
-    from ganprobe.extractors.vit import CLIP_WEIGHTS, clip_available
+    from ganprobe.extractors.vit_l14.weights import CLIP_WEIGHTS, clip_available
 
     if clip_available():
         return CMMD_EXTRACTOR

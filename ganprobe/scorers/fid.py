@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.published import FID_INCEPTION_SHA256
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.frechet import (
     fid_from_features,
@@ -26,7 +26,7 @@ from ganprobe.functional.frechet import (
 )
 from ganprobe.metrics.declarations.fid import DECLARATION, KEY_FID, KEY_FID_INFINITY
 from ganprobe.metrics.findings import Finding
-from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions
+from ganprobe.metrics.records import Estimate, MetricRecord, Output, ReportOptions
 from ganprobe.scorers.base import FeatureScorer, SingleLayerScorer
 
 # Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).

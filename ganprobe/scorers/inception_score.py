@@ -8,13 +8,13 @@ from typing import Any
 from torch import Tensor, nn
 
 from ganprobe.data.sources import ImageSource
-from ganprobe.defaults import setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR, get_extractor
+from ganprobe.extractors.registry import get_extractor
 from ganprobe.functional.inception_score import inception_score
 from ganprobe.metrics.declarations.inception_score import DECLARATION, KEY_IS, KEY_IS_STD
-from ganprobe.metrics.outputs import Output
+from ganprobe.metrics.records import Output
 from ganprobe.scorers.base import SingleLayerScorer, cat_rows
 from ganprobe.scorers.fid import official_inception, with_reference
 

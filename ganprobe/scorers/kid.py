@@ -9,16 +9,15 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.defaults import setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
 from ganprobe.errors import InputError, SampleSizeWarning
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.front_end_names import PerFrontEnd, Template
 from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, kid, kid_interval
 from ganprobe.metrics.declarations.kid import DECLARATION, KEY_KID, KEY_KID_STD
 from ganprobe.metrics.findings import Finding
-from ganprobe.metrics.outputs import Estimate, MetricRecord, Output, ReportOptions
+from ganprobe.metrics.records import Estimate, MetricRecord, Output, ReportOptions
 from ganprobe.scorers.base import SingleLayerScorer
 from ganprobe.scorers.fid import PUBLISHED_LAYER, official_inception, with_reference
 

@@ -9,11 +9,9 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.defaults import setting
-from ganprobe.distributed import metric_process_group
+from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional import knn_loo as knn_functional
 from ganprobe.functional.knn_loo import KNNLOOResult, knn_loo_accuracy
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
@@ -25,8 +23,9 @@ from ganprobe.metrics.declarations.knn_loo import (
     KEY_KNN_LOO_REAL,
 )
 from ganprobe.metrics.findings import Finding
-from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions
+from ganprobe.metrics.records import Estimate, MetricRecord, ReportOptions
 from ganprobe.scorers.base import SingleLayerScorer
+from ganprobe.utils.distributed import metric_process_group
 
 
 def separation_words(accuracy: float) -> str:

@@ -9,15 +9,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
 from ganprobe.defaults import SEPARABLE_THRESHOLD as SEPARABLE_ACCURACY
-from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.separability import PROTOCOLS, first_separable_layer, layer_separability
 from ganprobe.metrics.declarations.layer_separability import DECLARATION, SEPARABILITY_PREFIX
 from ganprobe.metrics.findings import Finding
-from ganprobe.metrics.outputs import MetricRecord, Output
+from ganprobe.metrics.records import MetricRecord, Output
 from ganprobe.scorers.base import FeatureScorer
 
 

@@ -13,11 +13,9 @@ from torch import Tensor
 
 from ganprobe.data.listing import FolderListing, as_listed
 from ganprobe.data.sources import ImageSource
-from ganprobe.defaults import setting
-from ganprobe.distributed import metric_process_group
+from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import THUMBNAIL_LAYER, FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.memorization import (
     MemorizationResult,
     SuspectedCopy,
@@ -29,8 +27,9 @@ from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.functional.pixel_copies import PixelCopyResult, pixel_copy_details, pixel_leave_one_out_threshold
 from ganprobe.metrics.declarations.memorization import DECLARATION, KEY_MEMORIZATION, calibrated_threshold
 from ganprobe.metrics.findings import Finding
-from ganprobe.metrics.outputs import MetricRecord
+from ganprobe.metrics.records import MetricRecord
 from ganprobe.scorers.base import SingleLayerScorer
+from ganprobe.utils.distributed import metric_process_group
 
 
 class MemorizationScorer(SingleLayerScorer):

@@ -2,7 +2,7 @@
 process), so an evaluation imports the metric math and not torchmetrics' every domain.
 
 torchmetrics' package import loads torchvision, ``torch._dynamo``, matplotlib and ``scipy.signal``: seconds that a
-small evaluation (a CI gate) would spend before its first number. The :class:`~ganprobe.evaluator.Evaluator` runs
+small evaluation (a CI gate) would spend before its first number. The :class:`~ganprobe.run.evaluator.Evaluator` runs
 each metric as :func:`standalone` of its scorer whenever it needs no state sync; the torchmetrics classes stay what
 users hold (``FID()``, ``MetricCollection``, Lightning), and run where states must be synced.
 """
@@ -29,7 +29,7 @@ class PlainStates(nn.Module):
     ``to``), for states that are never synced: each state a plain attribute, reset to a copy of its default.
 
     Args:
-        sync_on_compute: accepted (the :class:`~ganprobe.evaluator.Evaluator` passes ``False`` for rows every
+        sync_on_compute: accepted (the :class:`~ganprobe.run.evaluator.Evaluator` passes ``False`` for rows every
             process holds) and kept; nothing is ever synced here.
         kwargs: refused with an :class:`~ganprobe.errors.InputError` naming them: a standalone scorer takes no other
             torchmetrics option.
@@ -97,6 +97,7 @@ class PlainStates(nn.Module):
 
 @functools.cache
 def standalone(scorer: ScorerType) -> ScorerType:
-    """``scorer`` on :class:`PlainStates`: the class the :class:`~ganprobe.evaluator.Evaluator` instantiates where no
+    """``scorer`` on :class:`PlainStates`: the class the :class:`~ganprobe.run.evaluator.Evaluator` instantiates where
+    no
     state needs syncing. Same arguments, values and reports as the torchmetrics metric of the same scorer."""
     return type(scorer.__name__, (scorer, PlainStates), {"__module__": scorer.__module__, "__doc__": scorer.__doc__})

@@ -8,11 +8,9 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.defaults import setting
-from ganprobe.distributed import metric_process_group
+from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.functional.bootstrap import Interval
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES
 from ganprobe.functional.prdc import PRDCDetails, prdc_details, prdc_intervals
@@ -21,8 +19,9 @@ from ganprobe.metrics.declarations.density_coverage import KEY_COVERAGE, KEY_DEN
 from ganprobe.metrics.declarations.precision_recall import DECLARATION as PRECISION_RECALL
 from ganprobe.metrics.declarations.precision_recall import KEY_PRECISION, KEY_RECALL
 from ganprobe.metrics.findings import Finding, balance_claim
-from ganprobe.metrics.outputs import Estimate, MetricRecord, ReportOptions
+from ganprobe.metrics.records import Estimate, MetricRecord, ReportOptions
 from ganprobe.scorers.base import SingleLayerScorer
+from ganprobe.utils.distributed import metric_process_group
 
 
 class _ManifoldScorer(SingleLayerScorer):

@@ -10,7 +10,7 @@ the metric known with ``ganprobe.register_metric(DECLARATION)``, or from a packa
 from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration, Setting
-from ganprobe.metrics.outputs import LOWER, Output
+from ganprobe.metrics.records import LOWER, Output
 from ganprobe.metrics.sample_size import SampleRule
 
 # The output key (compute()'s value, the JSON report, gates: --fail-if "energy>0.5").

@@ -9,8 +9,8 @@ from torch import Tensor
 
 from energy_metric.declaration import DECLARATION, KEY_ENERGY
 from energy_metric.functional import energy_distance
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.extractors.base import FeatureExtractor
-from ganprobe.extractors.registry import DEFAULT_EXTRACTOR
 from ganprobe.metrics.base import SingleLayerMetric
 
 

@@ -154,7 +154,7 @@ def write_summary(result: StudyResult, out: Path, run: Mapping[str, Any] | None 
     from rich.table import Table
 
     from gan.outputs import write_json
-    from ganprobe.atomic import atomic_write
+    from ganprobe.utils.atomic_files import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     payload = {

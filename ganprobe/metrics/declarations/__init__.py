@@ -2,7 +2,7 @@
 
 A module here holds ``DECLARATION``, a :class:`MetricDeclaration`: the metric's name (the evaluator's, the CLI's
 ``--metrics`` and ``--set`` name), its outputs (key, label, direction, bounds, uncertainty; see
-:mod:`ganprobe.metrics.outputs`), its settings (each a :class:`Setting`: name, default, type, help), what it offers
+:mod:`ganprobe.metrics.records`), its settings (each a :class:`Setting`: name, default, type, help), what it offers
 beyond numbers (closest pairs, image paths), how the evaluator feeds it, and the dotted paths of its torchmetrics
 class and of its scorer (the same math without torchmetrics, :mod:`ganprobe.scorers`). The classes take these
 attributes from the declaration (``declaration = DECLARATION``), while the registry
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganprobe.metrics.outputs import Output
+from ganprobe.metrics.records import Output
 from ganprobe.metrics.sample_size import SampleRule
 
 
@@ -46,7 +46,7 @@ class MetricDeclaration:
     Attributes:
         name: the metric's name (``fid``, ``precision_recall``): evaluator, ``--metrics``, ``--set``, settings table.
         metric_class: ``"package.module:Class"`` of the torchmetrics class, imported only when it is needed.
-        outputs: one :class:`~ganprobe.metrics.outputs.Output` per number it reports; the first is its primary one
+        outputs: one :class:`~ganprobe.metrics.records.Output` per number it reports; the first is its primary one
             (torchmetrics' ``higher_is_better`` and plot bounds come from it).
         needs_logits: fed from the extractor's class logits (Inception Score).
         uses_real: the evaluator feeds it the real set too.

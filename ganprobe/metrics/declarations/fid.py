@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ganprobe.metrics.declarations import MetricDeclaration
-from ganprobe.metrics.outputs import LOWER, Output
+from ganprobe.metrics.records import LOWER, Output
 from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.

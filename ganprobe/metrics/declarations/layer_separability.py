@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ganprobe.defaults import SEPARABILITY_PROTOCOLS
 from ganprobe.metrics.declarations import MetricDeclaration, Setting
-from ganprobe.metrics.outputs import Output, closest_to
+from ganprobe.metrics.records import Output, closest_to
 from ganprobe.metrics.sample_size import SampleRule
 
 # Every per-layer key starts with this: ``separability.<layer>.<protocol>``.

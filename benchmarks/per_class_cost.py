@@ -1,0 +1,137 @@
+"""What per-class diagnostics add to an evaluation's metric stage: class-blind metrics against the same metrics plus
+every per-class number, on one set of features (issue 24's speed target: a 10-class evaluation of 5,000 + 5,000
+images costs at most 1.5x the class-blind one).
+
+Both sides start from the same features, so extraction (the same single pass with or without classes, and most of
+an evaluation's time) is left out: the ratio printed is the metric stage's alone, an upper bound on the whole
+evaluation's. The features are seeded Gaussians, ``--dim`` wide (1280: EfficientNet-Lite0's top layer), fakes
+shifted by 0.05, with ``--classes`` equally frequent labels in each set.
+
+* **class-blind**: the headline FID, KID, precision/recall (k = 3), density/coverage (k = 5) and the 1-NN
+  leave-one-out accuracy with its permutation p-value, each with the default settings.
+* **with classes**: the same, then the per-class FID, KID, precision, recall, density, coverage and 1-NN accuracy
+  (:func:`ganprobe.functional.per_class.per_class_metrics`), the class-distribution test
+  (:func:`ganprobe.functional.class_distribution.class_distribution`) and the headline PRDC broken down by class
+  (:func:`ganprobe.functional.per_class.headline_prdc_by_class`, from the headline search: no new search).
+
+Each side runs ``--repeats`` times, alternating, in one process after a warm-up; the table keeps each side's best
+wall time. Timings are ratios measured in the same run, never unit-test assertions.
+
+Examples::
+
+    python benchmarks/per_class_cost.py
+    python benchmarks/per_class_cost.py --quick --json per_class_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ganprobe.functional.class_distribution import class_distribution
+from ganprobe.functional.frechet import fid_from_features
+from ganprobe.functional.knn_loo import knn_loo_details
+from ganprobe.functional.mmd import kid
+from ganprobe.functional.per_class import headline_prdc_by_class, per_class_metrics
+from ganprobe.functional.prdc import prdc_details
+
+TARGET = 1.5
+
+
+def _features(n: int, dim: int, classes: int, seed: int) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(seed)
+    real = torch.randn(n, dim, generator=generator)
+    fake = torch.randn(n, dim, generator=generator) + 0.05
+    labels = torch.arange(n) % classes
+    return real, fake, labels, labels[torch.randperm(n, generator=generator)]
+
+
+def class_blind(real: torch.Tensor, fake: torch.Tensor) -> dict[str, Any]:
+    """The headline metrics of a class-blind evaluation; returns the PRDC details the per-class breakdown reuses."""
+    fid_from_features(real, fake)
+    kid(real, fake, subset_size=min(1000, real.shape[0], fake.shape[0]))  # lowered to the sets, as evaluate does
+    details = prdc_details(real, fake, k=3)
+    prdc_details(real, fake, k=5)
+    knn_loo_details(real, fake)
+    return {"prdc": details}
+
+
+def with_classes(real: torch.Tensor, fake: torch.Tensor, real_labels: torch.Tensor, fake_labels: torch.Tensor) -> None:
+    """:func:`class_blind`, then every per-class number."""
+    headline = class_blind(real, fake)
+    per_class_metrics(real, fake, real_labels, fake_labels)
+    class_distribution(real_labels, fake_labels)
+    headline_prdc_by_class(headline["prdc"], real_labels, fake_labels)
+
+
+def _best(call: Callable[[], Any], times: list[float]) -> None:
+    started = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - started)
+
+
+def measure(n: int, dim: int, classes: int, repeats: int, seed: int = 0) -> dict[str, Any]:
+    """Best wall seconds of each side over ``repeats`` alternating runs, and their ratio."""
+    real, fake, real_labels, fake_labels = _features(n, dim, classes, seed)
+    small = _features(200, dim, classes, seed + 1)
+    with_classes(*small)  # warm-up: thread pools, allocator, first-call dispatch
+    blind_times: list[float] = []
+    class_times: list[float] = []
+    for _ in range(max(1, repeats)):
+        _best(lambda: class_blind(real, fake), blind_times)
+        _best(lambda: with_classes(real, fake, real_labels, fake_labels), class_times)
+    blind, per_class = min(blind_times), min(class_times)
+    return {
+        "n_per_set": n,
+        "dim": dim,
+        "classes": classes,
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+        "class_blind_seconds": round(blind, 3),
+        "with_classes_seconds": round(per_class, 3),
+        "ratio": round(per_class / blind, 3),
+        "target": TARGET,
+    }
+
+
+def markdown(row: dict[str, Any]) -> str:
+    """The result as a Markdown table."""
+    return "\n".join(
+        [
+            "| images per set | classes | dim | class-blind (s) | with classes (s) | ratio | target |",
+            "|---|---|---|---|---|---|---|",
+            f"| {row['n_per_set']:,} | {row['classes']} | {row['dim']} | {row['class_blind_seconds']:.2f} | "
+            f"{row['with_classes_seconds']:.2f} | {row['ratio']:.2f}x | <= {row['target']}x |",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the measurement; print a Markdown table (and write ``--json``). Exit 0 (ratios are reported, not
+    enforced)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=5000, help="images per set (default: %(default)s)")
+    parser.add_argument("--dim", type=int, default=1280, help="feature width (default: %(default)s)")
+    parser.add_argument("--classes", type=int, default=10, help="number of classes (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per side (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="500 images per set, 64 wide, one run (a smoke test)")
+    parser.add_argument("--json", default=None, help="also write the result to this JSON file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.dim, args.repeats = 500, 64, 1
+    row = measure(args.n, args.dim, args.classes, args.repeats)
+    print(markdown(row))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(row, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""Network definitions re-implemented by ganprobe (loadable from published checkpoints)."""
