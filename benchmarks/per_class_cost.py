@@ -7,8 +7,8 @@ an evaluation's time) is left out: the ratio printed is the metric stage's alone
 evaluation's. The features are seeded Gaussians, ``--dim`` wide (1280: EfficientNet-Lite0's top layer), fakes
 shifted by 0.05, with ``--classes`` equally frequent labels in each set.
 
-* **class-blind**: the headline FID, KID, precision/recall (k = 3), density/coverage (k = 5) and the 1-NN
-  leave-one-out accuracy with its permutation p-value, each with the default settings.
+* **class-blind**: the headline FID, KID, precision/recall, density/coverage and the 1-NN leave-one-out accuracy
+  with its permutation p-value, each with its declared default settings (``ganprobe.defaults.setting``).
 * **with classes**: the same, then the per-class FID, KID, precision, recall, density, coverage and 1-NN accuracy
   (:func:`ganprobe.functional.per_class.per_class_metrics`), the class-distribution test
   (:func:`ganprobe.functional.class_distribution.class_distribution`) and the headline PRDC broken down by class
@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from ganprobe.defaults import setting
 from ganprobe.functional.class_distribution import class_distribution
 from ganprobe.functional.frechet import fid_from_features
 from ganprobe.functional.knn_loo import knn_loo_details
@@ -55,10 +56,12 @@ def _features(n: int, dim: int, classes: int, seed: int) -> tuple[torch.Tensor, 
 def class_blind(real: torch.Tensor, fake: torch.Tensor) -> dict[str, Any]:
     """The headline metrics of a class-blind evaluation; returns the PRDC details the per-class breakdown reuses."""
     fid_from_features(real, fake)
-    kid(real, fake, subset_size=min(1000, real.shape[0], fake.shape[0]))  # lowered to the sets, as evaluate does
-    details = prdc_details(real, fake, k=3)
-    prdc_details(real, fake, k=5)
-    knn_loo_details(real, fake)
+    # KID's subsets are lowered to the sets, as evaluate does
+    subset_size = min(setting("kid", "subset_size"), real.shape[0], fake.shape[0])
+    kid(real, fake, num_subsets=setting("kid", "num_subsets"), subset_size=subset_size)
+    details = prdc_details(real, fake, k=setting("precision_recall", "k"))
+    prdc_details(real, fake, k=setting("density_coverage", "k"))
+    knn_loo_details(real, fake, k=setting("knn_loo", "k"))
     return {"prdc": details}
 
 

@@ -379,3 +379,22 @@ def test_the_plugin_prints_its_own_words(pytester: pytest.Pytester, tmp_path: Pa
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*ganprobe: *broken.png*; strict=False skips such files instead*"])
     assert "(CLI --skip-unreadable)" not in result.stdout.str()  # nor in a chained exception's report
+
+
+def test_the_command_line_spellings_are_the_run_configurations_options() -> None:
+    """Two tables name command-line options: the messages' (front_end_names.PARAMETERS) and the run configuration's
+    fields (ganprobe.run.config.FIELDS). Where a message parameter is a configuration field they must agree."""
+    from ganprobe.front_end_names import PARAMETERS
+    from ganprobe.run.config import FIELDS
+
+    fields = {field.name: field for field in FIELDS}
+    field_of = {"weights_path": "weights"}  # the Python keyword of the extractor factory vs the field's name
+    compared = 0
+    for parameter, spellings in PARAMETERS.items():
+        field = fields.get(field_of.get(parameter, parameter))
+        if field is None:
+            assert spellings["cli"] is None or parameter in {"verify_checksum", "shrink_subsets"}, parameter
+            continue
+        assert spellings["cli"] == field.cli, (parameter, spellings["cli"], field.cli)
+        compared += 1
+    assert compared >= 7
