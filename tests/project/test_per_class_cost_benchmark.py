@@ -22,7 +22,13 @@ def test_quick_run_reports_both_sides_and_their_ratio(tmp_path: Path) -> None:
     row = json.loads(out.read_text())
     assert row["n_per_set"] == 500 and row["classes"] == 4 and row["dim"] == 64
     assert row["class_blind_seconds"] > 0 and row["with_classes_seconds"] > 0
-    assert abs(row["ratio"] - row["with_classes_seconds"] / row["class_blind_seconds"]) < 0.01
+    # The seconds and the ratio are each rounded to 3 decimals, so the ratio is checked against the range the
+    # rounded seconds allow (a fixed tolerance failed in CI: 0.107 s / 0.094 s = 1.138, printed ratio 1.128).
+    half = 0.0005
+    blind, with_classes = row["class_blind_seconds"], row["with_classes_seconds"]
+    low = (with_classes - half) / (blind + half) - half
+    high = (with_classes + half) / (blind - half) + half
+    assert low <= row["ratio"] <= high, (low, row["ratio"], high)
     assert "| 500 | 4 | 64 |" in done.stdout
 
 
