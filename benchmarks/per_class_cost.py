@@ -8,7 +8,7 @@ evaluation's. The features are seeded Gaussians, ``--dim`` wide (1280: Efficient
 shifted by 0.05, with ``--classes`` equally frequent labels in each set.
 
 * **class-blind**: the headline FID, KID, precision/recall, density/coverage and the 1-NN leave-one-out accuracy
-  with its permutation p-value, each with its declared default settings (``ganprobe.defaults.setting``).
+  with its permutation p-value, each with its declared default settings (``ganprobe.metrics.settings.setting``).
 * **with classes**: the same, then the per-class FID, KID, precision, recall, density, coverage and 1-NN accuracy
   (:func:`ganprobe.functional.per_class.per_class_metrics`), the class-distribution test
   (:func:`ganprobe.functional.class_distribution.class_distribution`) and the headline PRDC broken down by class
@@ -34,13 +34,13 @@ from typing import Any
 
 import torch
 
-from ganprobe.defaults import setting
 from ganprobe.functional.class_distribution import class_distribution
 from ganprobe.functional.frechet import fid_from_features
 from ganprobe.functional.knn_loo import knn_loo_details
 from ganprobe.functional.mmd import kid
 from ganprobe.functional.per_class import headline_prdc_by_class, per_class_metrics
 from ganprobe.functional.prdc import prdc_details
+from ganprobe.metrics.settings import setting
 
 TARGET = 1.5
 

@@ -19,7 +19,8 @@ from typing import Any, NoReturn
 from ganprobe import defaults
 from ganprobe.errors import GanprobeError, SampleSizeWarning, UsageError
 from ganprobe.front_end_names import render
-from ganprobe.front_ends.cli_config import apply_config, cli_config, cli_shape, run_configuration
+from ganprobe.front_ends.cli_config import apply_config, cli_config, cli_shape, run_configuration, setting_shorthands
+from ganprobe.metrics import settings as metric_settings
 from ganprobe.run.config import BY_NAME, FIELDS, RunConfig, describe
 from ganprobe.run.output_paths import check_cli_outputs, describe_os_error
 from ganprobe.utils.safe_text import one_line
@@ -55,7 +56,7 @@ JSON report: """
 
 metric settings (--set METRIC.SETTING=VALUE, repeatable; defaults shown):
 """
-        + defaults.settings_help()
+        + metric_settings.settings_help()
         + "\n"
     )
 
@@ -203,16 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="random halves behind the precision/recall/density/coverage intervals (0: off)",
     )
-    evaluate.add_argument(
-        "--fid-bootstrap",
-        type=int,
-        default=0,
-        help="random halves behind FID's interval for the population distance (default 0: off; each costs one FID "
-        "on half the samples)",
-    )
-    evaluate.add_argument(
-        "--fid-infinity", action="store_true", help="also report FID extrapolated to infinite samples (15 extra FIDs)"
-    )
+    for metric, entry in setting_shorthands():  # declared by the metrics: --fid-bootstrap, --fid-infinity
+        assignment = f"--set {metric}.{entry.name}=" + ("true" if entry.kind is bool else "N")
+        shown = f"{entry.help} ({assignment})"
+        if entry.kind is bool:
+            evaluate.add_argument(entry.cli_flag, action="store_true", default=None, help=shown)
+        else:
+            evaluate.add_argument(entry.cli_flag, type=entry.kind, default=None, metavar="N", help=shown)
     evaluate.add_argument("--json", dest="json_path", default=None, help="write the JSON report to this file")
     evaluate.add_argument("--html", dest="html_path", default=None, help="write the HTML report (with plots) here")
     evaluate.add_argument(
@@ -407,8 +405,6 @@ def _evaluate(args: argparse.Namespace, lead: bool, config: RunConfig) -> int:
         extractor=extractor,
         device=None,  # the extractor is on this rank's device already
         cache=_cache(config),
-        fid_bootstrap=args.fid_bootstrap,
-        fid_infinity=args.fid_infinity,
     )
     checked = result.check(gates.fail_if, baseline, gates.max_regression, gates.regression_sigmas)
     failed = [gate for gate in checked if not gate.passed]

@@ -13,8 +13,47 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ganprobe import defaults
+from ganprobe.errors import UsageError
+from ganprobe.metrics import settings as metric_settings
+from ganprobe.metrics.declarations import Setting
+from ganprobe.metrics.registry import builtin_declarations
 from ganprobe.run.config import BY_NAME, FIELDS, RunConfig, computing_values
+
+
+def setting_shorthands() -> list[tuple[str, Setting]]:
+    """``(metric, setting)`` of every built-in metric setting with a command-line shorthand (``--fid-infinity`` for
+    ``--set fid.infinity=true``), in report order."""
+    return [
+        (metric, entry)
+        for metric, declaration in builtin_declarations().items()
+        for entry in declaration.settings
+        if entry.cli_flag
+    ]
+
+
+def shorthand_dest(flag: str) -> str:
+    """The parsed arguments' attribute of a shorthand flag (``--fid-infinity``: ``fid_infinity``)."""
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _with_shorthands(args: argparse.Namespace, given: dict[str, Any]) -> list[tuple[str, str]]:
+    """Put the shorthands given on the command line into ``given["settings"]``; return ``(flag, metric)`` of each.
+
+    Raises:
+        UsageError: a shorthand beside a ``--set`` of the same setting with another value.
+    """
+    used = []
+    for metric, entry in setting_shorthands():
+        value = getattr(args, shorthand_dest(entry.cli_flag), None)
+        if value is None:
+            continue
+        table = given.setdefault("settings", {}).setdefault(metric, {})
+        if entry.name in table and table[entry.name] != value:
+            typed = str(table[entry.name]).lower() if isinstance(table[entry.name], bool) else table[entry.name]
+            raise UsageError(f"{entry.cli_flag} and --set {metric}.{entry.name}={typed} disagree: give one of them")
+        table[entry.name] = value
+        used.append((entry.cli_flag, metric))
+    return used
 
 
 def cli_shape(name: str, value: Any) -> Any:
@@ -32,16 +71,22 @@ def cli_config(args: argparse.Namespace) -> RunConfig:
     (``GANPROBE_*``) over ``pyproject.toml``'s ``[tool.ganprobe]`` over the defaults (see ``ganprobe.run.config``).
 
     Raises:
-        UsageError: a bad ``--set``, or a bad value in the environment or ``pyproject.toml`` (named).
+        UsageError: a bad ``--set`` (or a shorthand such as ``--fid-infinity`` that disagrees with one, or that
+            sets a metric ``--metrics`` leaves out), or a bad value in the environment or ``pyproject.toml`` (named).
     """
     given = {}
     for name, value in getattr(args, "given", {}).items():
         if BY_NAME[name].invert:
             value = False  # the flag was given
         elif name == "settings":
-            value = defaults.parse_settings(value)
+            value = metric_settings.parse_settings(value)
         given[name] = value
-    return RunConfig.resolve(given, frontend="cli")
+    used = _with_shorthands(args, given)
+    config = RunConfig.resolve(given, frontend="cli")
+    for flag, metric in used:
+        if config.metrics is not None and metric not in config.metrics:
+            raise UsageError(f"{flag}: a setting of {metric}, which --metrics leaves out")
+    return config
 
 
 def apply_config(args: argparse.Namespace, config: RunConfig) -> None:
@@ -62,7 +107,4 @@ def run_configuration(args: argparse.Namespace, config: RunConfig | None = None)
     present |= {entry.name for entry in FIELDS if entry.invert and hasattr(args, str(entry.cli_dest))}
     run: dict[str, Any] = {"the command": args.command}
     run.update({option: value for option, value in computing_values(config).items() if option in present})
-    for option in ("--fid-bootstrap", "--fid-infinity"):  # not in the configuration yet (FID's settings, later)
-        if hasattr(args, option[2:].replace("-", "_")):
-            run[option] = getattr(args, option[2:].replace("-", "_"))
     return run

@@ -101,8 +101,8 @@ def session_config(config: pytest.Config) -> RunConfig:
     Raises:
         pytest.UsageError: a bad value, one line naming where it came from.
     """
-    from ganprobe import defaults
     from ganprobe.errors import GanprobeError
+    from ganprobe.metrics import settings as metric_settings
     from ganprobe.run.config import FIELDS, defaults_for
     from ganprobe.run.config_layers import environment_values, find_pyproject, parse_text, read_pyproject, relative_to
 
@@ -130,7 +130,7 @@ def session_config(config: pytest.Config) -> RunConfig:
             if name == "use_cache":
                 value = False
             elif name == "settings":
-                value = defaults.parse_settings(value, option)
+                value = metric_settings.parse_settings(value, option)
             elif name in ("num_samples", "batch_size") and value < 1:
                 raise pytest.UsageError(f"{option}: must be positive, got {value}")
             run = run.replace(f"pytest option {option}", **{name: value})
@@ -175,6 +175,7 @@ class GanprobeSession:
     ) -> None:
         from ganprobe import defaults
         from ganprobe.errors import GanprobeError
+        from ganprobe.metrics import settings as metric_settings
         from ganprobe.run.config import RunConfig
 
         if num_samples is not None and num_samples < 1:
@@ -185,7 +186,7 @@ class GanprobeSession:
             given = {"device": device, "num_samples": num_samples, "extractor": extractor,
                      "batch_size": batch_size, "backend": backend}  # fmt: skip
             try:
-                parsed = defaults.parse_settings(settings, "--ganprobe-set")
+                parsed = metric_settings.parse_settings(settings, "--ganprobe-set")
             except GanprobeError as exc:
                 raise pytest.UsageError(str(exc)) from None
             values = {name: value for name, value in given.items() if value is not None}

@@ -32,11 +32,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, check_features, knn
+from ganprobe.metrics.declarations.memorization import DECLARATION as MEMORIZATION
 
-DEFAULT_COPY_THRESHOLD = setting("memorization", "threshold")
+DEFAULT_COPY_THRESHOLD = MEMORIZATION.default("threshold")
 # The share of fresh real images a calibrated threshold may flag.
 FALSE_FLAG_RATE = 0.001
 

@@ -34,13 +34,16 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.functional.class_distribution import check_labelled_pair, check_labels
 from ganprobe.functional.frechet import fid_from_features
 from ganprobe.functional.knn_loo import knn_loo_details
 from ganprobe.functional.mmd import kid
 from ganprobe.functional.prdc import PRDCDetails, prdc_details
+from ganprobe.metrics.declarations.density_coverage import DECLARATION as DENSITY_COVERAGE
+from ganprobe.metrics.declarations.kid import DECLARATION as KID
+from ganprobe.metrics.declarations.knn_loo import DECLARATION as KNN_LOO
+from ganprobe.metrics.declarations.precision_recall import DECLARATION as PRECISION_RECALL
 
 # Metric group (the declaration's name) -> the values it reports per class.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -190,10 +193,10 @@ def per_class_metrics(
     unknown = [group for group in metrics if group not in GROUPS]
     if unknown:
         raise InputError(f"metrics: unknown {unknown}; choose from {list(GROUPS)}")
-    k_pr = setting("precision_recall", "k") if k_precision_recall is None else k_precision_recall
-    k_dc = setting("density_coverage", "k") if k_density_coverage is None else k_density_coverage
-    knn_k = setting("knn_loo", "k") if knn_k is None else knn_k
-    kid_size = setting("kid", "subset_size") if kid_subset_size is None else kid_subset_size
+    k_pr = PRECISION_RECALL.default("k") if k_precision_recall is None else k_precision_recall
+    k_dc = DENSITY_COVERAGE.default("k") if k_density_coverage is None else k_density_coverage
+    knn_k = KNN_LOO.default("k") if knn_k is None else knn_k
+    kid_size = KID.default("subset_size") if kid_subset_size is None else kid_subset_size
     count = max(int(real_index.max()) + 1, int(fake_index.max()) + 1, len(names) if names is not None else 0)
     names = [str(index) for index in range(count)] if names is None else [str(name) for name in names]
     if len(names) < count:

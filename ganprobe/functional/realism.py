@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ganprobe.defaults import setting
 from ganprobe.errors import InputError
 from ganprobe.functional.neighbours import DEFAULT_BLOCK_BYTES, block_rows, check_feature_pair, knn
 from ganprobe.functional.prdc import kth_neighbour_distances
+from ganprobe.metrics.declarations.density_coverage import DECLARATION as DENSITY_COVERAGE
 
 # The paper's neighbourhood size for the realism score.
 REALISM_K = 3
@@ -142,7 +142,7 @@ def realism_details(
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise InputError(f"count: expected an integer >= 0, got {count!r}")
     realism, threshold = realism_scores(real, fake, k, block_bytes)
-    coverage_k = setting("density_coverage", "k") if coverage_k is None else coverage_k
+    coverage_k = DENSITY_COVERAGE.default("k") if coverage_k is None else coverage_k
     ratios = coverage_ratios(real, fake, coverage_k, block_bytes)
     least_realistic = torch.sort(realism, stable=True).indices[: min(count, realism.shape[0])]
     least_covered = torch.sort(-ratios, stable=True).indices[: min(count, ratios.shape[0])]

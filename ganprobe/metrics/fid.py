@@ -51,6 +51,11 @@ class FID(FIDScorer, SingleLayerMetric):
         extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
         feature_dim: the feature width ``D``, or ``None`` to take it from the first update; see above.
         keep_features: also store every feature row (memory grows with ``N``).
+        bootstrap: random halves behind the interval of the records a report holds (:meth:`records`; 0, the
+            default: no interval; see :meth:`compute_interval`); implies ``keep_features``. Also
+            ``--set fid.bootstrap=N`` or ``--fid-bootstrap N`` on the command line.
+        infinity: reports also hold FID-infinity (``fid_infinity``, :meth:`compute_infinity`; 15 extra FIDs);
+            implies ``keep_features``. Also ``--set fid.infinity=true`` or ``--fid-infinity``.
         kwargs: torchmetrics ``Metric`` options.
 
     Raises:

@@ -8,6 +8,7 @@ read these declarations; no other module writes a metric key, label or direction
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -79,7 +80,8 @@ class Output:
         in_compute: ``True`` when ``compute()`` returns it; ``False`` for outputs of a richer view (p-values,
             per-class accuracies, FID-infinity) that only reports compute.
         layer, protocol: set on the concrete outputs of a per-layer template.
-        requires: the :class:`ReportOptions` field that must be set for a report to hold it (``fid_infinity``).
+        requires: what must be set for a report to hold it: a setting of its metric (FID's ``infinity``) or, when
+            the metric has no setting of that name, a :class:`ReportOptions` field (``permutations``).
     """
 
     key: str
@@ -96,9 +98,14 @@ class Output:
     protocol: str | None = None
     requires: str | None = None
 
-    def reported(self, options: ReportOptions) -> bool:
-        """Whether a report with ``options`` holds this output (``requires`` names the option it depends on)."""
-        return self.requires is None or bool(getattr(options, self.requires))
+    def reported(self, options: ReportOptions, settings: Mapping[str, Any] | None = None) -> bool:
+        """Whether a report with ``options``, of a metric with ``settings`` (``{setting: value}``), holds this output
+        (``requires`` names the setting, else the option, it depends on)."""
+        if self.requires is None:
+            return True
+        if settings is not None and self.requires in settings:
+            return bool(settings[self.requires])
+        return bool(getattr(options, self.requires))
 
     @property
     def is_template(self) -> bool:
@@ -263,8 +270,6 @@ class ReportOptions:
         seed: seed of every resampling (bootstrap, permutations, half-samples).
         bootstrap: random halves behind the precision/recall/density/coverage intervals (0: none; each costs a k-NN
             search on half the samples).
-        fid_bootstrap: random halves behind FID's interval (0: none; each costs one FID on half the samples).
-        fid_infinity: also report FID extrapolated to infinitely many samples.
         permutations: label shuffles of the 1-NN permutation p-value.
         noise_resamples: random halves for the half-sample standard errors (0, the default: none; they cost one
             computation of the metric on half the samples each).
@@ -272,7 +277,5 @@ class ReportOptions:
 
     seed: int = defaults.SEED
     bootstrap: int = defaults.BOOTSTRAP
-    fid_bootstrap: int = 0
-    fid_infinity: bool = False
     permutations: int = defaults.PERMUTATIONS
     noise_resamples: int = 0

@@ -17,8 +17,9 @@ from typing import Any
 
 from ganprobe import defaults
 from ganprobe.errors import InputError
+from ganprobe.front_end_names import PerFrontEnd, Template
 from ganprobe.metrics.records import Direction, MetricRecord
-from ganprobe.metrics.registry import find_output, output_keys_help
+from ganprobe.metrics.registry import find_output, metric_declarations, output_keys_help
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -104,6 +105,31 @@ def parse_gates(expressions: Iterable[str]) -> list[Gate]:
     return [parse_gate(expression) for expression in expressions]
 
 
+def _needs(gate: Gate, metric: str, requires: str) -> Template:
+    """The message of a gate on an output that this run does not report because ``requires`` (a setting of
+    ``metric``, else a report option) is off."""
+    declaration = metric_declarations().get(metric)
+    entry = next((item for item in declaration.settings if item.name == requires), None) if declaration else None
+    text = "--fail-if {expression!r}: needs {fix} for {key}"
+    if entry is None:  # a report option (--permutations)
+        fix = PerFrontEnd(python="{requires}=...", cli="{option} ({requires}=...)")
+        option = "--" + requires.replace("_", "-")
+        return Template(text, expression=gate.expression, fix=fix, key=gate.metric, requires=requires, option=option)
+    flag = entry.kind is bool
+    assignment = f"--set {metric}.{requires}={'true' if flag else 'N'}"
+    fix = PerFrontEnd(python="settings={{{metric!r}: {{{requires!r}: {value}}}}}", cli="{cli_fix}")
+    return Template(
+        text,
+        expression=gate.expression,
+        fix=fix,
+        key=gate.metric,
+        metric=metric,
+        requires=requires,
+        value="True" if flag else "...",
+        cli_fix=f"{entry.cli_flag} ({assignment})" if entry.cli_flag else assignment,
+    )
+
+
 def check_gate_sources(gates: Sequence[Gate], reported: Mapping[str, str]) -> None:
     """Raise before any work when a gate names something this run will not compute (a gate must never fail
     only because of a typo or a left-out metric).
@@ -127,9 +153,8 @@ def check_gate_sources(gates: Sequence[Gate], reported: Mapping[str, str]) -> No
             )
         found = find_output(gate.metric)
         requires = found[1].requires if found else None
-        if requires:
-            flag = "--" + requires.replace("_", "-")
-            raise InputError(f"--fail-if {gate.expression!r}: needs {flag} ({requires}=...) for {gate.metric}")
+        if found and requires:
+            raise InputError(_needs(gate, found[0], requires))
         same = sorted(key for key, name in reported.items() if name == gate.source)
         raise InputError(
             f"--fail-if {gate.expression!r}: this run reports {gate.metric.rsplit('.', 1)[0]}... only as "

@@ -26,6 +26,7 @@ from typing import Any
 
 from ganprobe import defaults
 from ganprobe.errors import UsageError
+from ganprobe.metrics import settings as metric_settings
 
 
 @dataclass(frozen=True)
@@ -483,7 +484,7 @@ def _assemble(
         if name == "settings":  # per setting: a higher layer overrides the settings it names, keeps the others
             combined = {metric: dict(given) for metric, given in (merged.get("settings") or {}).items()}
             where = label if label != "python" else "settings"
-            for metric, given in defaults.check_settings(value or {}, where).items():
+            for metric, given in metric_settings.check_settings(value or {}, where).items():
                 combined.setdefault(metric, {}).update(given)
                 for key in given:
                     sources[f"settings.{metric}.{key}"] = label

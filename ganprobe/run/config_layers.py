@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ganprobe import defaults
 from ganprobe.errors import UsageError
+from ganprobe.metrics import settings as metric_settings
 from ganprobe.run.config import BY_NAME, FIELDS, Field
 
 PYPROJECT = "pyproject.toml"
@@ -31,7 +31,7 @@ def parse_text(entry: Field, text: str, where: str) -> Any:
     if entry.optional and stripped.lower() in ("", "none"):
         return None
     if entry.kind == "settings":
-        return defaults.parse_settings(stripped.split(), where)
+        return metric_settings.parse_settings(stripped.split(), where)
     if entry.kind == "list":
         if entry.name == "fail_if":  # expressions may hold spaces: separated by ';'
             return tuple(part.strip() for part in stripped.split(";") if part.strip())
@@ -84,8 +84,10 @@ def parse_toml_value(entry: Field, value: Any, where: str) -> Any:
         return parse_text(entry, value, where)
     if entry.kind == "settings":
         if isinstance(value, list):
-            return defaults.parse_settings([str(item) for item in value], where)
-        return defaults.check_settings(value, where) if isinstance(value, Mapping) else _wrong(value, "a table", where)
+            return metric_settings.parse_settings([str(item) for item in value], where)
+        if isinstance(value, Mapping):
+            return metric_settings.check_settings(value, where)
+        return _wrong(value, "a table", where)
     if entry.kind == "list":
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             _wrong(value, "a list of strings", where)

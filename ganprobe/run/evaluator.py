@@ -19,6 +19,7 @@ from ganprobe.extractors.registry import get_extractor
 from ganprobe.features.cache import FeatureCache
 from ganprobe.features.extract import extract_features
 from ganprobe.front_end_names import PerFrontEnd, Template
+from ganprobe.metrics import settings as metric_settings
 from ganprobe.metrics.records import MetricRecord, ReportOptions
 from ganprobe.metrics.registry import metric_classes, metric_declarations, scorer_classes
 from ganprobe.metrics.sample_size import SampleCheck
@@ -100,7 +101,7 @@ class Evaluator:
         device: move the extractor (and metrics) there, e.g. ``"cuda"``.
         cache: a :class:`FeatureCache` for folder/tensor sources (``None``: no cache).
         settings: metric settings, ``{"kid": {"subset_size": 100}}``; names and defaults in
-            :data:`ganprobe.defaults.METRIC_SETTINGS` (the same table as the CLI's ``--set``).
+            :data:`ganprobe.metrics.settings.METRIC_SETTINGS` (the same table as the CLI's ``--set``).
         extractor_kwargs: passed to the extractor factory when ``extractor`` is a name.
         distributed: inside an initialised ``torch.distributed`` process group of several ranks (``None``: detect
             it), each :meth:`add` gets the *whole* set on every rank, each rank extracts its shard of it and all
@@ -151,7 +152,7 @@ class Evaluator:
         unsupported = [name for name in names if name not in supported]
         if unsupported:
             raise InputError(f"metrics: {unsupported} need class logits, which extractor {self.extractor.name!r} lacks")
-        options = defaults.check_settings(settings or {})
+        options = metric_settings.check_settings(settings or {})
         stray = [name for name in options if name not in names]
         if stray:
             raise InputError(f"settings: given for metrics not evaluated: {stray}")
@@ -195,8 +196,9 @@ class Evaluator:
         options = options or ReportOptions()
         keys = {}
         for name, metric in self.metrics.items():
+            settings = {entry.name: getattr(metric, entry.name, entry.default) for entry in metric.declaration.settings}
             for output in metric.declared_outputs():
-                if output.reported(options):
+                if output.reported(options, settings):
                     keys[output.key] = name
         return keys
 

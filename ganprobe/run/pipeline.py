@@ -226,6 +226,28 @@ def check_stats_path(source: ImageSource, what: str = "real") -> None:
         )
 
 
+def with_fid_shorthands(run: RunConfig, fid_bootstrap: int | None, fid_infinity: bool | None) -> RunConfig:
+    """``run`` with the keywords ``fid_bootstrap``/``fid_infinity`` (``None``: not given) as FID's settings
+    ``bootstrap``/``infinity``.
+
+    Raises:
+        UsageError: a shorthand given for a run without FID, or beside a different value of the same setting.
+    """
+    given = {"bootstrap": fid_bootstrap, "infinity": fid_infinity}
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return run
+    if run.metrics is not None and "fid" not in run.metrics:
+        raise UsageError(f"evaluate: fid_{next(iter(given))} is a setting of FID, which metrics leaves out")
+    settings = {metric: dict(values) for metric, values in run.settings.items()}
+    fid = settings.setdefault("fid", {})
+    for name, value in given.items():
+        if name in fid and fid[name] != value:
+            raise UsageError(f"evaluate: fid_{name}={value!r} and settings['fid'][{name!r}]={fid[name]!r} disagree")
+        fid[name] = value
+    return run.replace(settings=settings)
+
+
 def evaluate(
     fake: ImageSource,
     real: ImageSource,
@@ -234,8 +256,8 @@ def evaluate(
     *,
     cache: FeatureCache | None = None,
     extractor_kwargs: Mapping[str, Any] | None = None,
-    fid_bootstrap: int = 0,
-    fid_infinity: bool = False,
+    fid_bootstrap: int | None = None,
+    fid_infinity: bool | None = None,
     **overrides: Any,
 ) -> EvaluationResult:
     """Compare generated images with real ones on every requested metric, from one extraction pass per set.
@@ -265,11 +287,13 @@ def evaluate(
         device: where the extractor and metrics run (``None``: where the extractor is).
         seed: seed of subsets, folds, bootstrap, half-samples and generator sampling.
         settings: metric settings such as ``{"kid": {"subset_size": 500}}`` (the table and defaults:
-            :data:`ganprobe.defaults.METRIC_SETTINGS`; the CLI's ``--set kid.subset_size=500``).
+            :data:`ganprobe.metrics.settings.METRIC_SETTINGS`; the CLI's ``--set kid.subset_size=500``).
         permutations: label shuffles of the 1-NN p-value (0: no p-value).
         bootstrap: resamples of the precision/recall/density/coverage intervals (0: none).
-        fid_bootstrap: resamples of FID's interval (0: none; each costs one FID).
-        fid_infinity: also report FID extrapolated to infinitely many samples (15 extra FIDs).
+        fid_bootstrap: shorthand for ``settings={"fid": {"bootstrap": N}}``: random halves behind FID's interval
+            (0: none; each costs one FID on half the samples).
+        fid_infinity: shorthand for ``settings={"fid": {"infinity": True}}``: also report FID extrapolated to
+            infinitely many samples (15 extra FIDs).
         noise_resamples: random halves behind the half-sample standard errors (FID, KID, IS, density, CMMD), which
             regression gates allow for. ``None`` (default): computed only when :meth:`EvaluationResult.check` is
             given a baseline (with :data:`ganprobe.defaults.NOISE_RESAMPLES` halves; each costs one computation of
@@ -317,11 +341,12 @@ def evaluate(
     if config is not None and not isinstance(config, RunConfig):
         raise UsageError(f"evaluate: config must be a ganprobe.run.config.RunConfig, got {type(config).__name__}")
     run = (config if config is not None else RunConfig.build()).replace(**overrides)
+    run = with_fid_shorthands(run, fid_bootstrap, fid_infinity)
     extraction, execution, report = run.extraction, run.execution, run.report
     seed, noise_resamples = report.seed, report.noise_resamples
     check_stats_path(real)
     now = 0 if noise_resamples is None else noise_resamples
-    options = ReportOptions(seed, report.bootstrap, fid_bootstrap, fid_infinity, report.permutations, now)
+    options = ReportOptions(seed, report.bootstrap, report.permutations, now)
     if cache is None and execution.use_cache:
         from ganprobe.run.runtime import build_cache
 

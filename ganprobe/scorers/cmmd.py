@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.functional.mmd import cmmd
@@ -49,9 +49,9 @@ class CMMDScorer(SingleLayerScorer):
 
     def __init__(
         self,
-        sigma: float = setting("cmmd", "sigma"),
-        scale: float = setting("cmmd", "scale"),
-        normalize: bool = setting("cmmd", "normalize"),
+        sigma: float = DECLARATION.default("sigma"),
+        scale: float = DECLARATION.default("scale"),
+        normalize: bool = DECLARATION.default("normalize"),
         extractor: str | FeatureExtractor | None = AUTO,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,

@@ -24,7 +24,7 @@ from ganprobe.functional.frechet import (
     statistics_from_sums,
     warn_if_rank_deficient,
 )
-from ganprobe.metrics.declarations.fid import DECLARATION, KEY_FID, KEY_FID_INFINITY
+from ganprobe.metrics.declarations.fid import DECLARATION, INFINITY, KEY_FID, KEY_FID_INFINITY
 from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.records import Estimate, MetricRecord, Output, ReportOptions
 from ganprobe.scorers.base import FeatureScorer, SingleLayerScorer
@@ -85,8 +85,14 @@ class FIDScorer(SingleLayerScorer):
         extractor_kwargs: Mapping[str, Any] | None = None,
         feature_dim: int | None = None,
         keep_features: bool = False,
+        bootstrap: int = DECLARATION.default("bootstrap"),
+        infinity: bool = DECLARATION.default(INFINITY),
         **kwargs: Any,
     ) -> None:
+        if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+            raise InputError(f"bootstrap: expected an integer >= 0 (0: no interval), got {bootstrap!r}")
+        if not isinstance(infinity, bool):
+            raise InputError(f"infinity: expected True or False, got {infinity!r}")
         if feature_dim is not None and (
             isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1
         ):
@@ -94,7 +100,10 @@ class FIDScorer(SingleLayerScorer):
         if not isinstance(keep_features, bool):
             raise InputError(f"keep_features: expected True or False, got {keep_features!r}")
         super().__init__(extractor, layer, extractor_kwargs, **kwargs)
+        keep_features = keep_features or bootstrap > 0 or infinity  # both are computed from the rows
         self.keep_features = keep_features
+        self.bootstrap = bootstrap
+        self.infinity = infinity
         width = feature_dim or 0
         for prefix in ("real", "fake"):
             self.add_state(f"{prefix}_sum", torch.zeros(width, dtype=torch.float64), dist_reduce_fx="sum")
@@ -167,15 +176,15 @@ class FIDScorer(SingleLayerScorer):
         return [Finding("distance", self.name, sentence, None, f"{record.label} {record.value:.4g}")]
 
     def _add_details(self, estimates: dict[str, Estimate], options: ReportOptions) -> None:
-        if options.fid_bootstrap > 0 and self.keep_features:
+        if self.bootstrap > 0 and self.keep_features:
             try:
-                interval = self.compute_interval(num_resamples=max(options.fid_bootstrap, 2), seed=options.seed)
+                interval = self.compute_interval(num_resamples=max(self.bootstrap, 2), seed=options.seed)
             except InputError as error:  # halves of a tiny set cannot be fitted: no interval, said so
                 estimates[KEY_FID].note = f"no interval: its random halves are too small ({error})"
             else:
                 estimates[KEY_FID].low, estimates[KEY_FID].high = interval.low, interval.high
                 estimates[KEY_FID].note = interval.note or None
-        if options.fid_infinity:
+        if self.infinity:
             estimates[KEY_FID_INFINITY] = Estimate(float(self.compute_infinity(seed=options.seed)))
 
     def _current_values(self) -> dict[str, Tensor]:

@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ganprobe.data.sources import ImageSource
-from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.extractors.registry import get_extractor
@@ -30,7 +30,7 @@ class InceptionScorer(SingleLayerScorer):
 
     def __init__(
         self,
-        splits: int = setting("is", "splits"),
+        splits: int = DECLARATION.default("splits"),
         seed: int | None = 0,
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         unbiased_logits: bool | None = None,

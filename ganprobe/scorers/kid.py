@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.errors import InputError, SampleSizeWarning
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.front_end_names import PerFrontEnd, Template
@@ -33,11 +33,11 @@ class KIDScorer(SingleLayerScorer):
 
     def __init__(
         self,
-        num_subsets: int = setting("kid", "num_subsets"),
-        subset_size: int = setting("kid", "subset_size"),
-        degree: int = setting("kid", "degree"),
-        gamma: float | None = setting("kid", "gamma"),
-        coef: float = setting("kid", "coef"),
+        num_subsets: int = DECLARATION.default("num_subsets"),
+        subset_size: int = DECLARATION.default("subset_size"),
+        degree: int = DECLARATION.default("degree"),
+        gamma: float | None = DECLARATION.default("gamma"),
+        coef: float = DECLARATION.default("coef"),
         seed: int = 0,
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,

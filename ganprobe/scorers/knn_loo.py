@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.functional import knn_loo as knn_functional
@@ -50,7 +50,7 @@ class KNNLOOScorer(SingleLayerScorer):
 
     def __init__(
         self,
-        k: int = setting("knn_loo", "k"),
+        k: int = DECLARATION.default("k"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.defaults import SEPARABLE_THRESHOLD as SEPARABLE_ACCURACY
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
@@ -30,10 +30,10 @@ class LayerSeparabilityScorer(FeatureScorer):
         self,
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layers: Sequence[str] | None = None,
-        protocols: Sequence[str] = setting("layer_separability", "protocols"),
-        folds: int = setting("layer_separability", "folds"),
+        protocols: Sequence[str] = DECLARATION.default("protocols"),
+        folds: int = DECLARATION.default("folds"),
         seed: int = 0,
-        k: int = setting("layer_separability", "k"),
+        k: int = DECLARATION.default("k"),
         extractor_kwargs: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ganprobe.data.listing import FolderListing, as_listed
 from ganprobe.data.sources import ImageSource
-from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import THUMBNAIL_LAYER, FeatureExtractor
 from ganprobe.functional.memorization import (
@@ -40,12 +40,12 @@ class MemorizationScorer(SingleLayerScorer):
 
     def __init__(
         self,
-        threshold: float | None = setting("memorization", "threshold"),
+        threshold: float | None = DECLARATION.default("threshold"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
         block_bytes: int = DEFAULT_BLOCK_BYTES,
-        pixels: bool = setting("memorization", "pixels"),
+        pixels: bool = DECLARATION.default("pixels"),
         **kwargs: Any,
     ) -> None:
         if not isinstance(pixels, bool):

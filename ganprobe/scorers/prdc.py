@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ganprobe.defaults import DEFAULT_EXTRACTOR, setting
+from ganprobe.defaults import DEFAULT_EXTRACTOR
 from ganprobe.errors import InputError
 from ganprobe.extractors.base import FeatureExtractor
 from ganprobe.functional.bootstrap import Interval
@@ -140,7 +140,7 @@ class PrecisionRecallScorer(_ManifoldScorer):
 
     def __init__(
         self,
-        k: int = setting("precision_recall", "k"),
+        k: int = PRECISION_RECALL.default("k"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,
@@ -166,7 +166,7 @@ class DensityCoverageScorer(_ManifoldScorer):
 
     def __init__(
         self,
-        k: int = setting("density_coverage", "k"),
+        k: int = DENSITY_COVERAGE.default("k"),
         extractor: str | FeatureExtractor | None = DEFAULT_EXTRACTOR,
         layer: str | None = None,
         extractor_kwargs: Mapping[str, Any] | None = None,

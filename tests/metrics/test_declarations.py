@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from ganprobe import defaults
+from ganprobe.errors import UsageError
+from ganprobe.metrics import settings as metric_settings
 from ganprobe.metrics.registry import (
     declared_outputs,
     find_output,
@@ -126,17 +128,17 @@ def test_torchmetrics_metadata_comes_from_the_first_output() -> None:
     assert classes["knn_loo"].plot_upper_bound == 1.0
 
 
-@pytest.mark.parametrize("metric", list(defaults.METRIC_SETTINGS))
+@pytest.mark.parametrize("metric", list(metric_settings.METRIC_SETTINGS))
 def test_class_defaults_are_the_table(metric: str) -> None:
     parameters = inspect.signature(metric_classes()[metric].__init__).parameters
-    for name, entry in defaults.METRIC_SETTINGS[metric].items():
+    for name, entry in metric_settings.METRIC_SETTINGS[metric].items():
         assert parameters[name].default == entry.default, f"{metric}.{name}"
 
 
 def test_parse_settings_types_and_errors() -> None:
-    parsed = defaults.parse_settings(["kid.subset_size=50", "cmmd.normalize=false", "kid.gamma=none"])
+    parsed = metric_settings.parse_settings(["kid.subset_size=50", "cmmd.normalize=false", "kid.gamma=none"])
     assert parsed == {"kid": {"subset_size": 50, "gamma": None}, "cmmd": {"normalize": False}}
-    assert defaults.parse_settings(["layer_separability.protocols=knn_loo,linear_probe"]) == {
+    assert metric_settings.parse_settings(["layer_separability.protocols=knn_loo,linear_probe"]) == {
         "layer_separability": {"protocols": ("knn_loo", "linear_probe")}
     }
     for bad, message in (
@@ -146,8 +148,8 @@ def test_parse_settings_types_and_errors() -> None:
         ("kid.subset_size=many", "an integer"),
         ("layer_separability.protocols=svm", "choose from"),
     ):
-        with pytest.raises(defaults.UsageError, match=message):
-            defaults.parse_settings([bad])
+        with pytest.raises(UsageError, match=message):
+            metric_settings.parse_settings([bad])
 
 
 def test_a_setting_reaches_the_metric_from_api_cli_and_plugin(tmp_path: Path, capsys) -> None:  # noqa: ANN001

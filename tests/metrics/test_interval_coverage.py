@@ -83,10 +83,10 @@ def test_fid_interval_covers_the_population_frechet_distance(n: int) -> None:
 def test_fid_report_says_why_its_interval_excludes_the_plug_in_value() -> None:
     mean, factor, _ = _gaussian_pair(32, seed=2)
     real, fake = _draw(300, mean, factor, torch.Generator().manual_seed(0))
-    metric = FID(extractor=None, keep_features=True)
+    metric = FID(extractor=None, keep_features=True, bootstrap=20)
     metric.update(real, real=True)
     metric.update(fake, real=False)
-    (record,) = [record for record in metric.records(ReportOptions(fid_bootstrap=20)) if record.key == "fid"]
+    (record,) = [record for record in metric.records(ReportOptions()) if record.key == "fid"]
     assert record.low is not None and record.high is not None
     assert record.high < record.value  # N=300 against D=32: the plug-in bias exceeds the interval's half-width
     assert "biased upwards" in record.description and "population" in record.description

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import ganprobe
-from ganprobe import defaults
 from ganprobe.errors import GanprobeWarning, UsageError
 from ganprobe.metrics import registry
+from ganprobe.metrics import settings as metric_settings
 from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.records import LOWER, Output
 
@@ -52,6 +52,10 @@ def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_entry_points_loaded", True)
 
 
+# Added after the move: FID's interval and FID-infinity, once report options, became FID settings (issue 25).
+FID_SETTINGS = [("fid", "bootstrap", 0, int), ("fid", "infinity", False, bool)]
+
+
 def test_settings_live_in_the_declarations_and_the_table_is_unchanged() -> None:
     declarations = registry.metric_declarations()
     rows = [
@@ -59,15 +63,15 @@ def test_settings_live_in_the_declarations_and_the_table_is_unchanged() -> None:
         for name, declaration in declarations.items()
         for entry in declaration.settings
     ]
-    assert rows == TABLE_BEFORE
-    table = defaults.METRIC_SETTINGS
-    assert list(table) == list(declarations)  # every metric keyed, fid with no settings
+    assert rows == FID_SETTINGS + TABLE_BEFORE
+    table = metric_settings.METRIC_SETTINGS
+    assert list(table) == list(declarations)  # every metric keyed
     derived = [
         (metric, key, entry.default, entry.kind) for metric, rows in table.items() for key, entry in rows.items()
     ]
-    assert derived == TABLE_BEFORE
-    assert defaults.setting("kid", "subset_size") == declarations["kid"].setting("subset_size").default == 1000
-    assert "kid.subset_size=1000: rows per subset" in defaults.settings_help()
+    assert derived == FID_SETTINGS + TABLE_BEFORE
+    assert metric_settings.setting("kid", "subset_size") == declarations["kid"].setting("subset_size").default == 1000
+    assert "kid.subset_size=1000: rows per subset" in metric_settings.settings_help()
 
 
 def test_defaults_module_holds_no_settings_rows() -> None:
@@ -205,7 +209,7 @@ def test_entry_points_are_read_once_and_only_when_the_metric_list_is_needed(
     monkeypatch.setattr(registry, "_registered", {})
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
     monkeypatch.setattr(registry, "_metric_entry_points", lambda: calls.append(1) or [])
-    assert defaults.setting("kid", "num_subsets") == 100 and calls == []  # a built-in default needs no scan
+    assert metric_settings.setting("kid", "num_subsets") == 100 and calls == []  # a built-in default needs no scan
     registry.metric_names()
     registry.metric_names()
     assert calls == [1]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ganprobe import defaults
+from ganprobe.metrics import settings as metric_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "torchvision", "torchmetrics", "timm", "numpy", "scipy", "sklearn", "PIL")
@@ -82,7 +83,7 @@ def test_evaluate_help_still_lists_metrics_gate_keys_and_settings(helps: tuple[d
     assert f"all the extractor supports): {', '.join(classes)}" in flat
     keys = [output.key for cls in classes.values() for output in cls.outputs if not output.is_template]
     assert f"JSON report: {', '.join(keys)} or separability.LAYER.PROTOCOL;" in flat
-    for line in defaults.settings_help().splitlines():
+    for line in metric_settings.settings_help().splitlines():
         assert line in text, line
     assert text.startswith("usage: ganprobe evaluate")
 

@@ -24,11 +24,12 @@ from ganprobe.scorers.fid import FIDScorer
 from ganprobe.scorers.plain import PlainStates, standalone
 
 SETTINGS = {
+    "fid": {"bootstrap": 4, "infinity": True},
     "kid": {"num_subsets": 5, "subset_size": 20},
     "is": {"splits": 4},
     "layer_separability": {"protocols": ["linear_probe", "knn_loo"], "folds": 3},
 }
-OPTIONS = ReportOptions(seed=3, bootstrap=6, fid_bootstrap=4, fid_infinity=True, permutations=50, noise_resamples=3)
+OPTIONS = ReportOptions(seed=3, bootstrap=6, permutations=50, noise_resamples=3)
 
 
 def _evaluated(monkeypatch: pytest.MonkeyPatch, with_torchmetrics: bool) -> tuple[Evaluator, list, list[str]]:

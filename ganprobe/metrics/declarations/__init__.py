@@ -30,6 +30,9 @@ class Setting:
         kind: the type a text value (``--set``) is parsed as: ``int``, ``float``, ``bool`` or ``str``.
         help: what it does, in a few words (``ganprobe evaluate --help``).
         choices: for a list of names (``protocols``), the names allowed; the value is a tuple of them.
+        cli_flag: a command-line shorthand for ``--set METRIC.NAME=VALUE`` (``--fid-infinity``; a ``bool`` setting's
+            flag sets it true, another takes the value). Built-in metrics only: a registered metric's settings are
+            set with ``--set``.
     """
 
     name: str
@@ -37,6 +40,7 @@ class Setting:
     kind: type
     help: str
     choices: tuple[str, ...] = ()
+    cli_flag: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,14 @@ class MetricDeclaration:
     def per_layer(self) -> bool:
         """Whether it reports a per-layer table: an output whose key is a ``{layer}``/``{protocol}`` template."""
         return any(output.is_template for output in self.outputs)
+
+    def default(self, name: str) -> Any:
+        """The default of its setting ``name`` (what the class's signature uses).
+
+        Raises:
+            KeyError: it has no such setting (the message lists those it has).
+        """
+        return self.setting(name).default
 
     def setting(self, name: str) -> Setting:
         """Its setting ``name``.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from ganprobe.metrics.declarations import MetricDeclaration
+from ganprobe.metrics.declarations import MetricDeclaration, Setting
 from ganprobe.metrics.records import LOWER, Output
 from ganprobe.metrics.sample_size import SampleRule
 
 # The output keys (compute()'s dict, the JSON report, gates), for the class to import.
 KEY_FID = "fid"
 KEY_FID_INFINITY = "fid_infinity"
+# The setting a report needs to hold FID-infinity.
+INFINITY = "infinity"
 
 DECLARATION = MetricDeclaration(
     name="fid",
@@ -35,11 +37,28 @@ DECLARATION = MetricDeclaration(
             KEY_FID_INFINITY,
             "FD-infinity on {space} features",
             LOWER,
-            "FID extrapolated to infinitely many fakes (Chong & Forsyth 2020); with fid_infinity=True",
+            "FID extrapolated to infinitely many fakes (Chong & Forsyth 2020); with the setting infinity=True",
             uncertainty="none",
             published_label="FID-infinity",
             in_compute=False,
-            requires="fid_infinity",
+            requires=INFINITY,
+        ),
+    ),
+    settings=(
+        Setting(
+            "bootstrap",
+            0,
+            int,
+            "random halves behind FID's interval for the population distance in reports (0: off; each costs one "
+            "FID on half the samples)",
+            cli_flag="--fid-bootstrap",
+        ),
+        Setting(
+            INFINITY,
+            False,
+            bool,
+            "also report FID extrapolated to infinitely many fakes (15 extra FIDs)",
+            cli_flag="--fid-infinity",
         ),
     ),
 )
