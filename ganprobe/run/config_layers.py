@@ -139,7 +139,10 @@ def read_pyproject(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
         UsageError: the file is not a regular file, not TOML, or ``[tool.ganprobe]`` has an unknown key or a
             value of the wrong type (each one line naming the file and the key).
     """
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, installed as tomli (a dependency there)
+        import tomli as tomllib
 
     path = Path(path)
     label = f"{PYPROJECT} ({path})"

@@ -113,6 +113,11 @@ def test_acgan_study_compares_both_discriminators_and_probes_them(tmp_path: Path
     assert {len(list((tmp_path / "data" / str(d)).glob("*.png"))) for d in range(10)} == {6}  # class-balanced
     for key in ("classifier_only_accuracy", "with_generator_accuracy", "with_generator_maximised_logit_7"):
         assert key in result.numbers
+    # the generator's Classification Accuracy Score, beside the real-trained probe and the shuffled-label control
+    assert result.numbers["cas_fakes"] == 60
+    assert all(0.0 <= result.numbers[key] <= 1.0 for key in ("cas", "cas_real", "cas_shuffled", "cas_chance"))
+    (row,) = [row for row in result.rows if row.what.startswith("Classification Accuracy Score")]
+    assert f"{result.numbers['cas']:.1%}" in row.here and f"{result.numbers['cas_real']:.1%}" in row.here
 
 
 def test_course_study_trains_the_three_gans(tmp_path: Path) -> None:

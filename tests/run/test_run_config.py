@@ -233,3 +233,16 @@ def test_configuration_page_holds_the_generated_table() -> None:
     if not page.is_file():
         pytest.skip("docs/configuration.md not written yet")
     assert configuration_table() in page.read_text(encoding="utf-8")
+
+
+def test_pyproject_is_read_without_tomllib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.10 has no ``tomllib``: the reader falls back to ``tomli`` (a dependency there) with the same result,
+    errors included."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[tool.ganprobe]\nbatch_size = 7\n[tool.ganprobe.settings.fid]\ninfinity = true\n")
+    with_tomllib = read_pyproject(path)
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` now fails as on Python 3.10
+    assert read_pyproject(path) == with_tomllib and with_tomllib
+    path.write_text("[tool.ganprobe\n")
+    with pytest.raises(UsageError, match=r"pyproject.toml .*: not valid TOML"):
+        read_pyproject(path)

@@ -10,7 +10,10 @@ without one, MNIST digits painted in random colours on random dark backgrounds, 
   study: 92.2% -> 15.6%);
 * (b) gradient ascent from the average image on each class output, for both discriminators (captioned grids);
 * (c) the same on single channels of layers 4 and 8;
-* class-conditional sample grids during training (one class per column) and a captioned final grid.
+* class-conditional sample grids during training (one class per column) and a captioned final grid;
+* beyond the study, the generator's Classification Accuracy Score (Ravuri & Vinyals 2019): a linear probe on the
+  extractor's features trained on generated images with the classes they were generated for, tested on held-out
+  reals, beside the same probe trained on reals, and beside the fakes with their labels shuffled (chance).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import torch
 
 from gan import acgan
+from gan.data import image_folder, to_unit
 from gan.models import ACGANGenerator
 from gan.outputs import save_labelled_grid
 from gan.studies.common import (
@@ -95,6 +99,51 @@ def samples_by_class(checkpoint: Path, classes: tuple[str, ...], args: argparse.
     return save_labelled_grid(images, captions, path, title, ncol=len(classes))
 
 
+@torch.no_grad()
+def classification_accuracy(checkpoint: Path, data: Path, args: argparse.Namespace) -> dict[str, float]:
+    """The generator's CAS on the extractor's pooled features (``ganprobe.functional.classification_accuracy_score``).
+
+    The reals are every image of ``data`` (one subfolder per class); as many fakes per class as that class has reals
+    are generated for it. Half of each real class (seeded) tests the probes; the other half trains the real probe.
+    The generator trained on these reals, so its CAS is, if anything, flattered (a memorising generator would score
+    well); Ravuri & Vinyals test on reals the GAN never saw.
+
+    Returns:
+        ``cas`` (probe trained on the fakes), ``cas_real`` (the same probe trained on reals), ``cas_shuffled`` (on
+        the fakes with their labels shuffled: near chance when CAS measures the classes), ``cas_chance`` (the most
+        common held-out class's share), and ``cas_fakes`` (fakes generated).
+    """
+    from ganprobe.extractors import get_extractor
+    from ganprobe.functional.probe_accuracy import classification_accuracy_score
+
+    reals = image_folder(data, 32, labelled=True)
+    assert reals.labels is not None
+    classes = len(reals.classes)
+    generator = ACGANGenerator(100, args.width)
+    generator.load_state_dict(torch.load(checkpoint, weights_only=True)["generator"])
+    generator.eval()
+    labels = reals.labels.clone()  # the reals' class counts, for the fakes
+    noise = torch.randn(len(labels), 100, generator=torch.Generator().manual_seed(args.seed + 7))
+    fakes = to_unit(generator(ACGANGenerator.noise_with_labels(noise, labels, classes)))
+    extractor = get_extractor(args.extractor)
+
+    def features(images: torch.Tensor) -> torch.Tensor:
+        rows = [extractor(images[start : start + 64])[extractor.default_layer] for start in range(0, len(images), 64)]
+        return torch.cat(rows).double()
+
+    real_features, fake_features = features(reals.images), features(fakes)
+    right = classification_accuracy_score(real_features, reals.labels, fake_features, labels, seed=args.seed)
+    shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(args.seed + 8))]
+    wrong = classification_accuracy_score(real_features, reals.labels, fake_features, shuffled, seed=args.seed)
+    return {
+        "cas": right.cas,
+        "cas_real": right.real_accuracy,
+        "cas_shuffled": wrong.cas,
+        "cas_chance": right.chance,
+        "cas_fakes": float(right.num_fake_train),
+    }
+
+
 def run(args: argparse.Namespace) -> StudyResult:
     """Train D alone and with G, probe both; write the comparison table."""
     args = resolve(args, SHORT, FULL)
@@ -115,9 +164,9 @@ def run(args: argparse.Namespace) -> StudyResult:
     comparison = result.comparison
     classes = tuple(sorted(p.name for p in Path(data).iterdir() if p.is_dir()))
     files = {"comparison": out / "comparison.json"}
-    files["samples_by_class"] = samples_by_class(
-        out / "gan" / "checkpoints" / "last.pt", classes, args, out / "samples_by_class.png"
-    )
+    checkpoint = out / "gan" / "checkpoints" / "last.pt"
+    files["samples_by_class"] = samples_by_class(checkpoint, classes, args, out / "samples_by_class.png")
+    numbers = {**comparison, **classification_accuracy(checkpoint, Path(data), args)}
     for who in ("classifier", "gan"):
         for plot in ("perturbation", "maximised", "maximised_features", "layer_embeddings"):
             files[f"{who}_{plot}"] = out / who / "probe" / f"{plot}.png"
@@ -167,10 +216,17 @@ def run(args: argparse.Namespace) -> StudyResult:
             "*/probe/maximised_features.png",
         ),
         Comparison(
+            "Classification Accuracy Score of G (Ravuri & Vinyals 2019)",
+            "(not in the study)",
+            f"{numbers['cas']:.1%} (real-trained probe {numbers['cas_real']:.1%}; labels shuffled "
+            f"{numbers['cas_shuffled']:.1%}; chance {numbers['cas_chance']:.1%})",
+            f"linear probe on {args.extractor} features, tested on held-out reals",
+        ),
+        Comparison(
             "sample grids",
             "epochs 0, 30, 90, 120, 180",
             "every epoch, one class per column",
             "gan/samples/, samples_by_class.png",
         ),
     ]
-    return StudyResult(TITLE, rows, dict(comparison), files)
+    return StudyResult(TITLE, rows, numbers, files)
