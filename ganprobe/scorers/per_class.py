@@ -146,8 +146,8 @@ class PerClassScorer(SingleLayerScorer):
 
         Returns:
             One :class:`~ganprobe.functional.per_class.ClassMetrics` per class, in index order: ``name``, ``index``,
-            ``num_real``, ``num_fake``, ``values`` (``{value name: number}``, e.g. precision and recall; empty without a number)
-            and ``reasons`` (``{metric name: why there is no number}``).
+            ``num_real``, ``num_fake``, ``values`` (``{value name: number}``, e.g. precision and recall; empty
+            without a number) and ``reasons`` (``{metric name: why there is no number}``).
 
         Raises:
             InputError: no labels were given to ``update``, a set is empty, or ``names`` is shorter than the labels.
