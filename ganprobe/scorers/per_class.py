@@ -174,12 +174,17 @@ class PerClassScorer(SingleLayerScorer):
             )
         return list(result.classes)
 
-    def compute_per_class_dict(self, prefix: str = "") -> dict[str, Tensor]:
-        """:meth:`compute_per_class` as a flat ``{"<prefix><value>/<class>": 0-d float64 tensor}`` dict, e.g.
+    def compute_per_class_dict(self, prefix: str = "", names: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """:meth:`compute_per_class` as a flat ``{"<prefix><value>/<class name>": 0-d float64 tensor}`` dict, e.g.
         ``{"val/recall/7": ...}``: what Lightning's ``self.log_dict`` takes. Classes without a number are left out
-        (their reasons are in :meth:`compute_per_class`)."""
+        (their reasons are in :meth:`compute_per_class`).
+
+        Args:
+            prefix: put before every key (``"val/"``).
+            names: class names, as in :meth:`compute_per_class`.
+        """
         return {
             f"{prefix}{key}/{record.name}": torch.tensor(value, dtype=torch.float64)
-            for record in self.compute_per_class()
+            for record in self.compute_per_class(names)
             for key, value in record.values.items()
         }

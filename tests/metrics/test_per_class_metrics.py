@@ -146,6 +146,7 @@ def test_known_answers_identical_and_separated_classes() -> None:
         "val/knn_loo/1": 1.0,
         "val/knn_loo_balanced/1": 1.0,
     }
+    assert list(knn.compute_per_class_dict(names=["cat", "dog"]))[-1] == "knn_loo_balanced/dog"
 
 
 @pytest.mark.parametrize(
