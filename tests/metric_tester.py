@@ -236,3 +236,55 @@ def make_images(seed: int = 0) -> tuple[Tensor, Tensor]:
     real = torch.randint(0, 256, (NUM_REAL, 3, 16, 16), generator=gen, dtype=torch.uint8)
     fake = (torch.randint(0, 256, (NUM_FAKE, 3, 16, 16), generator=gen) // 2).to(torch.uint8)
     return real, fake
+
+
+# ------------------------------------------------------------------------------------------------ per-class values
+# Class sizes (real, fake): two classes above every headline rule (precision/recall needs 500 per set), one above
+# 1-NN's 25 and FID's D + 1 only, one with reals and no fakes. Class 1's fakes are shifted far: fully separated.
+PER_CLASS_SIZES = ((520, 510), (505, 530), (30, 28), (12, 0))
+PER_CLASS_WIDTH = 4
+# Each metric that takes labels, built on precomputed features: name -> build(**metric_kwargs).
+PER_CLASS_BUILDS: dict[str, Callable[..., FeatureMetric]] = {
+    "fid": lambda **kw: FID(extractor=None, keep_features=True, **kw),
+    "kid": lambda **kw: KID(extractor=None, num_subsets=5, subset_size=60, **kw),
+    "precision_recall": lambda **kw: PrecisionRecall(extractor=None, **kw),
+    "density_coverage": lambda **kw: DensityCoverage(extractor=None, **kw),
+    "knn_loo": lambda **kw: KNNLOOAccuracy(extractor=None, **kw),
+}
+
+
+def make_labelled_features(seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(real, fake, real_labels, fake_labels)`` of :data:`PER_CLASS_SIZES`, rows of the classes interleaved
+    (shuffled), so a class's rows arrive spread over every batch."""
+    gen = torch.Generator().manual_seed(seed)
+    parts: dict[str, list[Tensor]] = {"real": [], "fake": [], "real_labels": [], "fake_labels": []}
+    for index, (n_real, n_fake) in enumerate(PER_CLASS_SIZES):
+        centre = torch.randn(PER_CLASS_WIDTH, generator=gen) * 3
+        shift = 20.0 if index == 1 else 0.0
+        parts["real"].append(torch.randn(n_real, PER_CLASS_WIDTH, generator=gen) + centre)
+        parts["fake"].append(torch.randn(n_fake, PER_CLASS_WIDTH, generator=gen) + centre + shift)
+        parts["real_labels"].append(torch.full((n_real,), index))
+        parts["fake_labels"].append(torch.full((n_fake,), index))
+    real, fake = torch.cat(parts["real"]), torch.cat(parts["fake"])
+    real_labels, fake_labels = torch.cat(parts["real_labels"]), torch.cat(parts["fake_labels"])
+    real_order = torch.randperm(real.shape[0], generator=gen)
+    fake_order = torch.randperm(fake.shape[0], generator=gen)
+    return real[real_order], fake[fake_order], real_labels[real_order], fake_labels[fake_order]
+
+
+def feed_labelled(metric: Any, data: tuple[Tensor, Tensor, Tensor, Tensor], batch: int, call: str = "update") -> None:
+    """Add every labelled row in batches of ``batch`` rows, alternating real and fake batches, through ``call``."""
+    real, fake, real_labels, fake_labels = data
+    method = metric if call == "forward" else getattr(metric, call)
+    for start in range(0, max(real.shape[0], fake.shape[0]), batch):
+        for rows, labels, is_real in ((real, real_labels, True), (fake, fake_labels, False)):
+            if start < rows.shape[0]:
+                stop = min(start + batch, rows.shape[0])
+                method(rows[start:stop], real=is_real, labels=labels[start:stop])
+
+
+def per_class_table(records: Any) -> list[tuple[Any, ...]]:
+    """``compute_per_class()`` records as comparable tuples (name, counts, values, reasons)."""
+    return [
+        (r.name, r.index, r.num_real, r.num_fake, sorted(r.values.items()), sorted(r.reasons.items())) for r in records
+    ]

@@ -44,6 +44,13 @@ class FID(FIDScorer, SingleLayerMetric):
     else precomputed ``(N, D)`` features. ``compute()`` returns a scalar float64 tensor and warns (``UserWarning``)
     when either class has ``N <= D`` samples (singular covariance: finite but strongly biased).
 
+    Per class: ``update(x, real, labels=y)`` with ``y`` an integer ``(N,)`` tensor of class indices, one per row (in
+    every update or in none), keeps the labels as ``cat``-synced states; :meth:`compute_per_class` then returns
+    this metric on each class's reals against its fakes, one record per class with its counts and values, or a
+    reason below the headline sample-size rule (see :mod:`ganprobe.scorers.per_class`);
+    :meth:`compute_per_class_dict` flattens them for ``self.log_dict`` (``val/<value>/<class>``).
+    Per-class FID needs the rows: ``keep_features=True``.
+
     Args:
         extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to
             ``update`` with precomputed features.

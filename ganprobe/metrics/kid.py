@@ -29,6 +29,13 @@ class KID(KIDScorer, SingleLayerMetric):
     Every feature row is stored (``cat``-synced under DDP). ``update(x, real)``: images (NCHW ``uint8`` ``[0, 255]``
     or float ``[0, 1]``) when the metric has an extractor, else precomputed ``(N, D)`` features.
 
+    Per class: ``update(x, real, labels=y)`` with ``y`` an integer ``(N,)`` tensor of class indices, one per row (in
+    every update or in none), keeps the labels as ``cat``-synced states; :meth:`compute_per_class` then returns
+    this metric on each class's reals against its fakes, one record per class with its counts and values, or a
+    reason below the headline sample-size rule (see :mod:`ganprobe.scorers.per_class`);
+    :meth:`compute_per_class_dict` flattens them for ``self.log_dict`` (``val/<value>/<class>``).
+    Per-class KID uses the default kernel.
+
     Args:
         num_subsets: number of random subsets (>= 1).
         subset_size: rows drawn per subset from each class (see ``shrink_subsets``).

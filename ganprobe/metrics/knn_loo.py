@@ -28,6 +28,12 @@ class KNNLOOAccuracy(KNNLOOScorer, SingleLayerMetric):
     extractor, else precomputed ``(N, D)`` features. ``compute()`` returns a scalar float64 tensor;
     :meth:`compute_details` adds per-class accuracies and a permutation-test p-value.
 
+    Per class: ``update(x, real, labels=y)`` with ``y`` an integer ``(N,)`` tensor of class indices, one per row (in
+    every update or in none), keeps the labels as ``cat``-synced states; :meth:`compute_per_class` then returns
+    this metric on each class's reals against its fakes, one record per class with its counts and values, or a
+    reason below the headline sample-size rule (see :mod:`ganprobe.scorers.per_class`);
+    :meth:`compute_per_class_dict` flattens them for ``self.log_dict`` (``val/<value>/<class>``).
+
     Args:
         k: odd number of neighbours.
         extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to

@@ -28,6 +28,12 @@ class PrecisionRecall(PrecisionRecallScorer, SingleLayerMetric):
     extractor, else precomputed ``(N, D)`` features. ``compute()`` returns ``{"precision": p, "recall": r}`` (float64
     0-d tensors); :meth:`compute_interval` adds confidence intervals.
 
+    Per class: ``update(x, real, labels=y)`` with ``y`` an integer ``(N,)`` tensor of class indices, one per row (in
+    every update or in none), keeps the labels as ``cat``-synced states; :meth:`compute_per_class` then returns
+    this metric on each class's reals against its fakes, one record per class with its counts and values, or a
+    reason below the headline sample-size rule (see :mod:`ganprobe.scorers.per_class`);
+    :meth:`compute_per_class_dict` flattens them for ``self.log_dict`` (``val/<value>/<class>``).
+
     Args:
         k: the neighbour that sets each ball's radius (the paper's default 3); both sets need more than ``k``.
         extractor: a registry name (default ``"efficientnet-lite0"``), a ``FeatureExtractor``, or ``None`` to
@@ -69,6 +75,12 @@ class DensityCoverage(DensityCoverageScorer, SingleLayerMetric):
 
     ``update(x, real)``: as in :class:`PrecisionRecall`. ``compute()`` returns ``{"density": d, "coverage": c}``
     (float64 0-d tensors); :meth:`compute_interval` adds confidence intervals.
+
+    Per class: ``update(x, real, labels=y)`` with ``y`` an integer ``(N,)`` tensor of class indices, one per row (in
+    every update or in none), keeps the labels as ``cat``-synced states; :meth:`compute_per_class` then returns
+    this metric on each class's reals against its fakes, one record per class with its counts and values, or a
+    reason below the headline sample-size rule (see :mod:`ganprobe.scorers.per_class`);
+    :meth:`compute_per_class_dict` flattens them for ``self.log_dict`` (``val/<value>/<class>``).
 
     Args:
         k: the neighbour that sets each real ball's radius (the paper's default 5); needs more than ``k`` reals.

@@ -306,10 +306,17 @@ class FeatureScorer:
                 (one layer) or ``{layer: (N, D)}``.
             real: ``True`` for real samples, ``False`` for generated ones.
         """
+        self._add_batch(x, real, None)
+
+    def _add_batch(
+        self, x: Tensor | Sequence[Tensor] | Mapping[str, Tensor] | Features, real: bool, labels: Any
+    ) -> None:
+        """:meth:`update`'s work; ``labels`` (per-class scorers: :mod:`ganprobe.scorers.per_class`) go to
+        :meth:`_store`."""
         if not isinstance(real, bool):
             raise InputError(f"real: expected True or False, got {real!r}")
         if isinstance(x, Features):
-            self._store(self._select_layers(x.layers), real)
+            self._store(self._select_layers(x.layers), real, labels)
             return
         if self.extractor is not None:
             if isinstance(x, Mapping):
@@ -324,7 +331,7 @@ class FeatureScorer:
             features = self.extractor(x, layers=self.layers)
         else:
             features = self._as_feature_dict(x)
-        self._store(features, real)
+        self._store(features, real, labels)
 
     def forward(self, *args: Any, **kwargs: Any) -> None:
         """Calling the metric adds the batch exactly like :meth:`update` and returns ``None``.
@@ -402,7 +409,7 @@ class FeatureScorer:
             return dict(x)
         raise InputError(f"x: expected precomputed features (a tensor or a dict of tensors), got {type(x).__name__}")
 
-    def _store(self, features: Mapping[str, Tensor], real: bool) -> None:
+    def _store(self, features: Mapping[str, Tensor], real: bool, labels: Any = None) -> None:
         checked = {}
         for layer in self.layers:
             value = features[layer]
@@ -423,8 +430,18 @@ class FeatureScorer:
                     "(images in [0, 1] or uint8) and the module's weights"
                 )
             checked[layer] = value.detach().to(self.device)
+        label_rows = self._label_rows(labels, real, next(iter(checked.values())).shape[0])
         self._accumulate(checked, real)
+        if label_rows is not None:
+            self._accumulate_labels(label_rows, real)
         self._warned = set()
+
+    def _label_rows(self, labels: Any, real: bool, rows: int) -> Tensor | None:
+        """Hook: a batch's validated class labels, ``None`` without any (per-class scorers override it)."""
+        return None
+
+    def _accumulate_labels(self, labels: Tensor, real: bool) -> None:
+        """Hook: fold a batch's labels (from :meth:`_label_rows`) into the states."""
 
     # ----------------------------------------------------------------------------------------------------- compute
     def stored_features(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

@@ -27,7 +27,8 @@ from ganprobe.functional.frechet import (
 from ganprobe.metrics.declarations.fid import DECLARATION, INFINITY, KEY_FID, KEY_FID_INFINITY
 from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.records import Estimate, MetricRecord, Output, ReportOptions
-from ganprobe.scorers.base import FeatureScorer, SingleLayerScorer
+from ganprobe.scorers.base import FeatureScorer
+from ganprobe.scorers.per_class import PerClassScorer
 
 # Published FID/KID numbers come from this extractor's pool3 features (pytorch-fid's Inception weights).
 PUBLISHED_EXTRACTOR = "inception-fid"
@@ -72,7 +73,7 @@ def with_reference(outputs: list[Output], metric: FeatureScorer, applies: bool =
     ]
 
 
-class FIDScorer(SingleLayerScorer):
+class FIDScorer(PerClassScorer):
     """The logic of :class:`ganprobe.metrics.FID` without torchmetrics (see that class for its meaning,
     arguments and outputs); :mod:`ganprobe.scorers` says how scorers and metrics relate."""
 
@@ -114,6 +115,12 @@ class FIDScorer(SingleLayerScorer):
 
     def _add_feature_states(self) -> None:
         """No-op: the sum states are declared in ``__init__``, once the width and ``keep_features`` are known."""
+
+    def _no_label_states_message(self) -> str:
+        return (
+            "labels: FID keeps only running sums, not the rows per-class values need; construct "
+            "FID(..., keep_features=True) to update with labels"
+        )
 
     @property
     def feature_dim(self) -> int | None:

@@ -18,14 +18,14 @@ from ganprobe.functional.mmd import DEFAULT_KERNEL_BYTES, check_kid_arguments, k
 from ganprobe.metrics.declarations.kid import DECLARATION, KEY_KID, KEY_KID_STD
 from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.records import Estimate, MetricRecord, Output, ReportOptions
-from ganprobe.scorers.base import SingleLayerScorer
 from ganprobe.scorers.fid import PUBLISHED_LAYER, official_inception, with_reference
+from ganprobe.scorers.per_class import PerClassScorer
 
 # shrink_subsets is an argument of the KID classes only: the CLI and the plugin have no way to pass it.
 ERROR_INSTEAD = PerFrontEnd(python=" (pass {shrink_subsets}=False to get an error instead)", cli="", plugin="")
 
 
-class KIDScorer(SingleLayerScorer):
+class KIDScorer(PerClassScorer):
     """The logic of :class:`ganprobe.metrics.KID` without torchmetrics (see that class for its meaning,
     arguments and outputs); :mod:`ganprobe.scorers` says how scorers and metrics relate."""
 
@@ -93,6 +93,17 @@ class KIDScorer(SingleLayerScorer):
         size = self._subset_size(real, fake)
         kernel = (self.degree, self.gamma, self.coef)
         return (real, fake, self.num_subsets, size, *kernel, self.seed, self.max_kernel_bytes)
+
+    def _per_class_settings(self) -> dict[str, Any]:
+        """Subsets and seed for the per-class KID; refused with another kernel than the default one (the per-class
+        KID of :func:`~ganprobe.functional.per_class.per_class_metrics` uses the default kernel)."""
+        defaults = tuple(DECLARATION.default(name) for name in ("degree", "gamma", "coef"))
+        if (self.degree, self.gamma, self.coef) != defaults:
+            raise InputError(
+                f"compute_per_class: per-class KID uses the default kernel (degree, gamma, coef) = {defaults}; this "
+                f"KID has {(self.degree, self.gamma, self.coef)}"
+            )
+        return {"kid_subsets": self.num_subsets, "kid_subset_size": self.subset_size, "seed": self.seed}
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         """``{"kid": mean, "kid_std": std}`` of the unbiased MMD² over the subsets (float64 0-d tensors)."""

@@ -24,7 +24,7 @@ from ganprobe.metrics.declarations.knn_loo import (
 )
 from ganprobe.metrics.findings import Finding
 from ganprobe.metrics.records import Estimate, MetricRecord, ReportOptions
-from ganprobe.scorers.base import SingleLayerScorer
+from ganprobe.scorers.per_class import PerClassScorer
 from ganprobe.utils.distributed import metric_process_group
 
 
@@ -42,7 +42,7 @@ def separation_words(accuracy: float) -> str:
     return "almost fully separated"
 
 
-class KNNLOOScorer(SingleLayerScorer):
+class KNNLOOScorer(PerClassScorer):
     """The logic of :class:`ganprobe.metrics.KNNLOOAccuracy` without torchmetrics (see that class for its meaning,
     arguments and outputs); :mod:`ganprobe.scorers` says how scorers and metrics relate."""
 
@@ -63,6 +63,9 @@ class KNNLOOScorer(SingleLayerScorer):
         self.k = k
         self.block_bytes = block_bytes
         self._search: tuple[tuple[Tensor, ...], tuple[Tensor, Tensor]] | None = None  # one search per state
+
+    def _per_class_settings(self) -> dict[str, Any]:
+        return {"knn_k": self.k}
 
     def _values(self, real: dict[str, Tensor], fake: dict[str, Tensor], group: Any = None) -> dict[str, Tensor]:
         return {KEY_KNN_LOO: knn_loo_accuracy(real[self.layer], fake[self.layer], self.k, self.block_bytes, group)}

@@ -20,11 +20,11 @@ from ganprobe.metrics.declarations.precision_recall import DECLARATION as PRECIS
 from ganprobe.metrics.declarations.precision_recall import KEY_PRECISION, KEY_RECALL
 from ganprobe.metrics.findings import Finding, balance_claim
 from ganprobe.metrics.records import Estimate, MetricRecord, ReportOptions
-from ganprobe.scorers.base import SingleLayerScorer
+from ganprobe.scorers.per_class import PerClassScorer
 from ganprobe.utils.distributed import metric_process_group
 
 
-class _ManifoldScorer(SingleLayerScorer):
+class _ManifoldScorer(PerClassScorer):
     """Shared state and arguments of the two k-NN manifold metrics."""
 
     _needs_recall: bool
@@ -43,6 +43,9 @@ class _ManifoldScorer(SingleLayerScorer):
         super().__init__(extractor, layer, extractor_kwargs, **kwargs)
         self.k = k
         self.block_bytes = block_bytes
+
+    def _per_class_settings(self) -> dict[str, Any]:
+        return {"k_precision_recall" if self._needs_recall else "k_density_coverage": self.k}
 
     def minimum_samples(self) -> tuple[int, int, str]:
         """More than ``k`` samples in each set whose balls are built (reals; fakes too for recall)."""

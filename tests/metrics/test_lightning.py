@@ -130,3 +130,75 @@ def test_two_epochs_logged_values_equal_offline_and_states_reset() -> None:
         for key, value in expected.items():
             assert logger.values(key)[epoch] == pytest.approx(float(value), rel=1e-5, abs=1e-7), (epoch, key)
     assert module.knn_loo._update_count == 0  # Lightning reset the logged metric after the last epoch
+
+
+class LabelledGAN(lightning.LightningModule):
+    """A class-conditional toy: each fake carries the label of the real it was drawn beside (its conditioning
+    label); the metrics get ``labels=`` and log their per-class values at each epoch's end (``val/<value>/<class>``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator = nn.Linear(4 + 2, 8)
+        self.knn_loo = KNNLOOAccuracy(extractor=None)
+        self.fid = FID(extractor=None, keep_features=True)  # per-class FID needs the rows
+        self.seen: list[list[tuple[torch.Tensor, ...]]] = []
+
+    def configure_optimizers(self):  # noqa: ANN201
+        return torch.optim.Adam(self.generator.parameters(), lr=1e-2)
+
+    def on_train_epoch_start(self) -> None:
+        self.seen.append([])
+
+    def training_step(self, batch: list[torch.Tensor], index: int) -> None:
+        real, labels = batch
+        noise = torch.cat([torch.randn(real.shape[0], 4), nn.functional.one_hot(labels, 2).float()], dim=1)
+        fake = self.generator(noise)
+        loss = (fake.mean(0) - real.mean(0)).pow(2).sum()
+        self.optimizers().zero_grad()
+        self.manual_backward(loss)
+        self.optimizers().step()
+        fake = fake.detach()
+        self.seen[-1].append((real, fake, labels))
+        for metric in (self.knn_loo, self.fid):
+            metric.update(real, real=True, labels=labels)
+            metric.update(fake, real=False, labels=labels)
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.knn_loo.compute_per_class_dict("val/"))
+        self.log_dict(self.fid.compute_per_class_dict("val/"))
+        self.knn_loo.reset()
+        self.fid.reset()
+
+
+def test_per_class_values_are_logged_and_equal_offline() -> None:
+    torch.manual_seed(0)
+    labels = torch.arange(80) % 2
+    data = TensorDataset(torch.randn(80, 8) + 3 * labels[:, None], labels)
+    module, logger = LabelledGAN(), Collect()
+    trainer = lightning.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        devices=1,
+        logger=logger,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        log_every_n_steps=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, DataLoader(data, batch_size=16, shuffle=True))
+    keys = [f"val/{value}/{name}" for value in ("knn_loo", "knn_loo_balanced", "fid") for name in ("0", "1")]
+    for key in keys:
+        assert len(logger.values(key)) == 2, f"{key} logged {logger.values(key)}"
+    for epoch, batches in enumerate(module.seen):
+        real, fake, labels = (torch.cat(parts) for parts in zip(*batches, strict=True))
+        for metric in (KNNLOOAccuracy(extractor=None), FID(extractor=None, keep_features=True)):
+            for name in ("0", "1"):  # the class-blind metric on the class's rows of this epoch alone
+                rows = labels == int(name)
+                metric.update(real[rows], real=True)
+                metric.update(fake[rows], real=False)
+                key = f"val/{metric.name}/{name}"
+                assert logger.values(key)[epoch] == pytest.approx(float(metric.compute()), rel=1e-6), (epoch, key)
+                metric.reset()
