@@ -9,7 +9,8 @@ weights, because speed does not depend on the weights' values and these two woul
 * **end to end**: ``extract_features(extractor, folder, batch_size=64)`` on ``--backend-images`` PNGs (decode and
   preprocess in the default DataLoader workers, overlapping the backbone), eager (channels-last, today's torch
   default) and ONNX Runtime: images/second, the ratio ORT / eager, and the feature differences against eager
-  (max ``|ort - eager|`` and that over max ``|eager|``: the relative measure of ``tests/test_onnx_backend.py``);
+  (max ``|ort - eager|`` and that over max ``|eager|``: the relative measure of
+  ``tests/extractors/test_onnx_backend.py``);
 * **backbone only**: ``forward_preprocessed`` on preloaded preprocessed batches, both backends (the gap to the end
   to end rate is what decoding and batching cost);
 * **decode + preprocess only**: iterating ``iter_folder_batches(..., preprocess=extractor.preprocessing)`` without
@@ -44,7 +45,7 @@ from torch import Tensor
 DEFAULT_EXTRACTORS = ("efficientnet-lite0", "random-inception-fid", "random-resnet50")
 TARGET_RATE = 100.0  # issue 15: efficientnet-lite0, float32, end to end, 2 cores
 TARGET_RATIO = 3.0  # issue 15: at least 3x today's eager default
-FEATURE_TOLERANCE = 1e-4  # max |ort - eager| / max |eager|, as tests/test_onnx_backend.py
+FEATURE_TOLERANCE = 1e-4  # max |ort - eager| / max |eager|, as tests/extractors/test_onnx_backend.py
 # Alternative ONNX Runtime pipelines for the first extractor: label -> settings ({}: the package's defaults).
 # "block_rows": images per ONNX Runtime run (the package's ``BLOCK_ROWS``; a huge value: one block per thread);
 # "whole": one run per batch with ``ort_threads`` intra-op threads (default: the torch threads), as before;

@@ -121,3 +121,34 @@ print(
     f"held-out accuracy {probability.accuracy:.3f}; 20 most fake: digits",
     fake_labels[probability.most_fake(20)].tolist(),
 )
+
+
+def torchmetrics_example() -> None:
+    """The code block of "With the torchmetrics classes" (the page's code, line for line; a test checks it)."""
+    import torch
+
+    from ganprobe.metrics import KNNLOOAccuracy, PrecisionRecall
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(1200) % 2  # two classes, 600 rows each per set
+    real = torch.randn(1200, 16, generator=gen)
+    fake = torch.randn(1200, 16, generator=gen)
+    fake[labels == 1] += 3.0  # the generator gets class 1 wrong
+
+    metric = PrecisionRecall(extractor=None)
+    for start in range(0, 1200, 100):  # batches, as in a training loop
+        rows = slice(start, start + 100)
+        metric.update(real[rows], real=True, labels=labels[rows])
+        metric.update(fake[rows], real=False, labels=labels[rows])
+    for record in metric.compute_per_class(names=["cat", "dog"]):
+        print(record.name, record.num_real, record.num_fake, {k: round(v, 3) for k, v in record.values.items()})
+    print({k: round(float(v), 3) for k, v in metric.compute_per_class_dict("val/", ["cat", "dog"]).items()})
+
+    small = KNNLOOAccuracy(extractor=None)
+    small.update(real[:40], real=True, labels=labels[:40])
+    small.update(fake[:40], real=False, labels=labels[:40])
+    print(small.compute_per_class()[0].reasons)
+
+
+print("## F. the torchmetrics classes")
+torchmetrics_example()

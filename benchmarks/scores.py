@@ -8,7 +8,8 @@ a warm-up call, with ``torch.set_num_threads(--threads)`` applied identically to
    Gaussians, the fakes with a different spectrum and a small shift). Sides:
 
    * **torchmetrics**: ``FrechetInceptionDistance`` fed the features through an identity ``feature`` module (as in
-     ``tests/test_fid.py``); its ``update`` accumulates float64 sums, its ``compute`` turns them into covariances
+     ``tests/metrics/test_fid.py``); its ``update`` accumulates float64 sums, its ``compute`` turns them into
+     covariances
      and takes ``eigvals(S1 @ S2)``.
    * **ganprobe FID**: ``FID(extractor=None)`` updated with the same features (float64 running sums), then
      ``compute()`` (covariances from the sums, then symmetric eigendecompositions).
@@ -26,7 +27,8 @@ a warm-up call, with ``torch.set_num_threads(--threads)`` applied identically to
 2. **KID at D = 2048**: N real + N fake seeded float64 features, ``--kid-subsets`` subsets of ``--kid-subset-size``.
    ganprobe's ``kid`` (and the ``KID`` metric's ``compute``) against torchmetrics' ``KernelInceptionDistance``
    ``compute``, run after ``torch.manual_seed(seed)`` so that it draws exactly ganprobe's subsets (see
-   ``tests/test_kid_cmmd.py``). Mean and std must agree to ``1e-6`` relative, else exit status 1. The features are
+   ``tests/metrics/test_kid_cmmd.py``). Mean and std must agree to ``1e-6`` relative, else exit status 1. The
+   features are
    float64 because torchmetrics computes its kernels in the features' dtype: on float32 features it would not be
    the same computation. The full run adds, for information only, torchmetrics on the same features cast to
    float32 (its speed on Inception's native dtype, and how far that drifts from the float64 value).

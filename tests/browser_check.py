@@ -1,6 +1,6 @@
 """Check the HTML report in a real browser: headless Chromium renders it at a desktop and a narrow width.
 
-Used by ``tests/test_html_browser.py`` and runnable on its own to refresh the screenshots in ``docs/``::
+Used by ``tests/report/test_html_browser.py`` and runnable on its own to refresh the screenshots in ``docs/``::
 
     .venv/bin/python tests/browser_check.py --screenshots docs/
 

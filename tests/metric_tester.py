@@ -1,11 +1,11 @@
 """The metric contract tester: one table of cases, one set of checks that every ganprobe metric goes through.
 
 In the spirit of torchmetrics' ``MetricTester``: each :class:`Case` says how to build a metric, what data it takes
-and what its functional twin returns on the same data; ``tests/test_metric_contract.py`` runs every case through
+and what its functional twin returns on the same data; ``tests/metrics/test_metric_contract.py`` runs every case through
 every check (batch split and order, update vs forward vs ``update_features``/``update_from``/Evaluator,
 ``MetricCollection`` compute groups, reset, clone, pickle, state_dict, ``merge_state``, dtype moves,
 ``compute_on_cpu``, a custom ``dist_sync_fn`` on every public compute method, ``plot()``). The 2-process gloo run
-of every metric is ``tests/test_ddp.py``.
+of every metric is ``tests/metrics/test_ddp.py``.
 """
 
 from __future__ import annotations

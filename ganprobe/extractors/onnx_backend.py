@@ -65,7 +65,7 @@ EXTRA_HINT = "pip install 'ganprobe[onnxruntime]' (onnxruntime and onnx)"
 EXPORT_DIR_ENV = "GANPROBE_ONNX_DIR"
 PROBE_ROWS = 2  # images of the probe batch a graph read from disk must agree on with the eager network
 PROBE_SEED = 22
-PROBE_TOLERANCE = 1e-4  # max |ort - eager| / max |eager|, per output (tests/test_onnx_backend.py's measure)
+PROBE_TOLERANCE = 1e-4  # max |ort - eager| / max |eager|, per output (tests/extractors/test_onnx_backend.py's measure)
 # (key digest, graph SHA-256) of the graphs this process exported or checked against the eager network.
 _VERIFIED: set[tuple[str, str]] = set()
 

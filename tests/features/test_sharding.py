@@ -2,7 +2,7 @@
 
 ``rows=(start, stop)`` runs one shard directly. The ``process_group=`` path is run with ranks simulated by threads
 (the collectives of :mod:`ganprobe.utils.distributed` swapped for in-process exchanges), so shard counts above 2 and
-empty shards (more ranks than rows) are covered without spawning processes; tests/test_ddp.py runs real gloo.
+empty shards (more ranks than rows) are covered without spawning processes; tests/metrics/test_ddp.py runs real gloo.
 """
 
 from __future__ import annotations

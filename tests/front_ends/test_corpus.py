@@ -2,7 +2,8 @@
 outcome the CLI and the Python API must give -- a right number, one clear error line (exit 2, a typed exception),
 or the documented handling (skip with one warning) -- and never a write outside the requested outputs.
 
-``CASES`` is the single source of the table in ``docs/hardening.md``; ``python tests/test_corpus.py`` prints it
+``CASES`` is the single source of the table in ``docs/hardening.md``; ``python tests/front_ends/test_corpus.py``
+prints it
 and ``test_docs_table_is_in_sync`` fails when the two differ. CLI cases run ``ganprobe.front_ends.cli.main`` in-process
 (the
 same code as the console script, minus ~10 s of interpreter start-up per case); ``test_cli_subprocess_one_line``
@@ -771,7 +772,8 @@ def markdown_table() -> str:
 
 
 def test_docs_table_is_in_sync() -> None:
-    assert markdown_table() in DOCS.read_text(encoding="utf-8"), "regenerate with: python tests/test_corpus.py"
+    regenerate = "regenerate with: python tests/front_ends/test_corpus.py"
+    assert markdown_table() in DOCS.read_text(encoding="utf-8"), regenerate
 
 
 if __name__ == "__main__":

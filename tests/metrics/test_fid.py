@@ -311,7 +311,8 @@ def test_sample_counts_pick_the_factorisation_without_changing_the_value(
         monkeypatch.setattr(torch.linalg, "cholesky_ex", counted)
         informed = float(frechet_distance(mu_r, s_r, mu_f, s_f, counts=(n_real, n_fake)))
         from_features = float(fid_from_features(real, fake))
-    # fid_from_features takes the N x N Gram route when cheaper (tests/test_fid_gram.py): same value up to round-off.
+    # fid_from_features takes the N x N Gram route when cheaper (tests/metrics/test_fid_gram.py): same value up to
+    # round-off.
     gram = fid_route(n_real, n_fake, 64) == "gram"
     assert _relative(informed, plain) < 1e-9 and _relative(from_features, informed) < (1e-7 if gram else 1e-12)
     assert _relative(informed, reference) < 1e-5

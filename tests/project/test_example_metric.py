@@ -1,7 +1,7 @@
 """The example metric of ``examples/custom_metric`` (the energy distance): checked against independent references,
-run through the metric contract (tests/metric_tester.py, every check of tests/test_metric_contract.py), and evaluated
-end to end once registered: ``evaluate``, gates, the JSON report and its schema, the terminal and HTML reports, and
-the CLI with the metric made known by a ``ganprobe.metrics`` entry point."""
+run through the metric contract (tests/metric_tester.py, every check of tests/metrics/test_metric_contract.py), and
+evaluated end to end once registered: ``evaluate``, gates, the JSON report and its schema, the terminal and HTML
+reports, and the CLI with the metric made known by a ``ganprobe.metrics`` entry point."""
 
 from __future__ import annotations
 

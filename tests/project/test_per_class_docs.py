@@ -15,9 +15,23 @@ SCRIPT = ROOT / "benchmarks" / "per_class_examples.py"
 
 
 def quoted_lines(text: str) -> list[str]:
-    """The lines of the page's fenced blocks, but the command block (the one naming the script)."""
-    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.M | re.S)
-    return [line for block in blocks if SCRIPT.name not in block for line in block.splitlines() if line.strip()]
+    """The lines of the page's output blocks: its fenced blocks but the command block (the one naming the script)
+    and the code blocks (```python, see :func:`code_lines`)."""
+    blocks = re.findall(r"^```([^\n]*)\n(.*?)^```", text, flags=re.M | re.S)
+    return [
+        line
+        for kind, block in blocks
+        if SCRIPT.name not in block and kind.strip() != "python"
+        for line in block.splitlines()
+        if line.strip()
+    ]
+
+
+def code_lines(text: str) -> list[str]:
+    """The non-empty lines of the page's ```python blocks, stripped: each must be a line of the script, which ran
+    that code to print the quoted output."""
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
 
 
 def matches(quoted: str, printed: list[str]) -> bool:
@@ -29,6 +43,14 @@ def matches(quoted: str, printed: list[str]) -> bool:
 def test_quoted_lines_are_found_and_checked_by_wildcards() -> None:
     assert matches("a [1, ...] b", ["a [1, 2, 3] b"]) and not matches("a [1, ...] b", ["a [2, 3] b"])
     assert len(quoted_lines(PAGE.read_text(encoding="utf-8"))) >= 10
+
+
+def test_the_pages_code_is_the_scripts() -> None:
+    script = {line.strip() for line in SCRIPT.read_text(encoding="utf-8").splitlines()}
+    code = code_lines(PAGE.read_text(encoding="utf-8"))
+    assert code, "docs/per-class.md shows no code block"
+    missing = [line for line in code if line not in script]
+    assert not missing, f"docs/per-class.md shows code that {SCRIPT.name} does not run: {missing}"
 
 
 def test_the_page_quotes_what_the_script_prints() -> None:
