@@ -175,8 +175,7 @@ def plan_classes(
     for label, source in (("real", real), ("fake", fake)):
         if not isinstance(source, FolderListing):
             raise _classes_error(
-                "{classes} {how}: the {label} images are not a folder; give labels as tensors "
-                "({fix})",
+                "{classes} {how}: the {label} images are not a folder; give labels as tensors ({fix})",
                 how=text,
                 label=label,
                 fix=PerFrontEnd(python="real_labels=, fake_labels=", cli="a stats file has no class folders"),

@@ -143,7 +143,10 @@ def test_a_label_file_and_tensor_labels_give_the_values_of_subfolders(sets: Sets
 
 
 def test_the_cli_json_holds_the_per_class_report_and_fails_the_missing_class_gate(
-    sets: Sets, by_subfolders, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+    sets: Sets,
+    by_subfolders,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # noqa: ANN001
 ) -> None:
     out = tmp_path / "report.json"
     argv = ["evaluate", str(sets.root / "fake"), str(sets.root / "real"), "--extractor", "lenet-mnist"]
