@@ -175,10 +175,13 @@ def plan_classes(
     for label, source in (("real", real), ("fake", fake)):
         if not isinstance(source, FolderListing):
             raise _classes_error(
-                "{classes} {how}: the {label} images are not a folder; give labels as tensors ({fix})",
+                "{classes} {how}: the {label} images are not a folder, so no file carries their class; {fix}",
                 how=text,
                 label=label,
-                fix=PerFrontEnd(python="real_labels=, fake_labels=", cli="a stats file has no class folders"),
+                fix=PerFrontEnd(
+                    python="give real_labels= and fake_labels= tensors instead",
+                    cli="give the real image folder instead of a stats file",
+                ),
             )
         listings[label] = source
     if text == SUBFOLDERS:

@@ -131,3 +131,16 @@ def test_classes_and_worst_come_from_every_configuration_layer(tmp_path: Path) -
     assert config["classes"] == "predicted" and config["worst"] == 0
     assert RunConfig.resolve({"classes": "labels.csv"}, environ=environ, pyproject=False)["classes"] == "labels.csv"
     assert RunConfig.build()["classes"] is None and RunConfig.build()["worst"] == 10
+
+
+def test_classes_from_files_need_folders_not_a_stats_file(folders: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stats = folders / "real.npz"
+    stats.write_bytes(b"not read")
+    argv = ["evaluate", str(folders / "fake"), str(stats), "--extractor", "lenet-mnist", "--no-cache", "--quiet"]
+    argv += ["--metrics", "knn_loo", "--classes", "subfolders"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "--classes subfolders: the real images are not a folder, so no file carries their class; give the real "
+        "image folder instead of a stats file"
+    )
