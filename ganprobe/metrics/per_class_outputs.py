@@ -18,6 +18,11 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from ganprobe.metrics.declarations.density_coverage import KEY_COVERAGE, KEY_DENSITY
+from ganprobe.metrics.declarations.fid import KEY_FID
+from ganprobe.metrics.declarations.kid import KEY_KID
+from ganprobe.metrics.declarations.knn_loo import KEY_KNN_LOO
+from ganprobe.metrics.declarations.precision_recall import KEY_PRECISION, KEY_RECALL
 from ganprobe.metrics.records import LOWER, NO_DIRECTION, Output
 
 # The "metric" that reports these outputs (a gate's source), and the JSON report's section.
@@ -64,7 +69,7 @@ RUN_OUTPUTS: tuple[Output, ...] = (
 _BY_KEY = {output.key: output for output in RUN_OUTPUTS}
 
 # Headline output keys that have a per-class value (the functional layer's per_class_metrics computes them).
-CLASS_VALUES: tuple[str, ...] = ("fid", "kid", "precision", "recall", "density", "coverage", "knn_loo")
+CLASS_VALUES: tuple[str, ...] = (KEY_FID, KEY_KID, KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_KNN_LOO)
 
 _CLASS_KEY = re.compile(r"^(?P<value>[A-Za-z_][\w]*)\[(?P<name>[^\[\]]+)\]$")
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ganprobe.metrics.per_class_outputs import CLASS_VALUES
 from ganprobe.metrics.records import NO_SPREAD_TEXT, MetricRecord, no_spread
 from ganprobe.report.gates import GateResult
 from ganprobe.utils.safe_text import shorten_common_prefix
@@ -137,10 +138,6 @@ def print_results(
         out.print(summary)
 
 
-# Per-class value names in table order, with their headline labels' short names.
-_CLASS_COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "knn_loo")
-
-
 def print_per_class(
     per_class: Mapping[str, Any] | None, worst: Mapping[str, Any] | None = None, console: Console | None = None
 ) -> None:
@@ -157,7 +154,7 @@ def print_per_class(
         classes = per_class["classes"]
         columns = [
             name
-            for name in _CLASS_COLUMNS
+            for name in CLASS_VALUES
             if any(name in entry["values"] or _group_of(name) in entry["reasons"] for entry in classes)
         ]
         p_value = test["p_value"]

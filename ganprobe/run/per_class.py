@@ -69,10 +69,6 @@ class ClassPlan:
     logits_layer: str | None = None
 
 
-def _classes_error(text: str, **values: Any) -> InputError:
-    return InputError(Template(text, **values))
-
-
 def _folder_labels(listing: FolderListing, labels: ClassLabels) -> dict[str, str]:
     return {str(path): labels.names[int(index)] for path, index in zip(listing, labels.indices, strict=True)}
 
@@ -166,22 +162,26 @@ def plan_classes(
     text = os.fspath(classes)
     if text == PREDICTED:
         if logits_layer is None:
-            raise _classes_error(
-                "{classes} predicted: extractor {name!r} has no class logits; use subfolders or a label file",
-                name=extractor_name,
+            raise InputError(
+                Template(
+                    "{classes} predicted: extractor {name!r} has no class logits; use subfolders or a label file",
+                    name=extractor_name,
+                )
             )
         return ClassPlan(PREDICTED, f"predicted: {extractor_name} {logits_layer}", logits_layer=logits_layer)
     listings = {}
     for label, source in (("real", real), ("fake", fake)):
         if not isinstance(source, FolderListing):
-            raise _classes_error(
-                "{classes} {how}: the {label} images are not a folder, so no file carries their class; {fix}",
-                how=text,
-                label=label,
-                fix=PerFrontEnd(
-                    python="give real_labels= and fake_labels= tensors instead",
-                    cli="give the real image folder instead of a stats file",
-                ),
+            raise InputError(
+                Template(
+                    "{classes} {how}: the {label} images are not a folder, so no file carries their class; {fix}",
+                    how=text,
+                    label=label,
+                    fix=PerFrontEnd(
+                        python="give real_labels= and fake_labels= tensors instead",
+                        cli="give the real image folder instead of a stats file",
+                    ),
+                )
             )
         listings[label] = source
     if text == SUBFOLDERS:
@@ -189,9 +189,11 @@ def plan_classes(
         source = SUBFOLDERS
     else:
         if not Path(text).expanduser().is_file():
-            raise _classes_error(
-                "{classes} {value!r}: expected subfolders, predicted, or an existing .csv/.json label file",
-                value=text,
+            raise InputError(
+                Template(
+                    "{classes} {value!r}: expected subfolders, predicted, or an existing .csv/.json label file",
+                    value=text,
+                )
             )
         by_path = _file_labels(text, listings)
         source = f"file {text}"
