@@ -80,7 +80,7 @@ def class_key(value: str, name: str) -> str:
 
 
 def split_class_key(key: str) -> tuple[str, str] | None:
-    """``(value, class name)`` of a per-class key (``"recall[7]"``: ``("recall", "7")``), else ``None``."""
+    """``(value, class name)`` of a per-class key (``recall[7]`` gives value recall, class 7), else ``None``."""
     match = _CLASS_KEY.match(key)
     return (match["value"], match["name"]) if match else None
 
