@@ -353,8 +353,9 @@ def evaluate(
     from ganprobe.data.listing import as_listed
     from ganprobe.data.sources import source_length
     from ganprobe.functional import first_separable_layer
+    from ganprobe.run.class_labels import plan_classes, row_labels
     from ganprobe.run.evaluator import Evaluator, ExtractionOptions, is_stats_file
-    from ganprobe.run.per_class import diagnose, layers_needed, plan_classes, row_labels
+    from ganprobe.run.per_class import diagnose, layers_needed
     from ganprobe.run.provenance import describe_source, thumbnails
 
     started = time.perf_counter()
