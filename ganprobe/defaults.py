@@ -30,6 +30,8 @@ SEPARABLE_THRESHOLD = 0.75
 DEVICE = "cpu"
 # Samples per set in each t-SNE plot of the HTML report (t-SNE costs ~2-5 CPU-seconds per layer at this size).
 TSNE_POINTS = 300
+# Least realistic fakes and least covered reals a run with class labels lists (--worst).
+WORST = 10
 
 
 SEPARABILITY_PROTOCOLS = ("linear_probe", "knn_loo", "pca2_svm", "pca2_kmeans")

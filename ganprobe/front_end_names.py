@@ -37,6 +37,7 @@ PARAMETERS: dict[str, dict[str, str | None]] = {
     "num_workers": {"python": "num_workers", "cli": "--workers", "plugin": "num_workers"},
     "settings": {"python": "settings", "cli": "--set", "plugin": "settings"},
     "metrics": {"python": "metrics", "cli": "--metrics", "plugin": "metrics"},
+    "classes": {"python": "classes", "cli": "--classes", "plugin": "classes"},
     "shrink_subsets": {"python": "shrink_subsets", "cli": None, "plugin": None},
 }
 

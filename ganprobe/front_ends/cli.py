@@ -42,6 +42,7 @@ EVALUATE_EXAMPLES = """examples:
 
 def evaluate_epilog() -> str:
     """The ``evaluate --help`` epilog: examples, then the gate keys and settings read from the declarations."""
+    from ganprobe.metrics.per_class_outputs import per_class_keys_help
     from ganprobe.metrics.registry import output_keys_help
 
     return (
@@ -50,7 +51,10 @@ def evaluate_epilog() -> str:
 gates: --fail-if "METRIC OP NUMBER" fails the run (exit 1) when the expression holds. METRIC is a key of the
 JSON report: """
         + output_keys_help()
-        + """; OP is one of > >= < <= == !=. A metric that was not computed or is not finite fails its gate.
+        + """; with --classes also """
+        + per_class_keys_help()
+        + """ (recall[7]: class 7's recall); OP is one of > >= < <= == !=. A metric that was not computed, is not
+finite, or is withheld for a class below the sample-size rule fails its gate.
 --baseline: an output fails when it got worse than in the baseline report by more than the larger of
 --max-regression percent of the baseline value and --regression-sigmas combined standard errors.
 
@@ -211,6 +215,22 @@ def build_parser() -> argparse.ArgumentParser:
             evaluate.add_argument(entry.cli_flag, action="store_true", default=None, help=shown)
         else:
             evaluate.add_argument(entry.cli_flag, type=entry.kind, default=None, metavar="N", help=shown)
+    evaluate.add_argument(
+        "--classes",
+        default=None,
+        metavar="HOW",
+        help="per-class report: subfolders (each folder's immediate subfolders are its classes), predicted (the "
+        "extractor's class logits, argmax, on both sets), or a .csv (path,label) / .json ({path: label}) label file "
+        "whose paths are relative to its own folder and lie under FAKE or REAL",
+    )
+    evaluate.add_argument(
+        "--worst",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"list the N least realistic fakes and least covered reals (default {defaults.WORST} with --classes, "
+        "else only when given; 0: none)",
+    )
     evaluate.add_argument("--json", dest="json_path", default=None, help="write the JSON report to this file")
     evaluate.add_argument("--html", dest="html_path", default=None, help="write the HTML report (with plots) here")
     evaluate.add_argument(
@@ -286,7 +306,7 @@ def installed_version() -> str:
 
 
 def _check_counts(args: argparse.Namespace) -> None:
-    zero_ok = ("workers", "permutations", "bootstrap", "fid_bootstrap", "noise_resamples")
+    zero_ok = ("workers", "permutations", "bootstrap", "fid_bootstrap", "noise_resamples", "worst")
     for option in ("num_samples", "batch_size", "tsne_points", *zero_ok):
         value = getattr(args, option, None)
         if value is not None and value < (0 if option in zero_ok else 1):
@@ -410,6 +430,7 @@ def _evaluate(args: argparse.Namespace, lead: bool, config: RunConfig) -> int:
     failed = [gate for gate in checked if not gate.passed]
     if not lead:
         return EXIT_GATE_FAILED if failed else EXIT_OK
+    payload = result.to_json(checked)
     print_results(
         result.extractor["name"],
         result.records,
@@ -417,8 +438,9 @@ def _evaluate(args: argparse.Namespace, lead: bool, config: RunConfig) -> int:
         result.suspicious,
         checked,
         verdict=result.verdict,
+        per_class=payload.get("per_class"),
+        worst=payload.get("worst_samples"),
     )
-    payload = result.to_json(checked)
     written = []
     if report.json_path:
         written.append(("JSON report", write_json(report.json_path, payload)))

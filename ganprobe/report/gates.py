@@ -4,6 +4,10 @@ A gate names an output key declared by a metric (``fid``, ``kid``, ``knn_loo``, 
 for one cell of the per-layer separability table; see :mod:`ganprobe.metrics.registry`), an operator and a
 threshold. The gate *fails when the expression holds*: ``fid>40`` fails a run whose FID is above 40. A metric that
 was not computed, or whose value is not a finite number, fails its gate too (a CI gate must never pass by default).
+
+A run with class labels also gates its per-class numbers (:mod:`ganprobe.metrics.per_class_outputs`):
+``missing_classes>0``, ``intra_class_fid>30``, or one class's value by the class's name, ``recall[7]<0.5``. A class
+whose value the sample-size rule withholds fails its gate, with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from typing import Any
 from ganprobe import defaults
 from ganprobe.errors import InputError
 from ganprobe.front_end_names import PerFrontEnd, Template
+from ganprobe.metrics.per_class_outputs import (
+    PER_CLASS_SOURCE,
+    find_per_class_output,
+    per_class_keys_help,
+    split_class_key,
+)
 from ganprobe.metrics.records import Direction, MetricRecord
 from ganprobe.metrics.registry import find_output, metric_declarations, output_keys_help
 
@@ -30,7 +40,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_EXPRESSION = re.compile(rf"^\s*([A-Za-z_][\w.\-]*)\s*(>=|<=|==|!=|>|<)\s*({_NUMBER})\s*$")
+_EXPRESSION = re.compile(rf"^\s*([A-Za-z_][\w.\-]*(?:\[[^\[\]]+\])?)\s*(>=|<=|==|!=|>|<)\s*({_NUMBER})\s*$")
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,9 @@ class Gate:
         metric: the output key, e.g. ``"fid"`` or ``"separability.stage2.linear_probe"``.
         operator: one of ``> >= < <= == !=``.
         threshold: the number it is compared with.
-        source: the metric (evaluator name) that reports the key, from its declaration.
+        source: the metric (evaluator name) that reports the key, from its declaration; for a per-class value
+            (``recall[7]``) the headline metric it needs.
+        per_class: the key is a per-class output (needs class labels).
     """
 
     expression: str
@@ -50,6 +62,7 @@ class Gate:
     operator: str
     threshold: float
     source: str = ""
+    per_class: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,9 +108,15 @@ def parse_gate(expression: str) -> Gate:
     if not math.isfinite(threshold):
         raise InputError(f"--fail-if {expression!r}: the threshold must be a finite number")
     found = find_output(metric)
-    if found is None:
-        raise InputError(f"--fail-if {expression!r}: unknown metric {metric!r}; choose from {output_keys_help()}")
-    return Gate(expression.strip(), metric, op, threshold, found[0])
+    if found is not None:
+        return Gate(expression.strip(), metric, op, threshold, found[0])
+    per_class = find_per_class_output(metric)
+    if per_class is None:
+        raise InputError(
+            f"--fail-if {expression!r}: unknown metric {metric!r}; choose from {output_keys_help()}; with class "
+            f"labels also {per_class_keys_help()}"
+        )
+    return Gate(expression.strip(), metric, op, threshold, per_class[0], per_class=True)
 
 
 def parse_gates(expressions: Iterable[str]) -> list[Gate]:
@@ -130,7 +149,40 @@ def _needs(gate: Gate, metric: str, requires: str) -> Template:
     )
 
 
-def check_gate_sources(gates: Sequence[Gate], reported: Mapping[str, str]) -> None:
+def _check_per_class_gate(
+    gate: Gate, metrics: Sequence[str], labelled: bool, class_names: Sequence[str] | None
+) -> None:
+    """Refuse a per-class gate in a run without class labels, on a metric it leaves out, or naming no class."""
+    if not labelled:
+        raise InputError(
+            Template(
+                "--fail-if {expression!r}: {key} is a per-class value; give the run class labels ({fix})",
+                expression=gate.expression,
+                key=gate.metric,
+                fix=PerFrontEnd(
+                    python="{classes}='subfolders', a label file, or real_labels=/fake_labels=",
+                    cli="{classes} subfolders, predicted or a label file",
+                ),
+            )
+        )
+    if gate.source != PER_CLASS_SOURCE and gate.source not in metrics:
+        raise InputError(
+            f"--fail-if {gate.expression!r}: needs metric {gate.source!r}, which this run does not compute "
+            f"(computed: {', '.join(metrics)})"
+        )
+    parts = split_class_key(gate.metric)
+    if parts is not None and class_names is not None and parts[1] not in class_names:
+        raise InputError(
+            f"--fail-if {gate.expression!r}: no class named {parts[1]!r}; the classes are {', '.join(class_names)}"
+        )
+
+
+def check_gate_sources(
+    gates: Sequence[Gate],
+    reported: Mapping[str, str],
+    labelled: bool = False,
+    class_names: Sequence[str] | None = None,
+) -> None:
     """Raise before any work when a gate names something this run will not compute (a gate must never fail
     only because of a typo or a left-out metric).
 
@@ -138,12 +190,17 @@ def check_gate_sources(gates: Sequence[Gate], reported: Mapping[str, str]) -> No
         gates: parsed gates.
         reported: ``{output key: metric name}`` of every output this run reports
             (:meth:`ganprobe.run.evaluator.Evaluator.output_keys`).
+        labelled: whether the run has class labels (per-class gates need them).
+        class_names: the run's class names, when known (``None``: not checked here).
 
     Raises:
         InputError: naming the gate and what is missing.
     """
     metrics = list(dict.fromkeys(reported.values()))
     for gate in gates:
+        if gate.per_class:
+            _check_per_class_gate(gate, metrics, labelled, class_names)
+            continue
         if gate.metric in reported:
             continue
         if gate.source not in metrics:
@@ -177,8 +234,15 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def check_gates(gates: Sequence[Gate], values: Mapping[str, float]) -> list[GateResult]:
+def check_gates(
+    gates: Sequence[Gate], values: Mapping[str, float], reasons: Mapping[str, str] | None = None
+) -> list[GateResult]:
     """Check each gate against the measured ``values`` (see :func:`metric_values`).
+
+    Args:
+        gates: parsed gates.
+        values: ``{key: value}``.
+        reasons: ``{key: why it has no number}`` (a per-class value below the sample-size rule).
 
     Returns:
         One :class:`GateResult` per gate, in order. A gate whose metric is missing or not finite fails.
@@ -188,6 +252,8 @@ def check_gates(gates: Sequence[Gate], values: Mapping[str, float]) -> list[Gate
         value = values.get(gate.metric)
         if value is None or not math.isfinite(value):
             state = "was not computed" if value is None else f"is {value} (not a finite number)"
+            if reasons and gate.metric in reasons:
+                state = f"has no value ({reasons[gate.metric]})"
             results.append(
                 GateResult(
                     gate.expression,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ganprobe.metrics.per_class_outputs import CLASS_VALUES
 from ganprobe.metrics.records import NO_SPREAD_TEXT, MetricRecord, no_spread
 from ganprobe.report.gates import GateResult
 from ganprobe.utils.safe_text import shorten_common_prefix
@@ -40,6 +41,8 @@ def print_results(
     gates: Sequence[GateResult] = (),
     console: Console | None = None,
     verdict: Sequence[str] = (),
+    per_class: Mapping[str, Any] | None = None,
+    worst: Mapping[str, Any] | None = None,
 ) -> None:
     """Print the metric table, the per-layer separability table, the most suspicious memorisation pairs and gates.
 
@@ -52,6 +55,8 @@ def print_results(
             listed with its value and threshold.
         console: where to print (default: standard output).
         verdict: plain-words sentences printed first, under "In short" (:attr:`EvaluationResult.verdict`).
+        per_class, worst: the JSON report's ``per_class`` and ``worst_samples`` sections, printed before the gates
+            (:func:`print_per_class`).
     """
     from ganprobe.defaults import SEPARABLE_THRESHOLD
 
@@ -117,6 +122,7 @@ def print_results(
             space = getattr(pair, "space", "features")
             pairs.add_row(escape(fake), escape(real), _number(pair.distance), _number(pair.ratio), space)
         out.print(pairs)
+    print_per_class(per_class, worst, out)
     if gates:
         failed = sum(not gate.passed for gate in gates)
         summary = Table(title=f"Quality gates: {len(gates) - failed} passed, {failed} failed")
@@ -130,3 +136,92 @@ def print_results(
                 "[green]pass[/]" if gate.passed else "[bold red]FAIL[/]",
             )
         out.print(summary)
+
+
+def print_per_class(
+    per_class: Mapping[str, Any] | None, worst: Mapping[str, Any] | None = None, console: Console | None = None
+) -> None:
+    """Print the per-class table and the least realistic fakes / least covered reals.
+
+    Args:
+        per_class: the JSON report's ``per_class`` section (``None``: no class labels).
+        worst: the JSON report's ``worst_samples`` section (``None``: not computed).
+        console: where to print (default: standard output).
+    """
+    out = console or _console()
+    if per_class:
+        test = per_class["distribution"]
+        classes = per_class["classes"]
+        columns = [
+            name
+            for name in CLASS_VALUES
+            if any(name in entry["values"] or _group_of(name) in entry["reasons"] for entry in classes)
+        ]
+        p_value = test["p_value"]
+        title = (
+            f"Per class ({escape(str(per_class['source']))}; {per_class['layer']}): chi-square "
+            f"{_number(test['chi2'])} on {test['dof']} dof, p = {'-' if p_value is None else f'{p_value:.3g}'}, "
+            f"total variation {_number(test['total_variation'])}"
+        )
+        table = Table(title=title)
+        for column, justify in (("class", "left"), ("real", "right"), ("fake", "right"), ("status", "left")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for column in columns:
+            table.add_column(column, justify="right")
+        for entry in classes:
+            status = entry["status"]
+            shown_status = status if status == "ok" else f"[bold red]{status}[/]"
+            cells = [_number(entry["values"][name]) if name in entry["values"] else "n/a" for name in columns]
+            table.add_row(
+                escape(entry["name"]), f"{entry['real_count']:,}", f"{entry['fake_count']:,}", shown_status, *cells
+            )
+        out.print(table)
+        if per_class.get("required"):
+            needs = ", ".join(f"{group} {count:,}" for group, count in per_class["required"].items())
+            out.print(f"n/a: no fakes (or reals) of the class, or fewer per set than the headline rule needs: {needs}")
+        intra = per_class.get("intra_class_fid")
+        if intra is not None and math.isfinite(intra):
+            count = len(per_class["intra_class_fid_classes"])
+            out.print(f"intra-class FID {_number(per_class['intra_class_fid'])} over {count} classes")
+    if worst:
+        _print_worst(out, worst)
+
+
+def _group_of(name: str) -> str:
+    """The metric group (a class entry's ``reasons`` key) of the per-class value ``name``."""
+    from ganprobe.functional.per_class import GROUPS
+
+    return next((group for group, names in GROUPS.items() if name in names), name)
+
+
+def _print_worst(out: Console, worst: Mapping[str, Any]) -> None:
+    if worst.get("reason"):
+        out.print(f"least realistic fakes / least covered reals: none ({escape(str(worst['reason']))})")
+        return
+    for key, title, value, note in (
+        (
+            "least_realistic_fakes",
+            "Least realistic fakes",
+            "realism",
+            f"realism: largest real k-NN radius (k = {worst['k']}) over the distance to the fake; < 1: in no real ball",
+        ),
+        (
+            "least_covered_reals",
+            "Least covered reals",
+            "coverage_ratio",
+            f"coverage_ratio: distance to the nearest fake over the real's k-NN radius (k = {worst['coverage_k']}); "
+            "> 1: no fake covers it",
+        ),
+    ):
+        rows = worst[key]
+        if not rows:
+            continue
+        table = Table(title=title)
+        for column in ("file", "class", value):
+            table.add_column(column, overflow="fold")
+        budget = max(20, out.width - 40)
+        names = shorten_common_prefix([str(row["path"] or f"#{row['index']}") for row in rows], budget)
+        for row, name in zip(rows, names, strict=True):
+            table.add_row(escape(name), escape(str(row["class"] or "-")), _number(row[value]))
+        out.print(table)
+        out.print(note, highlight=False)

@@ -243,6 +243,24 @@ FIELDS: tuple[Field, ...] = (
         optional=True,
     ),
     _F(
+        "classes",
+        "report",
+        "str",
+        None,
+        "class labels: subfolders, predicted, or a .csv/.json label file (none: no per-class report)",
+        "--classes",
+        optional=True,
+    ),
+    _F(
+        "worst",
+        "report",
+        "int",
+        defaults.WORST,
+        "least realistic fakes and least covered reals to list (with classes, or when set; 0: none)",
+        "--worst",
+        least=0,
+    ),
+    _F(
         "tsne_points",
         "report",
         "int",
@@ -363,6 +381,8 @@ class Report:
     permutations: int = defaults.PERMUTATIONS
     bootstrap: int = defaults.BOOTSTRAP
     noise_resamples: int | None = None
+    classes: str | None = None
+    worst: int = defaults.WORST
     tsne_points: int = defaults.TSNE_POINTS
     json_path: str | None = None
     html_path: str | None = None

@@ -179,11 +179,13 @@ class Evaluator:
         # Files skipped as unreadable (non-strict adds), per set, over every add() of this evaluator.
         self.skipped: dict[str, list[str]] = {"real": [], "fake": []}
         self._paths: dict[str, list[str | None]] = {"real": [], "fake": []}
+        # Layers extracted beside the metrics' (the class logits of per-class labels predicted by the extractor).
+        self.extra_layers: tuple[str, ...] = ()
 
     @property
     def layers(self) -> tuple[str, ...]:
-        """Every layer some metric needs, in the extractor's order: what one pass extracts."""
-        needed = {layer for metric in self.metrics.values() for layer in metric.layers}
+        """Every layer some metric (or :attr:`extra_layers`) needs, in the extractor's order: what one pass extracts."""
+        needed = {layer for metric in self.metrics.values() for layer in metric.layers} | set(self.extra_layers)
         return tuple(layer for layer in (*self.extractor.layers, THUMBNAIL_LAYER) if layer in needed)
 
     @property

@@ -38,6 +38,7 @@ from ganprobe.report.gates import (
     parse_gates,
 )
 from ganprobe.run.config import BY_NAME, RunConfig
+from ganprobe.run.per_class import PerClassReport, WorstSamples
 
 REPORT_SCHEMA_VERSION = 4
 
@@ -80,6 +81,10 @@ class EvaluationResult:
         sample_size: per metric, whether the sets are large enough for its headline number (its declared rule).
         processes: ``{"world_size": W, "extracted": {"real": [...], "fake": [...]}}``: how many processes shared
             the work (``torch.distributed``) and how many images each computed features for (0: cache or stats).
+        per_class: with class labels, the class distribution, per-class metrics and intra-class FID
+            (:class:`~ganprobe.run.per_class.PerClassReport`); else ``None``.
+        worst: the least realistic fakes and least covered reals (:class:`~ganprobe.run.per_class.WorstSamples`),
+            with class labels or an explicit ``worst=N``; else ``None``.
     """
 
     records: list[MetricRecord]
@@ -96,6 +101,8 @@ class EvaluationResult:
     verdict: list[str] = field(default_factory=list)
     sample_size: list[SampleCheck] = field(default_factory=list)
     processes: dict[str, Any] = field(default_factory=lambda: {"world_size": 1, "extracted": {}})
+    per_class: PerClassReport | None = None
+    worst: WorstSamples | None = None
     # The metrics (and options) to compute half-sample standard errors from when a baseline check needs them.
     noise_source: tuple[Mapping[str, Any], ReportOptions] | None = field(default=None, repr=False, compare=False)
 
@@ -109,8 +116,12 @@ class EvaluationResult:
         return table
 
     def values(self) -> dict[str, float]:
-        """``{output key: value}``, including ``separability.<layer>.<protocol>`` cells (what gates can name)."""
-        return metric_values(self.records)
+        """``{output key: value}``, including ``separability.<layer>.<protocol>`` cells and, with class labels, the
+        per-class numbers (``missing_classes``, ``recall[7]``; ``nan`` where a class has none): what gates can name."""
+        values = metric_values(self.records)
+        if self.per_class is not None:
+            values.update(self.per_class.values())
+        return values
 
     def __getitem__(self, key: str) -> float:
         values = self.values()
@@ -137,7 +148,8 @@ class EvaluationResult:
         Returns:
             One :class:`GateResult` per threshold gate, then one per metric compared with the baseline.
         """
-        results = check_gates(parse_gates(fail_if), self.values())
+        reasons = self.per_class.reasons() if self.per_class is not None else None
+        results = check_gates(parse_gates(fail_if), self.values(), reasons)
         if baseline is not None:
             if not isinstance(baseline, Mapping):
                 baseline = load_baseline(baseline)
@@ -168,6 +180,11 @@ class EvaluationResult:
 
     def to_json(self, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
         """The JSON report (schema ``ganprobe/report/schema.json``, version :data:`REPORT_SCHEMA_VERSION`)."""
+        sections: dict[str, Any] = {}
+        if self.per_class is not None:
+            sections["per_class"] = self.per_class.as_dict()
+        if self.worst is not None:
+            sections["worst_samples"] = self.worst.as_dict()
         return {
             "schema_version": REPORT_SCHEMA_VERSION,
             "ganprobe_version": _version(),
@@ -186,6 +203,7 @@ class EvaluationResult:
             "passed": all(gate.passed for gate in gates),
             "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
             "processes": self.processes,
+            **sections,
         }
 
 
@@ -258,6 +276,8 @@ def evaluate(
     extractor_kwargs: Mapping[str, Any] | None = None,
     fid_bootstrap: int | None = None,
     fid_infinity: bool | None = None,
+    real_labels: Tensor | None = None,
+    fake_labels: Tensor | None = None,
     **overrides: Any,
 ) -> EvaluationResult:
     """Compare generated images with real ones on every requested metric, from one extraction pass per set.
@@ -306,6 +326,14 @@ def evaluate(
             skips such files with a :class:`~ganprobe.errors.SkippedImagesWarning` and lists them in
             :attr:`EvaluationResult.skipped`.
         extractor_kwargs: passed to the extractor factory (e.g. ``{"weights_path": ...}``).
+        classes: class labels for the per-class diagnostics (:attr:`EvaluationResult.per_class`): ``"subfolders"``
+            (each folder's immediate subfolders are its classes), ``"predicted"`` (the argmax of the extractor's
+            class logits, on both sets), or a ``.csv``/``.json`` label file whose paths are relative to its own
+            folder and lie under the fake or the real folder (see :mod:`ganprobe.run.per_class`).
+        real_labels, fake_labels: class labels as ``(N,)`` integer tensors, one per image in the images' order
+            (both or neither, instead of ``classes``).
+        worst: how many least realistic fakes and least covered reals to list (:attr:`EvaluationResult.worst`),
+            with class labels or when given (0: none).
         fail_if: gate expressions to validate before any extraction (a typo, or a gate on a metric, layer or
             protocol this run does not compute, raises at once); check them afterwards with
             :meth:`EvaluationResult.check`.
@@ -325,7 +353,9 @@ def evaluate(
     from ganprobe.data.listing import as_listed
     from ganprobe.data.sources import source_length
     from ganprobe.functional import first_separable_layer
+    from ganprobe.run.class_labels import plan_classes, row_labels
     from ganprobe.run.evaluator import Evaluator, ExtractionOptions, is_stats_file
+    from ganprobe.run.per_class import diagnose, layers_needed
     from ganprobe.run.provenance import describe_source, thumbnails
 
     started = time.perf_counter()
@@ -362,8 +392,16 @@ def evaluate(
         extractor_kwargs=extractor_kwargs,
         distributed=execution.distributed,
     )
-    check_gate_sources(parse_gates(run.gates.fail_if), evaluator.output_keys(options))
+    gates = parse_gates(run.gates.fail_if)
+    labelled = report.classes is not None or real_labels is not None or fake_labels is not None
+    check_gate_sources(gates, evaluator.output_keys(options), labelled)
     real, fake = as_listed(real), as_listed(fake)  # each folder walked once; every stage below reads its listing
+    model = evaluator.extractor
+    plan = plan_classes(report.classes, real, fake, real_labels, fake_labels, model.logits_layer, model.name)
+    if plan is not None and plan.names is not None:
+        check_gate_sources(gates, evaluator.output_keys(options), True, plan.names)
+    worst = report.worst if plan is not None or run.source("worst") != "default" else 0
+    evaluator.extra_layers = layers_needed(plan, worst > 0, model.default_layer)
     if getattr(evaluator.extractor.preprocessing, "luma", None) is not None:  # a grayscale network
         for label, source in (("real", real), ("fake", fake)):
             warn_if_colour(source, evaluator.extractor.name, label)
@@ -383,8 +421,12 @@ def evaluate(
         timings[f"extract_{label}"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
+    if plan is not None and plan.names is None:  # predicted: the class names come with the logits
+        check_gate_sources(gates, evaluator.output_keys(options), True, row_labels(plan, {}, features)[0].names)
+    per_class, lists = diagnose(plan, features, evaluator.paths, model.default_layer, evaluator.metrics, seed, worst)
     records = evaluator.records(options)
     checks = evaluator.sample_checks()
+    metric_layers = {layer for metric in evaluator.metrics.values() for layer in metric.layers}
     result = EvaluationResult(
         records=records,
         first_separable_layer=None,
@@ -397,16 +439,19 @@ def evaluate(
             layer: (features["real"][layer].detach().cpu(), features["fake"][layer].detach().cpu())
             for layer in evaluator.layers
             if layer != THUMBNAIL_LAYER  # memorisation's pixel check, not a feature space to plot
+            and (layer in metric_layers or layer not in evaluator.extra_layers)
         },
         real_images=[] if is_stats_file(real) else thumbnails(real, evaluator.paths["real"]),
         fake_images=thumbnails(fake, evaluator.paths["fake"]),
         skipped=evaluator.skipped["real"] + evaluator.skipped["fake"],
-        verdict=evaluator.verdict(records, checks),
+        verdict=evaluator.verdict(records, checks) + (per_class.verdict() if per_class is not None else []),
         sample_size=checks,
         processes={
             "world_size": evaluator.world_size if evaluator.distributed else 1,
             "extracted": evaluator.extracted,
         },
+        per_class=per_class,
+        worst=lists,
     )
     if noise_resamples is None:  # standard errors on demand: a baseline check computes them from these metrics
         result.noise_source = (evaluator.metrics, ReportOptions(seed, noise_resamples=defaults.NOISE_RESAMPLES))

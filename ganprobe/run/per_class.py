@@ -1,0 +1,293 @@
+"""Per-class and per-sample diagnostics of one run, from the features the evaluator already holds.
+
+With class labels (``classes="subfolders"``, ``"predicted"``, a label file, or ``real_labels=``/``fake_labels=``
+tensors; see :mod:`ganprobe.run.class_labels`), :func:`evaluate <ganprobe.run.pipeline.evaluate>` adds to its result
+the class distribution (chi-square test, total variation, missing and over-produced classes), every headline metric
+of the run restricted to each class on the extractor's default layer, intra-class FID (:class:`PerClassReport`), and
+the least realistic fakes and least covered reals (:class:`WorstSamples`). No image is extracted twice, and the math
+is :mod:`ganprobe.functional`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from ganprobe.data.labels import ClassLabels
+from ganprobe.functional.class_distribution import OK, ClassDistribution, class_distribution
+from ganprobe.functional.per_class import GROUPS, PerClassResult, per_class_metrics
+from ganprobe.functional.realism import REALISM_K, realism_details
+from ganprobe.metrics.per_class_outputs import (
+    CLASS_VALUES,
+    KEY_INTRA_CLASS_FID,
+    KEY_MISSING,
+    KEY_OVER_PRODUCED,
+    KEY_P_VALUE,
+    KEY_TOTAL_VARIATION,
+    KEY_UNDER_PRODUCED,
+    class_key,
+)
+from ganprobe.run.class_labels import ClassPlan, row_labels
+
+
+@dataclass
+class PerClassReport:
+    """A run's per-class diagnostics.
+
+    Attributes:
+        source: how the images were labelled (``subfolders``, ``file labels.csv``, ``tensors``, ``predicted: ...``).
+        layer: the feature layer of the per-class metrics.
+        distribution: the class distribution test (:func:`~ganprobe.functional.class_distribution.class_distribution`).
+        metrics: the per-class metrics and intra-class FID (:func:`~ganprobe.functional.per_class.per_class_metrics`);
+            ``None`` when the run computes none of the metrics that have a per-class value.
+        names: the class names, in index order.
+    """
+
+    source: str
+    layer: str
+    distribution: ClassDistribution
+    metrics: PerClassResult | None = None
+    names: tuple[str, ...] = field(default=())
+
+    def counts(self) -> dict[str, int]:
+        """``{missing_classes, over_produced_classes, under_produced_classes: count}``."""
+        statuses = [share.status for share in self.distribution.classes]
+        return {
+            KEY_MISSING: statuses.count("missing"),
+            KEY_OVER_PRODUCED: statuses.count("over-produced"),
+            KEY_UNDER_PRODUCED: statuses.count("under-produced"),
+        }
+
+    def values(self) -> dict[str, float]:
+        """Every gate-able number: the run-wide ones and ``VALUE[CLASS]`` (``nan`` for a class without one)."""
+        values: dict[str, float] = {key: float(count) for key, count in self.counts().items()}
+        values[KEY_TOTAL_VARIATION] = self.distribution.total_variation
+        values[KEY_P_VALUE] = self.distribution.p_value
+        if self.metrics is not None:
+            if "fid" in self.metrics.required:
+                values[KEY_INTRA_CLASS_FID] = self.metrics.intra_class_fid
+            for metrics in self.metrics.classes:
+                for group, keys in GROUPS.items():
+                    if group in self.metrics.required:
+                        for key in (key for key in keys if key in CLASS_VALUES):
+                            values[class_key(key, metrics.name)] = metrics.values.get(key, math.nan)
+        return values
+
+    def reasons(self) -> dict[str, str]:
+        """``{VALUE[CLASS]: why there is no number}`` (too few samples, no fakes of the class...)."""
+        reasons = {}
+        if self.metrics is not None:
+            for metrics in self.metrics.classes:
+                for group, reason in metrics.reasons.items():
+                    for key in GROUPS[group]:
+                        reasons[class_key(key, metrics.name)] = f"class {metrics.name}: {reason}"
+            if "fid" in self.metrics.required and not self.metrics.intra_class_fid_classes:
+                reasons[KEY_INTRA_CLASS_FID] = "no class has a per-class FID"
+        return reasons
+
+    def verdict(self) -> list[str]:
+        """One sentence per class named missing, over- or under-produced."""
+        test = self.distribution
+        return [
+            f"Class {share.describe(test.num_real, test.num_fake)} (class distributions: chi-square p = "
+            f"{test.p_value:.3g}, total variation {test.total_variation:.3f})."
+            for share in test.flagged()
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report's ``per_class`` section (schema ``ganprobe/report/schema.json``)."""
+        test = self.distribution
+        per_class = {metrics.name: metrics for metrics in self.metrics.classes} if self.metrics else {}
+        classes = []
+        for share in test.classes:
+            entry: dict[str, Any] = {
+                "name": share.name,
+                "real_count": share.real_count,
+                "fake_count": share.fake_count,
+                "real_share": share.real_share,
+                "fake_share": share.fake_share,
+                "residual": share.residual,
+                "status": share.status,
+                "values": {},
+                "reasons": {},
+            }
+            if share.name in per_class:
+                entry["values"] = dict(per_class[share.name].values)
+                entry["reasons"] = dict(per_class[share.name].reasons)
+            classes.append(entry)
+        return {
+            "source": self.source,
+            "layer": self.layer,
+            "distribution": {
+                "chi2": test.chi2,
+                "dof": test.dof,
+                "p_value": test.p_value,
+                "total_variation": test.total_variation,
+                "num_real": test.num_real,
+                "num_fake": test.num_fake,
+                "alpha": test.alpha,
+                "small_expected": test.small_expected,
+                **{key.removesuffix("_classes"): count for key, count in self.counts().items()},
+                "named": {share.name: share.status for share in test.classes if share.status != OK},
+            },
+            "required": dict(self.metrics.required) if self.metrics else {},
+            "intra_class_fid": self.metrics.intra_class_fid if self.metrics else None,
+            "intra_class_fid_classes": list(self.metrics.intra_class_fid_classes) if self.metrics else [],
+            "classes": classes,
+        }
+
+
+def _settings_of(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-class calls' neighbours and KID subsets: the run's own metric settings."""
+    given: dict[str, Any] = {}
+    for name, keyword in (("precision_recall", "k_precision_recall"), ("density_coverage", "k_density_coverage")):
+        if name in metrics and getattr(metrics[name], "k", None) is not None:
+            given[keyword] = int(metrics[name].k)
+    if "knn_loo" in metrics and getattr(metrics["knn_loo"], "k", None) is not None:
+        given["knn_k"] = int(metrics["knn_loo"].k)
+    if "kid" in metrics:
+        for setting, keyword in (("num_subsets", "kid_subsets"), ("subset_size", "kid_subset_size")):
+            if getattr(metrics["kid"], setting, None) is not None:
+                given[keyword] = int(getattr(metrics["kid"], setting))
+    return given
+
+
+def per_class_report(
+    plan: ClassPlan,
+    real: Tensor,
+    fake: Tensor,
+    real_labels: ClassLabels,
+    fake_labels: ClassLabels,
+    layer: str,
+    metrics: Mapping[str, Any],
+    seed: int,
+) -> PerClassReport:
+    """The class distribution and the per-class values of the run's metrics on ``layer``'s features.
+
+    Args:
+        plan: how the images were labelled.
+        real, fake: ``(N, D)`` and ``(M, D)`` features of ``layer``.
+        real_labels, fake_labels: their rows' labels on one class list (:func:`row_labels`).
+        layer: the features' layer (the extractor's default).
+        metrics: the run's metrics by name (their settings: neighbours, KID subsets).
+        seed: the seed of KID's subsets.
+    """
+    names = real_labels.names
+    distribution = class_distribution(real_labels.indices, fake_labels.indices, names=names)
+    groups = [group for group in GROUPS if group in metrics]
+    result = None
+    if groups:
+        result = per_class_metrics(
+            real, fake, real_labels.indices, fake_labels.indices, names, groups, seed=seed, **_settings_of(metrics)
+        )
+    return PerClassReport(plan.source, layer, distribution, result, names)
+
+
+@dataclass
+class WorstSamples:
+    """The least realistic fakes and the least covered reals (:func:`~ganprobe.functional.realism.realism_details`).
+
+    Attributes:
+        layer: the feature layer.
+        k, coverage_k: the neighbours of the realism score and of the coverage balls.
+        fakes: ``[{"index", "path", "class", "realism"}]``, least realistic first.
+        reals: ``[{"index", "path", "class", "coverage_ratio"}]``, least covered first.
+        reason: why the lists are empty (too few reals), else empty.
+    """
+
+    layer: str
+    k: int
+    coverage_k: int
+    fakes: list[dict[str, Any]] = field(default_factory=list)
+    reals: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report's ``worst_samples`` section."""
+        return {
+            "layer": self.layer,
+            "k": self.k,
+            "coverage_k": self.coverage_k,
+            "least_realistic_fakes": self.fakes,
+            "least_covered_reals": self.reals,
+            "reason": self.reason or None,
+        }
+
+
+def worst_samples(
+    real: Tensor,
+    fake: Tensor,
+    count: int,
+    layer: str,
+    paths: Mapping[str, Sequence[str | None]],
+    labels: tuple[ClassLabels, ClassLabels] | None = None,
+) -> WorstSamples:
+    """The ``count`` least realistic fakes and least covered reals, with their files and classes.
+
+    Args:
+        real, fake: ``(N, D)`` and ``(M, D)`` features of ``layer``.
+        count: how many of each.
+        layer: the features' layer.
+        paths: each row's file per set (``None`` for rows from tensors).
+        labels: ``(real, fake)`` row labels, or ``None``.
+    """
+    from ganprobe.metrics.declarations.density_coverage import DECLARATION as DENSITY_COVERAGE
+
+    coverage_k = DENSITY_COVERAGE.default("k")
+    least = max(REALISM_K, coverage_k) + 1
+    if real.shape[0] < least:
+        return WorstSamples(layer, REALISM_K, coverage_k, reason=f"needs at least {least} reals, got {real.shape[0]}")
+    details = realism_details(real, fake, count=count, coverage_k=coverage_k)
+
+    def entry(label: str, index: int, key: str, value: float) -> dict[str, Any]:
+        files = paths.get(label, [])
+        which = labels[0 if label == "real" else 1] if labels is not None else None
+        return {
+            "index": index,
+            "path": files[index] if index < len(files) else None,
+            "class": which.names[int(which.indices[index])] if which is not None else None,
+            key: value,
+        }
+
+    fakes = [entry("fake", int(i), "realism", float(details.realism[i])) for i in details.least_realistic]
+    reals = [entry("real", int(i), "coverage_ratio", float(details.coverage_ratio[i])) for i in details.least_covered]
+    return WorstSamples(layer, details.k, details.coverage_k, fakes, reals)
+
+
+def layers_needed(plan: ClassPlan | None, lists: bool, default_layer: str) -> tuple[str, ...]:
+    """The layers the diagnostics read beside the metrics': the default layer, and the logits for ``predicted``."""
+    if plan is None and not lists:
+        return ()
+    return (default_layer,) + ((plan.logits_layer,) if plan is not None and plan.logits_layer else ())
+
+
+def diagnose(
+    plan: ClassPlan | None,
+    features: Mapping[str, Mapping[str, Tensor]],
+    paths: Mapping[str, Sequence[str | None]],
+    layer: str,
+    metrics: Mapping[str, Any],
+    seed: int,
+    worst: int,
+) -> tuple[PerClassReport | None, WorstSamples | None]:
+    """The per-class report (with ``plan``) and the ``worst`` least realistic fakes and least covered reals
+    (``worst > 0``), from the run's features of ``layer``.
+
+    Args:
+        plan: how the images are labelled (``None``: no per-class report).
+        features: ``{"real": {layer: (N, D)}, "fake": {...}}`` as extracted.
+        paths: each row's file per set.
+        layer: the layer of the per-class metrics and the realism lists (the extractor's default).
+        metrics: the run's metrics by name.
+        seed: the run's seed.
+        worst: how many samples to list (0: none).
+    """
+    real, fake = features["real"][layer], features["fake"][layer]
+    labels = row_labels(plan, paths, features) if plan is not None else None
+    report = per_class_report(plan, real, fake, *labels, layer, metrics, seed) if plan and labels else None
+    lists = worst_samples(real, fake, worst, layer, paths, labels) if worst > 0 else None
+    return report, lists
