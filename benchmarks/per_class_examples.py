@@ -152,3 +152,49 @@ def torchmetrics_example() -> None:
 
 print("## F. the torchmetrics classes")
 torchmetrics_example()
+
+
+def run_example() -> None:
+    """Section "In a run": the digits as class subfolders (7 removed from the fakes), by ``evaluate`` and the CLI."""
+    import contextlib
+    import io
+
+    from ganprobe import evaluate
+    from ganprobe.front_ends.cli import main
+
+    metrics = ["fid", "kid", "precision_recall", "density_coverage", "knn_loo"]
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "digits"
+        for which, rows in (("real", data.real), ("fake", data.fake)):
+            for row in rows.tolist():
+                digit = int(data.labels[row])
+                if which == "fake" and digit == 7:
+                    continue
+                path = root / which / str(digit) / f"{row:04d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(data.images[row, 0].numpy()).save(path)
+        fake_folder, real_folder = str(root / "fake"), str(root / "real")
+        result = evaluate(
+            fake_folder, real_folder, extractor="lenet-mnist", metrics=metrics, classes="subfolders", worst=5
+        )
+        assert result.per_class is not None and result.per_class.metrics is not None and result.worst is not None
+        for sentence in result.per_class.verdict():
+            print(sentence)
+        intra = result.per_class.metrics
+        print(f"intra-class FID {intra.intra_class_fid:.3f} over {len(intra.intra_class_fid_classes)} classes")
+        least = [(Path(str(item["path"])).relative_to(root.parent).as_posix(), item["class"]) for item in
+                 result.worst.reals[:2]]  # fmt: skip
+        ratios = [round(float(item["coverage_ratio"]), 3) for item in result.worst.reals[:2]]
+        print("least covered reals:", least, "ratios", ratios)
+        for gate in result.check(["missing_classes>0", "recall[3]<0.5"]):
+            print("gate", gate.expression, "passed" if gate.passed else "FAILED:", gate.message)
+        report = Path(folder) / "report.json"
+        argv = ["evaluate", fake_folder, real_folder, "--extractor", "lenet-mnist", "--metrics", *metrics]
+        argv += ["--classes", "subfolders", "--quiet", "--no-cache", "--json", str(report)]
+        with contextlib.redirect_stdout(io.StringIO()):  # the terminal report: the lines above say what it holds
+            status = main([*argv, "--fail-if", "missing_classes>0"])
+        print("ganprobe evaluate ... --fail-if missing_classes>0: exit", status)
+
+
+print("## G. in a run (digit 7 removed from the fakes, lenet-mnist, classes from subfolders)")
+run_example()

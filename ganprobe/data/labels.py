@@ -140,7 +140,7 @@ def _check_label(label: object, where: str) -> str:
     return text
 
 
-def _at(where: str, line: int) -> str:
+def at_line(where: str, line: int) -> str:
     """``"<file>, line N"``, or just the file when the line is unknown (0)."""
     return f"{where}, line {line}" if line else where
 
@@ -185,8 +185,29 @@ def _rows_from_json(text: str, where: str) -> list[tuple[str, str, int]]:
             found = text.find(json.dumps(key), cursor)
         cursor = found + 1 if found >= 0 else cursor
         line = text.count("\n", 0, found) + 1 if found >= 0 else 0  # 0: written with other escapes, not found
-        rows.append((key, _check_label(label, _at(where, line)), line))
+        rows.append((key, _check_label(label, at_line(where, line)), line))
     return rows
+
+
+def read_label_rows(label_file: str | os.PathLike[str]) -> tuple[str, list[tuple[str, str, int]]]:
+    """The rows of a label file (the formats of :func:`labels_from_file`), checked row by row but not against any
+    folder.
+
+    Returns:
+        ``(where, rows)``: the file's name for messages, and one ``(path, label, line)`` per row (``line`` 0 where
+        it is unknown; :func:`at_line` words a place either way).
+
+    Raises:
+        InputError: one line naming the file (and the line): not ``.csv``/``.json``, too large, not UTF-8, malformed,
+            or a bad row or label.
+    """
+    path = Path(label_file).expanduser()
+    where = quote_path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise InputError(f"{where}: label file must end in .csv or .json, got {suffix or 'no extension'!r}")
+    text = _read_text(path)
+    return where, (_rows_from_csv(text, where) if suffix == ".csv" else _rows_from_json(text, where))
 
 
 def labels_from_file(
@@ -214,24 +235,18 @@ def labels_from_file(
             row or label, a duplicate path, a path not in the folder, or images of the folder left without a label.
         ImageFolderError: the folder cannot be listed (as ``list_folder``).
     """
-    path = Path(label_file).expanduser()
-    where = quote_path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".json"):
-        raise InputError(f"{where}: label file must end in .csv or .json, got {suffix or 'no extension'!r}")
+    where, rows = read_label_rows(label_file)
     listing = list_folder(folder)
-    text = _read_text(path)
-    rows = _rows_from_csv(text, where) if suffix == ".csv" else _rows_from_json(text, where)
     position = {name: index for index, name in enumerate(listing.names)}
     per_image: list[str | None] = [None] * len(listing)
     first_line: dict[str, int] = {}
     for name, label, line in rows:
         if name in first_line:
             first = f" (first at line {first_line[name]})" if first_line[name] else ""
-            raise InputError(f"{_at(where, line)}: duplicate path {name!r}{first}")
+            raise InputError(f"{at_line(where, line)}: duplicate path {name!r}{first}")
         first_line[name] = line
         if name not in position:
-            raise InputError(f"{_at(where, line)}: {name!r} is not an image listed in {quote_path(listing.root)}")
+            raise InputError(f"{at_line(where, line)}: {name!r} is not an image listed in {quote_path(listing.root)}")
         per_image[position[name]] = label
     unlabelled = [name for name, label in zip(listing.names, per_image, strict=True) if label is None]
     if unlabelled:

@@ -67,15 +67,10 @@ def _under(path: str, root: Path) -> str | None:
 
 def _file_labels(label_file: str, listings: Mapping[str, FolderListing]) -> dict[str, dict[str, str]]:
     """``{"real": {file: label}, "fake": {...}}`` from one label file naming the images of both folders."""
-    from ganprobe.data.labels import _at, _read_text, _rows_from_csv, _rows_from_json
+    from ganprobe.data.labels import at_line, read_label_rows
 
+    where, rows = read_label_rows(label_file)
     path = Path(label_file).expanduser()
-    where = quote_path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".json"):
-        raise InputError(f"{where}: label file must end in .csv or .json, got {suffix or 'no extension'!r}")
-    text = _read_text(path)
-    rows = _rows_from_csv(text, where) if suffix == ".csv" else _rows_from_json(text, where)
     base = os.path.abspath(path.parent)
     # the deeper folder first, so a fake folder inside the real folder takes its own images
     roots = sorted(listings.items(), key=lambda item: -len(os.path.abspath(item[1].root)))
@@ -85,16 +80,16 @@ def _file_labels(label_file: str, listings: Mapping[str, FolderListing]) -> dict
     for name, label, line in rows:
         full = os.path.normpath(os.path.join(base, name))
         if full in first:
-            raise InputError(f"{_at(where, line)}: duplicate path {name!r} (first at line {first[full]})")
+            raise InputError(f"{at_line(where, line)}: duplicate path {name!r} (first at line {first[full]})")
         first[full] = line
         found = next(((which, lst) for which, lst in roots if _under(full, lst.root) is not None), None)
         if found is None:
             folders = " nor ".join(f"the {which} folder {quote_path(lst.root)}" for which, lst in listings.items())
-            raise InputError(f"{_at(where, line)}: {name!r} lies under neither {folders}")
+            raise InputError(f"{at_line(where, line)}: {name!r} lies under neither {folders}")
         which, listing = found
         relative = _under(full, listing.root)
         if relative not in position[which]:
-            raise InputError(f"{_at(where, line)}: {name!r} is not an image listed in {quote_path(listing.root)}")
+            raise InputError(f"{at_line(where, line)}: {name!r} is not an image listed in {quote_path(listing.root)}")
         labelled[which][str(position[which][relative])] = label
     for which, listing in listings.items():
         missing = [name for name, file in position[which].items() if str(file) not in labelled[which]]

@@ -62,3 +62,8 @@ def test_the_page_quotes_what_the_script_prints() -> None:
     printed = result.stdout.splitlines()
     stale = [line for line in quoted_lines(PAGE.read_text(encoding="utf-8")) if not matches(line, printed)]
     assert not stale, f"docs/per-class.md quotes lines the script no longer prints: {stale}"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    verdict = readme.split("**Where it fails, by class.**", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    assert verdict.strip() and all(matches(line, printed) for line in verdict.splitlines() if line.strip()), (
+        "README.md's per-class verdict is not what the script prints"
+    )
