@@ -286,6 +286,8 @@ def diagnose(
         seed: the run's seed.
         worst: how many samples to list (0: none).
     """
+    if plan is None and worst <= 0:  # nothing asked: the run may not even have extracted ``layer``
+        return None, None
     real, fake = features["real"][layer], features["fake"][layer]
     labels = row_labels(plan, paths, features) if plan is not None else None
     report = per_class_report(plan, real, fake, *labels, layer, metrics, seed) if plan and labels else None
