@@ -92,11 +92,8 @@ class TinyGAN(lightning.LightningModule):
         self.kid.reset()
 
 
-def test_two_epochs_logged_values_equal_offline_and_states_reset() -> None:
-    torch.manual_seed(0)
-    data = TensorDataset(torch.randn(64, 8) * 2 + 1)
-    module = TinyGAN()
-    logger = Collect()
+def _fit_two_epochs(module: lightning.LightningModule, logger: Collect, data: TensorDataset) -> None:
+    """Train ``module`` for two epochs on CPU, batches of 16, logging every step to ``logger``."""
     trainer = lightning.Trainer(
         max_epochs=2,
         accelerator="cpu",
@@ -110,6 +107,14 @@ def test_two_epochs_logged_values_equal_offline_and_states_reset() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(module, DataLoader(data, batch_size=16, shuffle=True))
+
+
+def test_two_epochs_logged_values_equal_offline_and_states_reset() -> None:
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 8) * 2 + 1)
+    module = TinyGAN()
+    logger = Collect()
+    _fit_two_epochs(module, logger, data)
     assert len(module.seen) == 2
     for key in ("knn_loo", "val/fid", "val/cmmd", "kid", "kid_std"):
         assert len(logger.values(key)) == 2, f"{key} logged {logger.values(key)}"
@@ -176,19 +181,7 @@ def test_per_class_values_are_logged_and_equal_offline() -> None:
     labels = torch.arange(80) % 2
     data = TensorDataset(torch.randn(80, 8) + 3 * labels[:, None], labels)
     module, logger = LabelledGAN(), Collect()
-    trainer = lightning.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        devices=1,
-        logger=logger,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        log_every_n_steps=1,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(module, DataLoader(data, batch_size=16, shuffle=True))
+    _fit_two_epochs(module, logger, data)
     keys = [f"val/{value}/{name}" for value in ("knn_loo", "knn_loo_balanced", "fid") for name in ("0", "1")]
     for key in keys:
         assert len(logger.values(key)) == 2, f"{key} logged {logger.values(key)}"
