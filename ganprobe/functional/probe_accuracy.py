@@ -237,6 +237,14 @@ class FakeProbability:
         """Indices of the ``count`` fakes with the highest probability "fake", most obvious first."""
         return torch.sort(-self.fake, stable=True).indices[: max(0, count)]
 
+    def caught_unlike(self, other: FakeProbability) -> Tensor:
+        """Indices of the fakes this probe calls fake (probability > 0.5) that ``other`` (a probe on the same fakes
+        in another feature space) does not, most confidently caught first."""
+        if other.fake.shape != self.fake.shape:
+            raise InputError(f"other: probabilities of {other.fake.shape[0]} fakes, expected {self.fake.shape[0]}")
+        caught = torch.nonzero((self.fake > 0.5) & (other.fake.to(self.fake.device) <= 0.5)).flatten()
+        return caught[torch.sort(-self.fake[caught], stable=True).indices]
+
 
 def fake_probabilities(real: Tensor, fake: Tensor, folds: int = 5, seed: int = 0, c: float = 1.0) -> FakeProbability:
     """Probability "fake" of every real and fake, each from a probe trained on the other folds.

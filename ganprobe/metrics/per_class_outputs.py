@@ -4,7 +4,8 @@ A run given class labels (``--classes``, ``classes=``) reports, besides the head
 
 * run-wide numbers of the class distribution and intra-class FID (:data:`RUN_OUTPUTS`: ``missing_classes``,
   ``over_produced_classes``, ``under_produced_classes``, ``class_total_variation``, ``class_p_value``,
-  ``intra_class_fid``);
+  ``intra_class_fid``), and for conditional sources (labels from subfolders, a file or tensors, not ``predicted``)
+  the Classification Accuracy Score ``cas`` beside ``cas_real``;
 * each headline value restricted to one class, keyed ``VALUE[CLASS]`` (``recall[7]``): the headline output's
   declaration (direction, bounds) with a per-class key and label (:func:`find_per_class_output`). The values with a
   per-class twin are :data:`CLASS_VALUES`.
@@ -23,7 +24,7 @@ from ganprobe.metrics.declarations.fid import KEY_FID
 from ganprobe.metrics.declarations.kid import KEY_KID
 from ganprobe.metrics.declarations.knn_loo import KEY_KNN_LOO
 from ganprobe.metrics.declarations.precision_recall import KEY_PRECISION, KEY_RECALL
-from ganprobe.metrics.records import LOWER, NO_DIRECTION, Output
+from ganprobe.metrics.records import HIGHER, LOWER, NO_DIRECTION, Output
 
 # The "metric" that reports these outputs (a gate's source), and the JSON report's section.
 PER_CLASS_SOURCE = "per_class"
@@ -34,6 +35,8 @@ KEY_UNDER_PRODUCED = "under_produced_classes"
 KEY_TOTAL_VARIATION = "class_total_variation"
 KEY_P_VALUE = "class_p_value"
 KEY_INTRA_CLASS_FID = "intra_class_fid"
+KEY_CAS = "cas"
+KEY_CAS_REAL = "cas_real"
 
 RUN_OUTPUTS: tuple[Output, ...] = (
     Output(KEY_MISSING, "missing classes", LOWER, "classes with reals but no fakes, named by the test", "none", 0.0),
@@ -64,6 +67,26 @@ RUN_OUTPUTS: tuple[Output, ...] = (
         "mean per-class FID over the classes large enough for one (Miyato & Koyama 2018)",
         "none",
         0.0,
+    ),
+    Output(
+        KEY_CAS,
+        "Classification Accuracy Score",
+        HIGHER,
+        "accuracy on held-out reals of a linear probe trained on the fakes and their conditioning labels "
+        "(Ravuri & Vinyals 2019); compare with cas_real",
+        "none",
+        0.0,
+        1.0,
+    ),
+    Output(
+        KEY_CAS_REAL,
+        "CAS of the same probe trained on reals",
+        NO_DIRECTION,
+        "accuracy on the same held-out reals of the probe trained on the other reals: what CAS would be for fakes "
+        "as good as reals",
+        "none",
+        0.0,
+        1.0,
     ),
 )
 _BY_KEY = {output.key: output for output in RUN_OUTPUTS}

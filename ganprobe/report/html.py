@@ -2,7 +2,9 @@
 
 Sections (each a ``<section>`` with a stable ``id``): ``summary`` (inputs, extractor, verdict), ``metrics`` (metric
 and gate tables), ``tsne`` (real vs fake t-SNE per layer), ``separability`` (accuracy per layer per protocol),
-``pca-variance`` (cumulative explained variance, real vs fake), ``memorization`` (closest fake/real pairs) and
+``pca-variance`` (cumulative explained variance, real vs fake), ``per-class`` and ``worst-samples`` (the class
+distribution, per-class metrics and CAS; captioned grids of the least realistic fakes, least covered reals and the
+probe's most obvious fakes: :mod:`ganprobe.report.html_per_class`), ``memorization`` (closest fake/real pairs) and
 ``samples`` (image grids). A section whose data is missing holds a note instead of a plot. No script, no external
 resource, no timestamp: the same inputs and seed give the same sections, byte for byte; only the closing
 ``<footer id="timings">`` (how long the run took) differs between runs.
@@ -48,6 +50,8 @@ object-fit:contain}
 .panels{display:flex;flex-wrap:wrap;gap:.5em}.panels img{width:300px}.panels.wide-panels img{width:340px}
 code,.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;overflow-wrap:anywhere}
 nav a{margin-right:1em;display:inline-block}
+.cards{display:flex;flex-wrap:wrap;gap:.6em}.card{margin:0;width:140px;font-size:.8em}
+.card figcaption{overflow-wrap:anywhere}.card .missing{width:96px;height:96px;background:#f4f4f4;font-size:.8em}
 footer{margin-top:3em;color:#666;font-size:.85em;border-top:1px solid #ddd;padding-top:.5em}
 """
 
@@ -397,12 +401,16 @@ def render_html_report(
         raise InputError(f"max_points: must be >= 1 (got {max_points})")
     if grid_size < 0:
         raise InputError(f"grid_size: must be >= 0 (got {grid_size})")
+    from ganprobe.report.html_per_class import per_class_section, worst_samples_section
+
     sections = [
         _summary_section(report),
         _metrics_section(report),
         _tsne_section(features, seed, max_points),
         _separability_section(report),
         _pca_section(features),
+        per_class_section(report),
+        worst_samples_section(report, real_images, fake_images),
         _memorization_section(report, real_images, fake_images),
         _samples_section(report, real_images, fake_images, grid_size),
     ]
@@ -412,6 +420,8 @@ def render_html_report(
         ("tsne", "t-SNE"),
         ("separability", "Separability"),
         ("pca-variance", "PCA variance"),
+        ("per-class", "Per class"),
+        ("worst-samples", "Worst samples"),
         ("memorization", "Memorization"),
         ("samples", "Samples"),
     ]

@@ -237,6 +237,29 @@ def separability_figure(
     return figure_png(figure)
 
 
+def class_share_figure(names: Sequence[str], real: Sequence[float], fake: Sequence[float]) -> bytes:
+    """Each class's share of the reals and of the fakes as paired bars (a missing class: a real bar alone).
+
+    Args:
+        names: the class names, in order.
+        real, fake: each class's share of its set (0 to 1).
+
+    Returns:
+        PNG bytes.
+    """
+    x = np.arange(len(names))
+    figure = Figure(figsize=(min(11.0, max(5.0, 0.45 * len(names) + 2.0)), 3.4), layout="constrained")
+    ax = figure.subplots()
+    ax.bar(x - 0.2, real, width=0.4, label="reals", color="#3b78c2")
+    ax.bar(x + 0.2, fake, width=0.4, label="fakes", color="#e8833a")
+    ax.set_xticks(x, list(names), rotation=90 if len(names) > 20 else 0, fontsize=8)
+    ax.set_xlabel("class")
+    ax.set_ylabel("share of the set")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return figure_png(figure)
+
+
 def cumulative_explained_variance(features: Tensor) -> np.ndarray:
     """Cumulative fraction of the total variance held by the first ``k`` principal components, ``k = 1..K``.
 

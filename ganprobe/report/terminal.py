@@ -183,8 +183,19 @@ def print_per_class(
         if intra is not None and math.isfinite(intra):
             count = len(per_class["intra_class_fid_classes"])
             out.print(f"intra-class FID {_number(per_class['intra_class_fid'])} over {count} classes")
+        cas = per_class.get("cas") or {}
+        if cas.get("cas") is not None:
+            out.print(
+                f"Classification Accuracy Score {cas['cas']:.1%} (probe trained on {cas['num_fake_train']:,} fakes; "
+                f"the same probe trained on {cas['num_real_train']:,} reals: {cas['real_accuracy']:.1%}; chance "
+                f"{cas['chance']:.1%}; {cas['num_test']:,} held-out reals)",
+                highlight=False,
+            )
+        elif cas.get("reason"):
+            out.print(f"Classification Accuracy Score: none ({escape(str(cas['reason']))})", highlight=False)
     if worst:
         _print_worst(out, worst)
+        _print_probe(out, worst.get("probe"))
 
 
 def _group_of(name: str) -> str:
@@ -213,15 +224,50 @@ def _print_worst(out: Console, worst: Mapping[str, Any]) -> None:
             "> 1: no fake covers it",
         ),
     ):
-        rows = worst[key]
-        if not rows:
-            continue
-        table = Table(title=title)
-        for column in ("file", "class", value):
-            table.add_column(column, overflow="fold")
-        budget = max(20, out.width - 40)
-        names = shorten_common_prefix([str(row["path"] or f"#{row['index']}") for row in rows], budget)
-        for row, name in zip(rows, names, strict=True):
-            table.add_row(escape(name), escape(str(row["class"] or "-")), _number(row[value]))
-        out.print(table)
-        out.print(note, highlight=False)
+        _sample_table(out, worst[key], title, (value,), note)
+
+
+def _sample_table(
+    out: Console, rows: Sequence[Mapping[str, Any]], title: str, values: Sequence[str], note: str
+) -> None:
+    """A table of listed samples: file (common prefix shortened), class, then ``values``; nothing when empty."""
+    if not rows:
+        return
+    table = Table(title=title)
+    for column in ("file", "class", *values):
+        table.add_column(column, overflow="fold")
+    budget = max(20, out.width - 30 - 10 * len(values))
+    names = shorten_common_prefix([str(row["path"] or f"#{row['index']}") for row in rows], budget)
+    for row, name in zip(rows, names, strict=True):
+        numbers = (f"{row[value]:.3f}" if "probability" in value else _number(row[value]) for value in values)
+        table.add_row(escape(name), escape(str(row["class"] or "-")), *numbers)
+    out.print(table)
+    out.print(note, highlight=False)
+
+
+def _print_probe(out: Console, probe: Mapping[str, Any] | None) -> None:
+    """The fakes the first separable layer's probe calls most fake, and those only that layer catches."""
+    if not probe:
+        return
+    if probe.get("reason"):
+        out.print(f"most obvious fakes by the probe: none ({escape(str(probe['reason']))})", highlight=False)
+        return
+    first, last = probe["first_layer"], probe["last_layer"]
+    note = (
+        f"fake_probability: held-out probability 'fake' from the linear probe at {first}, the first separable layer "
+        f"(its accuracy {_number(probe['accuracy'])}; 0.5: chance)"
+    )
+    _sample_table(out, probe["most_fake"], f"Most obvious fakes ({first} probe)", ("fake_probability",), note)
+    if probe.get("caught_early_reason"):
+        out.print(f"caught at {first} but not at the last layer: none ({probe['caught_early_reason']})")
+        return
+    count = probe["caught_early_count"]
+    title = f"Caught at {first} but not at {last} ({count:,} fakes in all)"
+    note = (
+        f"what the early layers object to and the last lets pass: probability 'fake' > 0.5 at {first}, <= 0.5 at "
+        f"{last} (its probe's accuracy {_number(probe['last_accuracy'])})"
+    )
+    if count == 0:
+        out.print(f"caught at {first} but not at {last}: none", highlight=False)
+        return
+    _sample_table(out, probe["caught_early"], title, ("fake_probability", "fake_probability_last"), note)

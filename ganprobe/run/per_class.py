@@ -10,6 +10,7 @@ is :mod:`ganprobe.functional`'s.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +19,15 @@ from typing import Any
 from torch import Tensor
 
 from ganprobe.data.labels import ClassLabels
+from ganprobe.errors import InputError
 from ganprobe.functional.class_distribution import OK, ClassDistribution, class_distribution
 from ganprobe.functional.per_class import GROUPS, PerClassResult, per_class_metrics
+from ganprobe.functional.probe_accuracy import CASResult, classification_accuracy_score
 from ganprobe.functional.realism import REALISM_K, realism_details
 from ganprobe.metrics.per_class_outputs import (
     CLASS_VALUES,
+    KEY_CAS,
+    KEY_CAS_REAL,
     KEY_INTRA_CLASS_FID,
     KEY_MISSING,
     KEY_OVER_PRODUCED,
@@ -31,7 +36,8 @@ from ganprobe.metrics.per_class_outputs import (
     KEY_UNDER_PRODUCED,
     class_key,
 )
-from ganprobe.run.class_labels import ClassPlan, row_labels
+from ganprobe.run.class_labels import PREDICTED, ClassPlan, row_labels
+from ganprobe.run.probe_samples import ProbeSamples
 
 
 @dataclass
@@ -45,6 +51,10 @@ class PerClassReport:
         metrics: the per-class metrics and intra-class FID (:func:`~ganprobe.functional.per_class.per_class_metrics`);
             ``None`` when the run computes none of the metrics that have a per-class value.
         names: the class names, in index order.
+        cas: the Classification Accuracy Score beside the real-trained probe
+            (:func:`~ganprobe.functional.probe_accuracy.classification_accuracy_score`), for labels that are the
+            generator's conditioning (subfolders, a file, tensors); ``None`` otherwise.
+        cas_reason: why there is no CAS (labels predicted, too few reals per class), else empty.
     """
 
     source: str
@@ -52,6 +62,8 @@ class PerClassReport:
     distribution: ClassDistribution
     metrics: PerClassResult | None = None
     names: tuple[str, ...] = field(default=())
+    cas: CASResult | None = None
+    cas_reason: str = ""
 
     def counts(self) -> dict[str, int]:
         """``{missing_classes, over_produced_classes, under_produced_classes: count}``."""
@@ -67,6 +79,8 @@ class PerClassReport:
         values: dict[str, float] = {key: float(count) for key, count in self.counts().items()}
         values[KEY_TOTAL_VARIATION] = self.distribution.total_variation
         values[KEY_P_VALUE] = self.distribution.p_value
+        values[KEY_CAS] = self.cas.cas if self.cas is not None else math.nan
+        values[KEY_CAS_REAL] = self.cas.real_accuracy if self.cas is not None else math.nan
         if self.metrics is not None:
             if "fid" in self.metrics.required:
                 values[KEY_INTRA_CLASS_FID] = self.metrics.intra_class_fid
@@ -80,6 +94,8 @@ class PerClassReport:
     def reasons(self) -> dict[str, str]:
         """``{VALUE[CLASS]: why there is no number}`` (too few samples, no fakes of the class...)."""
         reasons = {}
+        if self.cas is None:
+            reasons[KEY_CAS] = reasons[KEY_CAS_REAL] = self.cas_reason or "no Classification Accuracy Score"
         if self.metrics is not None:
             for metrics in self.metrics.classes:
                 for group, reason in metrics.reasons.items():
@@ -90,13 +106,16 @@ class PerClassReport:
         return reasons
 
     def verdict(self) -> list[str]:
-        """One sentence per class named missing, over- or under-produced."""
+        """One sentence per class named missing, over- or under-produced, and one for the CAS."""
         test = self.distribution
-        return [
+        lines = [
             f"Class {share.describe(test.num_real, test.num_fake)} (class distributions: chi-square p = "
             f"{test.p_value:.3g}, total variation {test.total_variation:.3f})."
             for share in test.flagged()
         ]
+        if self.cas is not None:
+            lines.append(cas_sentence(self.cas))
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report's ``per_class`` section (schema ``ganprobe/report/schema.json``)."""
@@ -138,7 +157,28 @@ class PerClassReport:
             "intra_class_fid": self.metrics.intra_class_fid if self.metrics else None,
             "intra_class_fid_classes": list(self.metrics.intra_class_fid_classes) if self.metrics else [],
             "classes": classes,
+            "cas": _cas_dict(self.cas, self.cas_reason),
         }
+
+
+def cas_sentence(result: CASResult) -> str:
+    """The verdict's reading of a CAS: how the fake-trained probe does on held-out reals, against the real-trained
+    probe and chance."""
+    share = result.cas / result.real_accuracy if result.real_accuracy > 0 else math.nan
+    return (
+        f"Classification Accuracy Score {result.cas:.1%}: a linear probe trained on the {result.num_fake_train:,} "
+        f"fakes and their labels classifies {result.cas:.1%} of {result.num_test:,} held-out reals right, vs "
+        f"{result.real_accuracy:.1%} for the same probe trained on {result.num_real_train:,} reals "
+        f"({share:.0%} of it; chance {result.chance:.1%})."
+    )
+
+
+def _cas_dict(result: CASResult | None, reason: str) -> dict[str, Any]:
+    """The ``per_class.cas`` section of the JSON report."""
+    if result is None:
+        return {"cas": None, "real_accuracy": None, "chance": None, "num_fake_train": None,
+                "num_real_train": None, "num_test": None, "reason": reason or None}  # fmt: skip
+    return {**dataclasses.asdict(result), "reason": None}
 
 
 def _settings_of(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,7 +224,25 @@ def per_class_report(
         result = per_class_metrics(
             real, fake, real_labels.indices, fake_labels.indices, names, groups, seed=seed, **_settings_of(metrics)
         )
-    return PerClassReport(plan.source, layer, distribution, result, names)
+    cas, reason = conditional_accuracy(plan, real, fake, real_labels, fake_labels, seed)
+    return PerClassReport(plan.source, layer, distribution, result, names, cas, reason)
+
+
+def conditional_accuracy(
+    plan: ClassPlan, real: Tensor, fake: Tensor, real_labels: ClassLabels, fake_labels: ClassLabels, seed: int
+) -> tuple[CASResult | None, str]:
+    """The CAS of a conditional source, or ``None`` and why there is none.
+
+    Labels the extractor predicted are no conditioning (a probe trained on them measures the classifier), so a
+    ``predicted`` plan has no CAS. Each class with fakes needs at least two reals (one to train the real probe, one to
+    test): half of each real class is held out (seeded by ``seed``).
+    """
+    if plan.how == PREDICTED:
+        return None, "the labels were predicted by the extractor, not the generator's conditioning labels"
+    try:
+        return classification_accuracy_score(real, real_labels.indices, fake, fake_labels.indices, seed=seed), ""
+    except InputError as error:
+        return None, f"no Classification Accuracy Score: {error}"
 
 
 @dataclass
@@ -197,6 +255,9 @@ class WorstSamples:
         fakes: ``[{"index", "path", "class", "realism"}]``, least realistic first.
         reals: ``[{"index", "path", "class", "coverage_ratio"}]``, least covered first.
         reason: why the lists are empty (too few reals), else empty.
+        probe: the fakes the first separable layer's probe calls most fake, and those it catches that the last
+            layer's misses (:func:`~ganprobe.run.probe_samples.probe_samples`); ``None`` until the run adds it.
+        fake_labels: the fakes' row labels (class names of the probe's lists), or ``None``; not reported.
     """
 
     layer: str
@@ -205,6 +266,8 @@ class WorstSamples:
     fakes: list[dict[str, Any]] = field(default_factory=list)
     reals: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""
+    probe: ProbeSamples | None = None
+    fake_labels: ClassLabels | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report's ``worst_samples`` section."""
@@ -215,6 +278,7 @@ class WorstSamples:
             "least_realistic_fakes": self.fakes,
             "least_covered_reals": self.reals,
             "reason": self.reason or None,
+            "probe": self.probe.as_dict() if self.probe is not None else None,
         }
 
 
@@ -239,8 +303,10 @@ def worst_samples(
 
     coverage_k = DENSITY_COVERAGE.default("k")
     least = max(REALISM_K, coverage_k) + 1
+    fake_labels = labels[1] if labels is not None else None
     if real.shape[0] < least:
-        return WorstSamples(layer, REALISM_K, coverage_k, reason=f"needs at least {least} reals, got {real.shape[0]}")
+        reason = f"needs at least {least} reals, got {real.shape[0]}"
+        return WorstSamples(layer, REALISM_K, coverage_k, reason=reason, fake_labels=fake_labels)
     details = realism_details(real, fake, count=count, coverage_k=coverage_k)
 
     def entry(label: str, index: int, key: str, value: float) -> dict[str, Any]:
@@ -255,7 +321,7 @@ def worst_samples(
 
     fakes = [entry("fake", int(i), "realism", float(details.realism[i])) for i in details.least_realistic]
     reals = [entry("real", int(i), "coverage_ratio", float(details.coverage_ratio[i])) for i in details.least_covered]
-    return WorstSamples(layer, details.k, details.coverage_k, fakes, reals)
+    return WorstSamples(layer, details.k, details.coverage_k, fakes, reals, fake_labels=fake_labels)
 
 
 def layers_needed(plan: ClassPlan | None, lists: bool, default_layer: str) -> tuple[str, ...]:

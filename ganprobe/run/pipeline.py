@@ -356,12 +356,18 @@ def evaluate(
     from ganprobe.run.class_labels import plan_classes, row_labels
     from ganprobe.run.evaluator import Evaluator, ExtractionOptions, is_stats_file
     from ganprobe.run.per_class import diagnose, layers_needed
+    from ganprobe.run.probe_samples import probe_samples
     from ganprobe.run.provenance import describe_source, thumbnails
 
     started = time.perf_counter()
     unknown = [name for name in overrides if name not in BY_NAME]
     if unknown:
         raise UsageError(f"evaluate: unknown keyword {unknown[0]!r}; known: {', '.join(BY_NAME)}")
+    if cache is not None and not isinstance(cache, FeatureCache):  # cache=False read as "no cache" would hide a typo
+        raise UsageError(
+            f"evaluate: cache must be a ganprobe.features.cache.FeatureCache or None, got {cache!r}; "
+            "use_cache=True or False turns the default cache on or off"
+        )
     if isinstance(config, (str, FeatureExtractor)):  # the third positional argument before configurations existed
         if "extractor" in overrides:
             raise UsageError("evaluate: the extractor is given twice (third argument and extractor=)")
@@ -458,6 +464,9 @@ def evaluate(
     table = result.separability
     if table and all("linear_probe" in scores for scores in table.values()):
         result.first_separable_layer = first_separable_layer(table, defaults.SEPARABLE_THRESHOLD)
+    if lists is not None:  # the probe's most fake fakes, and those only the first separable layer catches
+        first = result.first_separable_layer
+        lists.probe = probe_samples(features, evaluator.paths, table, first, worst, seed, lists.fake_labels)
     timings["compute"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     return result

@@ -44,6 +44,9 @@ def test_report_renders_without_overflow_broken_images_or_missing_sections(brows
     assert set(SECTIONS) <= set(measured["sections"]) and measured["images"] >= 10
     assert measured["verdict"] >= 3
     assert measured["panels"] and measured["thumbs"]  # the per-layer plots and thumbnails were measured
+    # the worst-samples grids: 6 least realistic fakes, 6 least covered reals, 6 most obvious fakes at least, each
+    # thumbnail decoded (no broken image above) and captioned
+    assert measured["cards"] >= 18 and measured["captions"] == measured["cards"]
 
 
 def test_the_check_can_fail(browser, tmp_path: Path) -> None:

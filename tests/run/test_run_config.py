@@ -246,3 +246,11 @@ def test_pyproject_is_read_without_tomllib(tmp_path: Path, monkeypatch: pytest.M
     path.write_text("[tool.ganprobe\n")
     with pytest.raises(UsageError, match=r"pyproject.toml .*: not valid TOML"):
         read_pyproject(path)
+
+
+@pytest.mark.parametrize("cache", [False, True, "~/.cache/ganprobe"])
+def test_a_cache_that_is_no_feature_cache_is_refused_in_one_line(cache: object) -> None:
+    """``cache=False`` once reached the evaluator and failed with ``'bool' object has no attribute 'hits'``."""
+    images = torch.zeros(4, 3, 28, 28, dtype=torch.uint8)
+    with pytest.raises(UsageError, match=r"^evaluate: cache must be a .*FeatureCache or None.*use_cache=True or False"):
+        evaluate(images, images, extractor="lenet-mnist", metrics=["fid"], cache=cache)
