@@ -3,8 +3,12 @@
 A report written by a run with class labels holds a ``per_class`` section (:meth:`PerClassReport.as_dict
 <ganprobe.run.per_class.PerClassReport.as_dict>`). With such a report as ``--baseline``, every per-class number it
 holds is compared with this run's by the headline rule (:func:`~ganprobe.report.gates.regression_gate`: worse than
-the baseline beyond the larger of ``--max-regression`` percent and ``--regression-sigmas`` standard errors; per-class
-values carry no standard error today, so the percentage decides). What is compared, and what is not:
+the baseline beyond the larger of ``--max-regression`` percent and ``--regression-sigmas`` combined standard errors).
+Standard errors: a proportion declared ``binomial_*`` (per-class precision, recall, coverage, 1-NN accuracy) gets its
+binomial error from the class's image counts on each side, as the headline value does; the other per-class values
+(FID, KID, density, intra-class FID, class total variation) carry none, so the percentage alone decides for them,
+and a rerun on fresh samples can fail them (a class's FID over about as many images as feature dimensions moves by
+tens of percent; KID near 0 has no meaningful percentage). What is compared, and what is not:
 
 * the run-wide outputs with a direction (:data:`~ganprobe.metrics.per_class_outputs.RUN_OUTPUTS`: missing, over- and
   under-produced classes, class total variation, intra-class FID) and every ``VALUE[CLASS]`` with a number in the
@@ -38,6 +42,7 @@ from ganprobe.metrics.per_class_outputs import (
     find_per_class_output,
     split_class_key,
 )
+from ganprobe.metrics.records import Output, binomial_stderr
 from ganprobe.report.gates import GateResult, check_max_regression, regression_gate
 from ganprobe.utils.safe_text import one_line
 
@@ -59,6 +64,10 @@ class PerClassValues(Protocol):
 
     def reasons(self) -> dict[str, str]:
         """``{key: why it has no value}``."""
+        ...
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report's ``per_class`` section (the classes' image counts are read from it)."""
         ...
 
 
@@ -122,6 +131,10 @@ def check_per_class_section(section: object, where: str) -> Mapping[str, Any]:
             state = "repeats" if name in seen else "must be a non-empty string, got"
             raise InputError(f"{where}: {field}.name {state} {one_line(repr(name))[:80]}")
         seen.add(name)
+        for part in ("real_count", "fake_count"):
+            count = entry.get(part)
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+                raise InputError(f"{where}: {field}.{part} must be a non-negative integer, got {count!r}")
         for part in ("values", "reasons"):
             if not isinstance(entry.get(part), Mapping):
                 got = "missing" if part not in entry else f"a {type(entry[part]).__name__}"
@@ -151,6 +164,39 @@ def baseline_per_class_values(section: Mapping[str, Any]) -> dict[str, float | N
             if find_per_class_output(key) is not None:
                 values[key] = value
     return {key: float(value) if value is not None else None for key, value in values.items()}
+
+
+def _class_counts(section: Mapping[str, Any]) -> dict[str, tuple[int | None, int | None]]:
+    """``{class name: (real images, fake images)}`` of a (checked) ``per_class`` section."""
+    return {entry["name"]: (entry.get("real_count"), entry.get("fake_count")) for entry in section["classes"]}
+
+
+def per_class_stderr(
+    key: str, output: Output, value: float, counts: Mapping[str, tuple[int | None, int | None]]
+) -> float | None:
+    """The standard error of a per-class value where its declared method needs only the class's image counts.
+
+    Args:
+        key: ``VALUE[CLASS]`` (a run-wide output has none here).
+        output: its declaration (:func:`~ganprobe.metrics.per_class_outputs.find_per_class_output`).
+        value: the value.
+        counts: ``{class name: (real images, fake images)}`` of the same run.
+
+    Returns:
+        :func:`~ganprobe.metrics.records.binomial_stderr` over the class's reals, fakes or both for an output
+        declared ``binomial_real``, ``binomial_fake`` or ``binomial_both``; ``None`` otherwise (half-sample errors
+        need the features, which a report does not hold), or when the counts are unknown.
+    """
+    parts = split_class_key(key)
+    if parts is None or not output.uncertainty.startswith("binomial_"):
+        return None
+    real, fake = counts.get(parts[1], (None, None))
+    which = output.uncertainty.removeprefix("binomial_")
+    count = {"real": real, "fake": fake, "both": None if real is None or fake is None else real + fake}.get(which)
+    if count is None or count < 1:
+        return None
+    error = binomial_stderr(value, count)
+    return error if math.isfinite(error) else None
 
 
 def _labelling(source: str) -> str:
@@ -212,6 +258,8 @@ def check_per_class_regressions(
                 "per-class values compare only between runs whose labels come from the same kind of source"
             )
     values = current.values() if current is not None else {}
+    counts_before = _class_counts(section)
+    counts_now = _class_counts(current.as_dict()) if current is not None else {}
     results = []
     for key, before in baseline_per_class_values(section).items():
         found = find_per_class_output(key)
@@ -225,5 +273,9 @@ def check_per_class_regressions(
             why = _why_absent(key, current, values, section["source"])
             results.append(regression_gate(key, before, None, direction, max_regression_percent, sigmas, absent=why))
         else:
-            results.append(regression_gate(key, before, now, direction, max_regression_percent, sigmas))
+            errors = (
+                per_class_stderr(key, found[1], before, counts_before),
+                per_class_stderr(key, found[1], now, counts_now),
+            )
+            results.append(regression_gate(key, before, now, direction, max_regression_percent, sigmas, *errors))
     return results
