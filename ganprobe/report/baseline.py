@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ganprobe.errors import InputError
+from ganprobe.report.baseline_per_class import check_per_class_section
 from ganprobe.utils.safe_text import quote_path
 
 # Report schema versions this ganprobe reads as baselines (2: the current one; 3: the next, already understood).
@@ -62,6 +63,8 @@ def validate_baseline(payload: object, source: str | os.PathLike[str]) -> dict[s
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise InputError(f"{where}: metrics[{index}] ({key}): 'value' must be a number or null, got {value!r}")
         _check_stderr(entry, f"{where}: metrics[{index}] ({key})")
+    if "per_class" in payload:
+        check_per_class_section(payload["per_class"], where)
     if not any(_compared(entry["key"]) for entry in metrics):
         raise InputError(
             f"{where}: none of its {len(metrics)} metrics is an output a regression gate compares (unknown keys, or "

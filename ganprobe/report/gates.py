@@ -7,7 +7,8 @@ was not computed, or whose value is not a finite number, fails its gate too (a C
 
 A run with class labels also gates its per-class numbers (:mod:`ganprobe.metrics.per_class_outputs`):
 ``missing_classes>0``, ``intra_class_fid>30``, or one class's value by the class's name, ``recall[7]<0.5``. A class
-whose value the sample-size rule withholds fails its gate, with the reason.
+whose value the sample-size rule withholds fails its gate, with the reason. A baseline's per-class values are
+compared by :mod:`ganprobe.report.baseline_per_class`, with :func:`regression_gate`'s rule.
 """
 
 from __future__ import annotations
@@ -377,25 +378,52 @@ def _regression(
     percent: float,
     sigmas: float,
 ) -> GateResult:
+    before_error = entry.get("stderr") if _finite(entry.get("stderr")) else None
+    now = float(record.value) if record is not None else None
+    now_error = record.stderr if record is not None else None
+    return regression_gate(key, entry.get("value"), now, direction, percent, sigmas, before_error, now_error)
+
+
+def regression_gate(
+    key: str,
+    before: Any,
+    now: float | None,
+    direction: Direction,
+    percent: float,
+    sigmas: float,
+    before_stderr: float | None = None,
+    now_stderr: float | None = None,
+    absent: str = "was not computed in this run",
+) -> GateResult:
+    """One regression gate: ``key`` fails when ``now`` is worse than the baseline's ``before`` beyond the allowance
+    (:func:`regression_allowance`), or when either side has no finite value (never passes by default).
+
+    Args:
+        key: the output key (``fid``, ``recall[7]``).
+        before: the baseline's value (a JSON number, or anything else: not finite).
+        now: this run's value; ``None`` when it has none (``absent`` says why).
+        direction: the output's declared direction.
+        percent, sigmas: the allowance (percent of the baseline's badness; combined standard errors).
+        before_stderr, now_stderr: the two values' standard errors, where known.
+        absent: the end of the sentence ``"<key> <absent>"`` when ``now`` is ``None``.
+    """
     expression = f"{key} regression <= max({percent:g}%, {sigmas:g} sigma)"
-    before_value = entry.get("value")
-    now_value = float(record.value) if record is not None else math.nan
-    threshold = float(before_value) if _finite(before_value) else 0.0
-    if not _finite(before_value):
+    now_value = float(now) if now is not None else math.nan
+    threshold = float(before) if _finite(before) else 0.0
+    if not _finite(before):
         passed, detail = False, f"{key} has no finite value in the baseline"
     elif not math.isfinite(now_value):
-        state = "was not computed" if record is None else f"is {now_value} (not a finite number)"
-        passed, detail = False, f"{key} {state} in this run"
+        state = absent if now is None else f"is {now_value} (not a finite number) in this run"
+        passed, detail = False, f"{key} {state}"
     else:
-        before_error = entry.get("stderr") if _finite(entry.get("stderr")) else None
-        allowed = regression_allowance(float(before_value), direction, before_error, record.stderr, percent, sigmas)
-        worsening = (direction.badness(now_value) or 0.0) - (direction.badness(float(before_value)) or 0.0)
+        allowed = regression_allowance(float(before), direction, before_stderr, now_stderr, percent, sigmas)
+        worsening = (direction.badness(now_value) or 0.0) - (direction.badness(float(before)) or 0.0)
         passed = worsening <= allowed
         verb = "worse" if worsening > 0 else "better"
-        scale = abs(direction.badness(float(before_value)) or 0.0)
+        scale = abs(direction.badness(float(before)) or 0.0)
         share = f" = {abs(worsening) / scale * 100:.3g}% of the baseline" if scale else ""
         detail = (
-            f"{key} = {_number(now_value)} vs baseline {_number(float(before_value))} "
+            f"{key} = {_number(now_value)} vs baseline {_number(float(before))} "
             f"({_number(abs(worsening))} {verb}{share}; allowed {_number(allowed)} worse, the larger of "
             f"{percent:g}% and {sigmas:g} standard errors; {direction.describe() or 'n/a'})"
         )

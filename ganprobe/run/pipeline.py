@@ -156,6 +156,9 @@ class EvaluationResult:
             self.fill_standard_errors()
             _check_same_precision(baseline, self.extractor)
             results += check_regressions(self.records, baseline, max_regression, sigmas)
+            from ganprobe.report.baseline_per_class import check_per_class_regressions
+
+            results += check_per_class_regressions(baseline, self.per_class, max_regression, sigmas)
         return results
 
     def fill_standard_errors(self) -> None:
