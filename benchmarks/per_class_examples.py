@@ -235,3 +235,38 @@ def probe_example() -> None:
 
 print("## H. the probe's lists in a run (noise on three fakes in four)")
 probe_example()
+
+
+def baseline_example() -> None:
+    """Section "In a run": per-class regression gates. Digits 0, 1 and 2, 130 reals and 130 fakes each; the second
+    run's fakes of digit 1 carry pixel noise (sigma 90). The CLI, ``--baseline`` the first run's JSON report."""
+    import contextlib
+    import io
+
+    from ganprobe.front_ends.cli import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for which in ("real", "fake", "fake_v2"):
+            pool = data.real if which == "real" else data.fake
+            for digit in (0, 1, 2):
+                rows = [int(row) for row in pool if int(data.labels[row]) == digit][:130]
+                images = noisy(data.images[rows], 90.0) if which == "fake_v2" and digit == 1 else data.images[rows]
+                (root / which / str(digit)).mkdir(parents=True)
+                for row, pixels in zip(rows, images, strict=True):
+                    Image.fromarray(pixels[0].numpy()).save(root / which / str(digit) / f"{row:04d}.png")
+        common = ["--extractor", "lenet-mnist", "--metrics", "fid", "knn_loo", "--classes", "subfolders"]
+        common += ["--no-cache", "--quiet"]
+        for fakes, extra in (("fake", ["--json", str(root / "v1.json")]), ("fake_v2", []), ("fake", [])):
+            errors = io.StringIO()
+            baseline = ["--baseline", str(root / "v1.json")] if not extra else []
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
+                status = main(["evaluate", str(root / fakes), str(root / "real"), *common, *extra, *baseline])
+            print(f"{fakes}{' --baseline v1.json' if baseline else ''}: exit {status}")
+            for line in errors.getvalue().splitlines():
+                if "[" in line.split(" = ")[0] or "intra_class_fid" in line:
+                    print(line)
+
+
+print("## I. per-class regression gates (digit 1 noisy in the second run)")
+baseline_example()

@@ -5,10 +5,12 @@ A report written by a run with class labels holds a ``per_class`` section (:meth
 holds is compared with this run's by the headline rule (:func:`~ganprobe.report.gates.regression_gate`: worse than
 the baseline beyond the larger of ``--max-regression`` percent and ``--regression-sigmas`` combined standard errors).
 Standard errors: a proportion declared ``binomial_*`` (per-class precision, recall, coverage, 1-NN accuracy) gets its
-binomial error from the class's image counts on each side, as the headline value does; the other per-class values
-(FID, KID, density, intra-class FID, class total variation) carry none, so the percentage alone decides for them,
-and a rerun on fresh samples can fail them (a class's FID over about as many images as feature dimensions moves by
-tens of percent; KID near 0 has no meaningful percentage). What is compared, and what is not:
+binomial error from the class's image counts on each side, as the headline value does, and the CAS from its
+held-out reals; the other values (per-class FID, KID, density, intra-class FID, class total variation) get this
+run's half-sample standard error (:meth:`PerClassReport.standard_errors
+<ganprobe.run.per_class.PerClassReport.standard_errors>`, computed only when a baseline is checked; a report holds
+no features, so the baseline's side counts as this run's). The class counts (missing, over- and under-produced
+classes) have none: one more missing class fails. What is compared, and what is not:
 
 * the run-wide outputs with a direction (:data:`~ganprobe.metrics.per_class_outputs.RUN_OUTPUTS`: missing, over- and
   under-produced classes, class total variation, intra-class FID) and every ``VALUE[CLASS]`` with a number in the
@@ -31,6 +33,8 @@ from typing import Any, Protocol
 
 from ganprobe.errors import InputError
 from ganprobe.metrics.per_class_outputs import (
+    KEY_CAS,
+    KEY_CAS_REAL,
     KEY_INTRA_CLASS_FID,
     KEY_MISSING,
     KEY_OVER_PRODUCED,
@@ -57,6 +61,7 @@ class PerClassValues(Protocol):
     source: str
     layer: str
     names: tuple[str, ...]
+    cas: Any  # CASResult | None: its num_test gives the CAS its binomial error
 
     def values(self) -> dict[str, float]:
         """``{key: value}``: run-wide per-class outputs and ``VALUE[CLASS]`` (``nan`` where a class has none)."""
@@ -68,6 +73,10 @@ class PerClassValues(Protocol):
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report's ``per_class`` section (the classes' image counts are read from it)."""
+        ...
+
+    def standard_errors(self) -> dict[str, float]:
+        """``{key: half-sample standard error}`` of this run's values that have one (computed on request)."""
         ...
 
 
@@ -118,6 +127,15 @@ def check_per_class_section(section: object, where: str) -> Mapping[str, Any]:
     for name in _SHARES.values():
         _number_or_null(distribution.get(name), where, f"per_class.distribution.{name}")
     _number_or_null(section.get(KEY_INTRA_CLASS_FID), where, f"per_class.{KEY_INTRA_CLASS_FID}")
+    cas = section.get(KEY_CAS)
+    if cas is not None:
+        if not isinstance(cas, Mapping):
+            raise InputError(f"{where}: per_class.cas is a {type(cas).__name__}, not an object")
+        _number_or_null(cas.get(KEY_CAS), where, "per_class.cas.cas")
+        _number_or_null(cas.get("real_accuracy"), where, "per_class.cas.real_accuracy")
+        count = cas.get("num_test")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            raise InputError(f"{where}: per_class.cas.num_test must be a non-negative integer, got {count!r}")
     classes = section.get("classes")
     if not isinstance(classes, list):
         raise InputError(f"{where}: per_class.classes is a {type(classes).__name__}, not a list")
@@ -158,6 +176,9 @@ def baseline_per_class_values(section: Mapping[str, Any]) -> dict[str, float | N
     values: dict[str, float | None] = {key: distribution[name] for key, name in _COUNTS.items()}
     values.update({key: distribution.get(name) for key, name in _SHARES.items()})
     values[KEY_INTRA_CLASS_FID] = section.get(KEY_INTRA_CLASS_FID)
+    if isinstance(section.get(KEY_CAS), Mapping):  # reports before the CAS have none
+        values[KEY_CAS] = section[KEY_CAS].get(KEY_CAS)
+        values[KEY_CAS_REAL] = section[KEY_CAS].get("real_accuracy")
     for entry in section["classes"]:
         for value_name, value in entry["values"].items():
             key = class_key(value_name, entry["name"])
@@ -171,8 +192,19 @@ def _class_counts(section: Mapping[str, Any]) -> dict[str, tuple[int | None, int
     return {entry["name"]: (entry.get("real_count"), entry.get("fake_count")) for entry in section["classes"]}
 
 
+def _cas_test_count(section: Mapping[str, Any]) -> int | None:
+    """The held-out reals behind a (checked) section's CAS, or ``None``."""
+    cas = section.get(KEY_CAS)
+    count = cas.get("num_test") if isinstance(cas, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else None
+
+
 def per_class_stderr(
-    key: str, output: Output, value: float, counts: Mapping[str, tuple[int | None, int | None]]
+    key: str,
+    output: Output,
+    value: float,
+    counts: Mapping[str, tuple[int | None, int | None]],
+    cas_tests: int | None = None,
 ) -> float | None:
     """The standard error of a per-class value where its declared method needs only the class's image counts.
 
@@ -187,6 +219,9 @@ def per_class_stderr(
         declared ``binomial_real``, ``binomial_fake`` or ``binomial_both``; ``None`` otherwise (half-sample errors
         need the features, which a report does not hold), or when the counts are unknown.
     """
+    if key == KEY_CAS and cas_tests:  # an accuracy over the held-out reals
+        error = binomial_stderr(value, cas_tests)
+        return error if math.isfinite(error) else None
     parts = split_class_key(key)
     if parts is None or not output.uncertainty.startswith("binomial_"):
         return None
@@ -258,6 +293,9 @@ def check_per_class_regressions(
                 "per-class values compare only between runs whose labels come from the same kind of source"
             )
     values = current.values() if current is not None else {}
+    measured = current.standard_errors() if current is not None else {}  # half-sample errors of this run's values
+    cas_before = _cas_test_count(section)
+    cas_now = current.cas.num_test if current is not None and current.cas is not None else None
     counts_before = _class_counts(section)
     counts_now = _class_counts(current.as_dict()) if current is not None else {}
     results = []
@@ -274,8 +312,8 @@ def check_per_class_regressions(
             results.append(regression_gate(key, before, None, direction, max_regression_percent, sigmas, absent=why))
         else:
             errors = (
-                per_class_stderr(key, found[1], before, counts_before),
-                per_class_stderr(key, found[1], now, counts_now),
+                per_class_stderr(key, found[1], before, counts_before, cas_before),
+                per_class_stderr(key, found[1], now, counts_now, cas_now) or measured.get(key),
             )
             results.append(regression_gate(key, before, now, direction, max_regression_percent, sigmas, *errors))
     return results

@@ -1,29 +1,32 @@
-"""Per-class and per-sample diagnostics of one run, from the features the evaluator already holds.
+"""Per-class diagnostics of one run, from the features the evaluator already holds.
 
 With class labels (``classes="subfolders"``, ``"predicted"``, a label file, or ``real_labels=``/``fake_labels=``
 tensors; see :mod:`ganprobe.run.class_labels`), :func:`evaluate <ganprobe.run.pipeline.evaluate>` adds to its result
 the class distribution (chi-square test, total variation, missing and over-produced classes), every headline metric
-of the run restricted to each class on the extractor's default layer, intra-class FID (:class:`PerClassReport`), and
-the least realistic fakes and least covered reals (:class:`WorstSamples`). No image is extracted twice, and the math
-is :mod:`ganprobe.functional`'s.
+of the run restricted to each class on the extractor's default layer, intra-class FID, the Classification Accuracy
+Score of conditional labels (:class:`PerClassReport`, with the standard errors regression gates allow for), and
+:func:`diagnose` adds the least realistic fakes and least covered reals (:mod:`ganprobe.run.worst_samples`). No image
+is extracted twice, and the math is :mod:`ganprobe.functional`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor
 
+from ganprobe import defaults
 from ganprobe.data.labels import ClassLabels
 from ganprobe.errors import InputError
 from ganprobe.functional.class_distribution import OK, ClassDistribution, class_distribution
 from ganprobe.functional.per_class import GROUPS, PerClassResult, per_class_metrics
 from ganprobe.functional.probe_accuracy import CASResult, classification_accuracy_score
-from ganprobe.functional.realism import REALISM_K, realism_details
 from ganprobe.metrics.per_class_outputs import (
     CLASS_VALUES,
     KEY_CAS,
@@ -37,7 +40,7 @@ from ganprobe.metrics.per_class_outputs import (
     class_key,
 )
 from ganprobe.run.class_labels import PREDICTED, ClassPlan, row_labels
-from ganprobe.run.probe_samples import ProbeSamples
+from ganprobe.run.worst_samples import WorstSamples, worst_samples
 
 
 @dataclass
@@ -64,6 +67,9 @@ class PerClassReport:
     names: tuple[str, ...] = field(default=())
     cas: CASResult | None = None
     cas_reason: str = ""
+    inputs: _Inputs | None = field(default=None, repr=False, compare=False)
+    resamples: int = field(default=defaults.NOISE_RESAMPLES, repr=False, compare=False)
+    _errors: dict[str, float] | None = field(default=None, repr=False, compare=False)
 
     def counts(self) -> dict[str, int]:
         """``{missing_classes, over_produced_classes, under_produced_classes: count}``."""
@@ -90,6 +96,26 @@ class PerClassReport:
                         for key in (key for key in keys if key in CLASS_VALUES):
                             values[class_key(key, metrics.name)] = metrics.values.get(key, math.nan)
         return values
+
+    def standard_errors(self) -> dict[str, float]:
+        """Half-sample standard errors of the per-class values and of the run-wide ones computed from features.
+
+        Each of :attr:`resamples` draws (the run's ``noise_resamples``; under 2: no errors) keeps a random half of
+        every class of each set (complementary pairs, seeded by the run's seed) and recomputes every per-class
+        metric and intra-class FID on it; a value's standard error is the standard deviation over the halves (a
+        delete-d jackknife with d = N/2, as for the headline numbers). Halving within each class keeps every class
+        in every half, and the halves are held to half the run's sample-size rule, so each class with a value has
+        errors. The class total variation, which such halves cannot move, gets the spread of its value over class
+        counts drawn from multinomials with the observed shares (a parametric bootstrap).
+        Computed once, on request (a baseline check asks); ``{}`` for a report built without its features.
+
+        Returns:
+            ``{key: standard error}`` for the keys of :meth:`values` with at least two finite half values.
+        """
+        if self._errors is None:
+            usable = self.inputs is not None and self.resamples >= 2
+            self._errors = _half_sample_errors(self, self.resamples) if usable else {}
+        return dict(self._errors)
 
     def reasons(self) -> dict[str, str]:
         """``{VALUE[CLASS]: why there is no number}`` (too few samples, no fakes of the class...)."""
@@ -176,9 +202,113 @@ def cas_sentence(result: CASResult) -> str:
 def _cas_dict(result: CASResult | None, reason: str) -> dict[str, Any]:
     """The ``per_class.cas`` section of the JSON report."""
     if result is None:
-        return {"cas": None, "real_accuracy": None, "chance": None, "num_fake_train": None,
-                "num_real_train": None, "num_test": None, "reason": reason or None}  # fmt: skip
+        return {
+            "cas": None,
+            "real_accuracy": None,
+            "chance": None,
+            "num_fake_train": None,
+            "num_real_train": None,
+            "num_test": None,
+            "reason": reason or None,
+        }
     return {**dataclasses.asdict(result), "reason": None}
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a per-class report was computed from, kept for its standard errors (never reported)."""
+
+    real: Tensor
+    fake: Tensor
+    real_labels: ClassLabels
+    fake_labels: ClassLabels
+    groups: tuple[str, ...]
+    settings: dict[str, Any]
+    seed: int
+
+
+def _total_variation_error(test: ClassDistribution, seed: int, draws: int = 200) -> float:
+    """The parametric-bootstrap standard error of the class total variation: its spread over class counts drawn
+    from multinomials with each set's observed class shares and size."""
+    real = torch.tensor([share.real_count for share in test.classes], dtype=torch.float64)
+    fake = torch.tensor([share.fake_count for share in test.classes], dtype=torch.float64)
+    if real.sum() < 1 or fake.sum() < 1:
+        return math.nan
+    generator = torch.Generator().manual_seed(seed)
+    values = []
+    for _ in range(draws):
+        counts = [
+            torch.bincount(
+                torch.multinomial(side / side.sum(), int(side.sum()), True, generator=generator),
+                minlength=side.shape[0],
+            ).double()
+            for side in (real, fake)
+        ]
+        values.append(0.5 * float((counts[0] / counts[0].sum() - counts[1] / counts[1].sum()).abs().sum()))
+    return float(torch.tensor(values).std())
+
+
+def _class_halves(labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Two disjoint random halves of the rows, each holding half of every class (``n // 2`` rows of a class of n)."""
+    first, second = [], []
+    for value in torch.unique(labels).tolist():
+        rows = torch.nonzero(labels == value).flatten()
+        rows = rows[torch.randperm(rows.shape[0], generator=generator)]
+        half = rows.shape[0] // 2
+        first.append(rows[:half])
+        second.append(rows[half : 2 * half])
+    return torch.cat(first).sort().values, torch.cat(second).sort().values
+
+
+def _half_sample_errors(report: PerClassReport, resamples: int) -> dict[str, float]:
+    inputs = report.inputs
+    assert inputs is not None
+    skip = (KEY_P_VALUE, KEY_CAS, KEY_CAS_REAL, KEY_TOTAL_VARIATION)  # TV: from the counts (halves keep the shares)
+    keys = [key for key in report.values() if key not in skip]
+    keys = [key for key in keys if key not in (KEY_MISSING, KEY_OVER_PRODUCED, KEY_UNDER_PRODUCED)]  # counts
+    full = report.metrics.required if report.metrics is not None else {}
+    required = {group: max(2, count // 2) for group, count in full.items()}  # a class with n >= r has n // 2 >= r // 2
+    names = inputs.real_labels.names
+
+    def statistic(real_rows: Tensor, fake_rows: Tensor) -> Tensor:
+        real_labels = ClassLabels(inputs.real_labels.indices[real_rows], names)
+        fake_labels = ClassLabels(inputs.fake_labels.indices[fake_rows], names)
+        real, fake = inputs.real[real_rows.to(inputs.real.device)], inputs.fake[fake_rows.to(inputs.fake.device)]
+        metrics = None
+        if inputs.groups:
+            metrics = per_class_metrics(
+                real,
+                fake,
+                real_labels.indices,
+                fake_labels.indices,
+                names,
+                inputs.groups,
+                required=required,
+                seed=inputs.seed,
+                **inputs.settings,
+            )
+        distribution = class_distribution(real_labels.indices, fake_labels.indices, names=names)
+        half = PerClassReport(report.source, report.layer, distribution, metrics, names, cas=report.cas)
+        values = half.values()
+        return torch.tensor([values.get(key, math.nan) for key in keys], dtype=torch.float64)
+
+    generator = torch.Generator().manual_seed(inputs.seed)
+    draws = []
+    with warnings.catch_warnings():  # halves of small classes warn (rank-deficient FID): expected here
+        warnings.simplefilter("ignore")
+        for index in range(resamples):
+            if index % 2 == 0:  # complementary pairs, as the headline's half samples
+                real_halves = _class_halves(inputs.real_labels.indices, generator)
+                fake_halves = _class_halves(inputs.fake_labels.indices, generator)
+            part = index % 2
+            draws.append(statistic(real_halves[part], fake_halves[part]))
+    halves = torch.stack(draws)
+    errors = {KEY_TOTAL_VARIATION: _total_variation_error(report.distribution, inputs.seed)}
+    for column, key in enumerate(keys):
+        finite = halves[:, column][torch.isfinite(halves[:, column])]
+        if finite.shape[0] >= 2:
+            errors[key] = float(finite.std())
+    return errors
 
 
 def _settings_of(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -225,7 +355,8 @@ def per_class_report(
             real, fake, real_labels.indices, fake_labels.indices, names, groups, seed=seed, **_settings_of(metrics)
         )
     cas, reason = conditional_accuracy(plan, real, fake, real_labels, fake_labels, seed)
-    return PerClassReport(plan.source, layer, distribution, result, names, cas, reason)
+    inputs = _Inputs(real, fake, real_labels, fake_labels, tuple(groups), _settings_of(metrics), seed)
+    return PerClassReport(plan.source, layer, distribution, result, names, cas, reason, inputs)
 
 
 def conditional_accuracy(
@@ -243,85 +374,6 @@ def conditional_accuracy(
         return classification_accuracy_score(real, real_labels.indices, fake, fake_labels.indices, seed=seed), ""
     except InputError as error:
         return None, f"no Classification Accuracy Score: {error}"
-
-
-@dataclass
-class WorstSamples:
-    """The least realistic fakes and the least covered reals (:func:`~ganprobe.functional.realism.realism_details`).
-
-    Attributes:
-        layer: the feature layer.
-        k, coverage_k: the neighbours of the realism score and of the coverage balls.
-        fakes: ``[{"index", "path", "class", "realism"}]``, least realistic first.
-        reals: ``[{"index", "path", "class", "coverage_ratio"}]``, least covered first.
-        reason: why the lists are empty (too few reals), else empty.
-        probe: the fakes the first separable layer's probe calls most fake, and those it catches that the last
-            layer's misses (:func:`~ganprobe.run.probe_samples.probe_samples`); ``None`` until the run adds it.
-        fake_labels: the fakes' row labels (class names of the probe's lists), or ``None``; not reported.
-    """
-
-    layer: str
-    k: int
-    coverage_k: int
-    fakes: list[dict[str, Any]] = field(default_factory=list)
-    reals: list[dict[str, Any]] = field(default_factory=list)
-    reason: str = ""
-    probe: ProbeSamples | None = None
-    fake_labels: ClassLabels | None = field(default=None, repr=False, compare=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON report's ``worst_samples`` section."""
-        return {
-            "layer": self.layer,
-            "k": self.k,
-            "coverage_k": self.coverage_k,
-            "least_realistic_fakes": self.fakes,
-            "least_covered_reals": self.reals,
-            "reason": self.reason or None,
-            "probe": self.probe.as_dict() if self.probe is not None else None,
-        }
-
-
-def worst_samples(
-    real: Tensor,
-    fake: Tensor,
-    count: int,
-    layer: str,
-    paths: Mapping[str, Sequence[str | None]],
-    labels: tuple[ClassLabels, ClassLabels] | None = None,
-) -> WorstSamples:
-    """The ``count`` least realistic fakes and least covered reals, with their files and classes.
-
-    Args:
-        real, fake: ``(N, D)`` and ``(M, D)`` features of ``layer``.
-        count: how many of each.
-        layer: the features' layer.
-        paths: each row's file per set (``None`` for rows from tensors).
-        labels: ``(real, fake)`` row labels, or ``None``.
-    """
-    from ganprobe.metrics.declarations.density_coverage import DECLARATION as DENSITY_COVERAGE
-
-    coverage_k = DENSITY_COVERAGE.default("k")
-    least = max(REALISM_K, coverage_k) + 1
-    fake_labels = labels[1] if labels is not None else None
-    if real.shape[0] < least:
-        reason = f"needs at least {least} reals, got {real.shape[0]}"
-        return WorstSamples(layer, REALISM_K, coverage_k, reason=reason, fake_labels=fake_labels)
-    details = realism_details(real, fake, count=count, coverage_k=coverage_k)
-
-    def entry(label: str, index: int, key: str, value: float) -> dict[str, Any]:
-        files = paths.get(label, [])
-        which = labels[0 if label == "real" else 1] if labels is not None else None
-        return {
-            "index": index,
-            "path": files[index] if index < len(files) else None,
-            "class": which.names[int(which.indices[index])] if which is not None else None,
-            key: value,
-        }
-
-    fakes = [entry("fake", int(i), "realism", float(details.realism[i])) for i in details.least_realistic]
-    reals = [entry("real", int(i), "coverage_ratio", float(details.coverage_ratio[i])) for i in details.least_covered]
-    return WorstSamples(layer, details.k, details.coverage_k, fakes, reals, fake_labels=fake_labels)
 
 
 def layers_needed(plan: ClassPlan | None, lists: bool, default_layer: str) -> tuple[str, ...]:

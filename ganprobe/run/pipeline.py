@@ -38,7 +38,8 @@ from ganprobe.report.gates import (
     parse_gates,
 )
 from ganprobe.run.config import BY_NAME, RunConfig
-from ganprobe.run.per_class import PerClassReport, WorstSamples
+from ganprobe.run.per_class import PerClassReport
+from ganprobe.run.worst_samples import WorstSamples
 
 REPORT_SCHEMA_VERSION = 4
 
@@ -83,7 +84,7 @@ class EvaluationResult:
             the work (``torch.distributed``) and how many images each computed features for (0: cache or stats).
         per_class: with class labels, the class distribution, per-class metrics and intra-class FID
             (:class:`~ganprobe.run.per_class.PerClassReport`); else ``None``.
-        worst: the least realistic fakes and least covered reals (:class:`~ganprobe.run.per_class.WorstSamples`),
+        worst: the least realistic fakes and least covered reals (:class:`~ganprobe.run.worst_samples.WorstSamples`),
             with class labels or an explicit ``worst=N``; else ``None``.
     """
 
@@ -462,6 +463,8 @@ def evaluate(
         per_class=per_class,
         worst=lists,
     )
+    if per_class is not None:  # its standard errors, on demand, from as many halves as the headline's
+        per_class.resamples = defaults.NOISE_RESAMPLES if noise_resamples is None else noise_resamples
     if noise_resamples is None:  # standard errors on demand: a baseline check computes them from these metrics
         result.noise_source = (evaluator.metrics, ReportOptions(seed, noise_resamples=defaults.NOISE_RESAMPLES))
     table = result.separability
