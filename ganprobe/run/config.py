@@ -256,7 +256,7 @@ FIELDS: tuple[Field, ...] = (
         "report",
         "int",
         defaults.WORST,
-        "least realistic fakes and least covered reals to list (with classes, or when set; 0: none)",
+        "samples per list: least realistic and most obvious fakes, least covered reals (with classes or set; 0: none)",
         "--worst",
         least=0,
     ),

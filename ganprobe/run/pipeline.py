@@ -336,8 +336,8 @@ def evaluate(
             folder and lie under the fake or the real folder (see :mod:`ganprobe.run.per_class`).
         real_labels, fake_labels: class labels as ``(N,)`` integer tensors, one per image in the images' order
             (both or neither, instead of ``classes``).
-        worst: how many least realistic fakes and least covered reals to list (:attr:`EvaluationResult.worst`),
-            with class labels or when given (0: none).
+        worst: how many least realistic fakes, least covered reals and (with ``layer_separability``) most obvious
+            fakes to list (:attr:`EvaluationResult.worst`), with class labels or when given (0: none).
         fail_if: gate expressions to validate before any extraction (a typo, or a gate on a metric, layer or
             protocol this run does not compute, raises at once); check them afterwards with
             :meth:`EvaluationResult.check`.

@@ -47,6 +47,7 @@ def test_report_renders_without_overflow_broken_images_or_missing_sections(brows
     # the worst-samples grids: 6 least realistic fakes, 6 least covered reals, 6 most obvious fakes at least, each
     # thumbnail decoded (no broken image above) and captioned
     assert measured["cards"] >= 18 and measured["captions"] == measured["cards"]
+    assert measured["class_rows"] == 10 and measured["cas"].startswith("Classification Accuracy Score ")
 
 
 def test_the_check_can_fail(browser, tmp_path: Path) -> None:
