@@ -13,7 +13,13 @@ from rich.table import Table
 from ganprobe.metrics.per_class_outputs import CLASS_VALUES
 from ganprobe.metrics.records import NO_SPREAD_TEXT, MetricRecord, no_spread
 from ganprobe.report.gates import GateResult
-from ganprobe.utils.safe_text import shorten_common_prefix
+from ganprobe.utils.safe_text import one_line, shorten_common_prefix
+
+
+def _safe(text: object) -> str:
+    """User-derived text (file and class names, layer names, reasons) for the terminal: every control character
+    escaped (an ESC in a folder name must not recolour or clear the user's terminal), then Rich markup escaped."""
+    return escape(one_line(str(text)))
 
 
 def _number(value: float | None) -> str:
@@ -64,13 +70,13 @@ def print_results(
     if verdict:
         out.print("[bold]In short[/]")
         for line in verdict:
-            out.print(f"  - {escape(line)}", highlight=False)
+            out.print(f"  - {_safe(line)}", highlight=False)
         out.print()
     status: dict[str, str] = {}
     for gate in gates:
         previous = status.get(gate.metric, "pass")
         status[gate.metric] = "FAIL" if previous == "FAIL" or not gate.passed else "pass"
-    table = Table(title=f"ganprobe: fake vs real on {extractor}")
+    table = Table(title=f"ganprobe: fake vs real on {_safe(extractor)}")
     for column, justify in (
         ("metric", "left"),
         ("value", "right"),
@@ -91,7 +97,12 @@ def print_results(
             uncertainty = ""
         gate = {"FAIL": "[bold red]FAIL[/]", "pass": "[green]pass[/]"}.get(status.get(record.key, ""), "")
         table.add_row(
-            escape(record.label), _number(record.value), uncertainty, direction(record), record.feature_space, gate
+            _safe(record.label),
+            _number(record.value),
+            uncertainty,
+            direction(record),
+            _safe(record.feature_space),
+            gate,
         )
     out.print(table)
     per_layer = [record for record in records if record.layer is not None]
@@ -104,7 +115,7 @@ def print_results(
             layers.add_column(protocol, justify="right")
         for layer in dict.fromkeys(record.layer for record in per_layer):
             row = [cells.get((layer, p)) for p in protocols]
-            layers.add_row(escape(str(layer)), *(f"{cell.value:.3f}" if cell else "-" for cell in row))
+            layers.add_row(_safe(str(layer)), *(f"{cell.value:.3f}" if cell else "-" for cell in row))
         out.print(layers)
         out.print(
             f"first layer whose linear probe separates fakes (>= {SEPARABLE_THRESHOLD:g}): "
@@ -120,7 +131,7 @@ def print_results(
         reals = shorten_common_prefix([str(pair.real_path or pair.real_index) for pair in suspicious], budget)
         for pair, fake, real in zip(suspicious, fakes, reals, strict=True):
             space = getattr(pair, "space", "features")
-            pairs.add_row(escape(fake), escape(real), _number(pair.distance), _number(pair.ratio), space)
+            pairs.add_row(_safe(fake), _safe(real), _number(pair.distance), _number(pair.ratio), space)
         out.print(pairs)
     print_per_class(per_class, worst, out)
     if gates:
@@ -130,7 +141,7 @@ def print_results(
             summary.add_column(column)
         for gate in gates:
             summary.add_row(
-                escape(gate.expression),
+                _safe(gate.expression),
                 _number(gate.value),
                 _number(gate.threshold),
                 "[green]pass[/]" if gate.passed else "[bold red]FAIL[/]",
@@ -159,7 +170,7 @@ def print_per_class(
         ]
         p_value = test["p_value"]
         title = (
-            f"Per class ({escape(str(per_class['source']))}; {per_class['layer']}): chi-square "
+            f"Per class ({_safe(str(per_class['source']))}; {_safe(per_class['layer'])}): chi-square "
             f"{_number(test['chi2'])} on {test['dof']} dof, p = {'-' if p_value is None else f'{p_value:.3g}'}, "
             f"total variation {_number(test['total_variation'])}"
         )
@@ -173,7 +184,7 @@ def print_per_class(
             shown_status = status if status == "ok" else f"[bold red]{status}[/]"
             cells = [_number(entry["values"][name]) if name in entry["values"] else "n/a" for name in columns]
             table.add_row(
-                escape(entry["name"]), f"{entry['real_count']:,}", f"{entry['fake_count']:,}", shown_status, *cells
+                _safe(entry["name"]), f"{entry['real_count']:,}", f"{entry['fake_count']:,}", shown_status, *cells
             )
         out.print(table)
         if per_class.get("required"):
@@ -192,7 +203,7 @@ def print_per_class(
                 highlight=False,
             )
         elif cas.get("reason"):
-            out.print(f"Classification Accuracy Score: none ({escape(str(cas['reason']))})", highlight=False)
+            out.print(f"Classification Accuracy Score: none ({_safe(str(cas['reason']))})", highlight=False)
     if worst:
         _print_worst(out, worst)
         _print_probe(out, worst.get("probe"))
@@ -207,7 +218,7 @@ def _group_of(name: str) -> str:
 
 def _print_worst(out: Console, worst: Mapping[str, Any]) -> None:
     if worst.get("reason"):
-        out.print(f"least realistic fakes / least covered reals: none ({escape(str(worst['reason']))})")
+        out.print(f"least realistic fakes / least covered reals: none ({_safe(str(worst['reason']))})")
         return
     for key, title, value, note in (
         (
@@ -240,7 +251,7 @@ def _sample_table(
     names = shorten_common_prefix([str(row["path"] or f"#{row['index']}") for row in rows], budget)
     for row, name in zip(rows, names, strict=True):
         numbers = (f"{row[value]:.3f}" if "probability" in value else _number(row[value]) for value in values)
-        table.add_row(escape(name), escape(str(row["class"] or "-")), *numbers)
+        table.add_row(_safe(name), _safe(str(row["class"] or "-")), *numbers)
     out.print(table)
     out.print(note, highlight=False)
 
@@ -250,16 +261,16 @@ def _print_probe(out: Console, probe: Mapping[str, Any] | None) -> None:
     if not probe:
         return
     if probe.get("reason"):
-        out.print(f"most obvious fakes by the probe: none ({escape(str(probe['reason']))})", highlight=False)
+        out.print(f"most obvious fakes by the probe: none ({_safe(str(probe['reason']))})", highlight=False)
         return
-    first, last = probe["first_layer"], probe["last_layer"]
+    first, last = _safe(probe["first_layer"]), _safe(probe["last_layer"])
     note = (
         f"fake_probability: held-out probability 'fake' from the linear probe at {first}, the first separable layer "
         f"(its accuracy {_number(probe['accuracy'])}; 0.5: chance)"
     )
     _sample_table(out, probe["most_fake"], f"Most obvious fakes ({first} probe)", ("fake_probability",), note)
     if probe.get("caught_early_reason"):
-        out.print(f"caught at {first} but not at the last layer: none ({probe['caught_early_reason']})")
+        out.print(f"caught at {first} but not at the last layer: none ({_safe(probe['caught_early_reason'])})")
         return
     count = probe["caught_early_count"]
     title = f"Caught at {first} but not at {last} ({count:,} fakes in all)"
