@@ -19,7 +19,9 @@ shifted by 0.05, with ``--classes`` equally frequent labels in each set.
 (``--noise`` grey levels) as the fakes, the ``lenet-mnist`` extractor, its default metrics and every other default
 (no feature cache, so each run decodes and extracts both folders). Class-blind: ``evaluate(fake, real)``; with
 classes: the same call with ``classes="subfolders"`` (the class-distribution test, every per-class number, intra-class
-FID and the worst-samples lists). ``--n`` images per set are taken equally from the first ``--classes`` digits.
+FID and the worst-samples lists). ``--n`` images per set are taken equally from the first ``--classes`` digits. Beside
+the wall seconds it reports each side's CPU seconds (this process and its children) and the share of the machine other
+processes used meanwhile: on a shared machine the wall ratio is noisy, the CPU ratio much less so.
 
 Each side runs ``--repeats`` times, alternating, in one process after a warm-up; the table keeps each side's best
 wall time. Timings are ratios measured in the same run, never unit-test assertions.
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from cpu_time import busy_seconds, children_cpu_seconds, others_share
 
 from ganprobe.functional.class_distribution import class_distribution
 from ganprobe.functional.frechet import fid_from_features
@@ -146,35 +149,46 @@ def write_digits(root: Path, n: int, classes: int, noise: float, seed: int = 0) 
     return {"real": str(root / "real"), "fake": str(root / "fake")}
 
 
-def run_once(folders: dict[str, str], classes: bool) -> float:
-    """Wall seconds of one ``ganprobe.evaluate`` of the folders, with ``classes="subfolders"`` or class-blind."""
+def run_once(folders: dict[str, str], classes: bool) -> dict[str, float | None]:
+    """One ``ganprobe.evaluate`` of the folders, with ``classes="subfolders"`` or class-blind.
+
+    Returns:
+        ``{"wall": seconds, "cpu": CPU seconds of this process and its children, "others": the share of the
+        machine's CPU other processes used meanwhile (``None`` without ``/proc/stat``)}``.
+    """
     from ganprobe import evaluate
 
-    started = time.perf_counter()
+    busy, cpu, started = busy_seconds(), time.process_time() + children_cpu_seconds(), time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-sample warnings of the warm-up; nothing to time
         result = evaluate(
             folders["fake"], folders["real"], extractor=RUN_EXTRACTOR, **({"classes": "subfolders"} if classes else {})
         )
-    seconds = time.perf_counter() - started
+    wall = time.perf_counter() - started
+    own = time.process_time() + children_cpu_seconds() - cpu
     if (result.per_class is not None) != classes:
         raise RuntimeError(f"evaluate(classes={classes}) returned per_class={result.per_class!r}")
-    return seconds
+    return {"wall": wall, "cpu": own, "others": others_share(busy, busy_seconds(), own, wall)}
 
 
 def measure_run(n: int, classes: int, repeats: int, noise: float = 40.0, seed: int = 0) -> dict[str, Any]:
-    """Best wall seconds of the whole class-blind and per-class evaluations over ``repeats`` alternating runs."""
+    """Best wall and CPU seconds of the whole class-blind and per-class evaluations over ``repeats`` alternating
+    runs, their ratios, and how busy the rest of the machine was (a wall ratio on a shared machine is noisy; the CPU
+    ratio much less so)."""
     with tempfile.TemporaryDirectory(prefix="per_class_run_") as tmp:
         folders = write_digits(Path(tmp) / "main", n, classes, noise, seed)
         small = write_digits(Path(tmp) / "warm_up", 20 * classes, classes, noise, seed + 1)
         for with_labels in (False, True):  # warm-up: the extractor's weights, thread pools, first-call dispatch
             run_once(small, with_labels)
-        blind_times: list[float] = []
-        class_times: list[float] = []
+        runs: dict[bool, list[dict[str, float | None]]] = {False: [], True: []}
         for _ in range(max(1, repeats)):
-            blind_times.append(run_once(folders, classes=False))
-            class_times.append(run_once(folders, classes=True))
-    blind, per_class = min(blind_times), min(class_times)
+            for with_labels in (False, True):
+                runs[with_labels].append(run_once(folders, with_labels))
+
+    def best(with_labels: bool, key: str) -> float:
+        return min(float(run[key]) for run in runs[with_labels])  # type: ignore[arg-type]
+
+    shares = [run["others"] for side in runs.values() for run in side if run["others"] is not None]
     return {
         "mode": "whole-run",
         "n_per_set": n // classes * classes,
@@ -183,22 +197,27 @@ def measure_run(n: int, classes: int, repeats: int, noise: float = 40.0, seed: i
         "noise": noise,
         "repeats": repeats,
         "threads": torch.get_num_threads(),
-        "class_blind_seconds": round(blind, 3),
-        "with_classes_seconds": round(per_class, 3),
-        "ratio": round(per_class / blind, 3),
+        "class_blind_seconds": round(best(False, "wall"), 3),
+        "with_classes_seconds": round(best(True, "wall"), 3),
+        "ratio": round(best(True, "wall") / best(False, "wall"), 3),
+        "class_blind_cpu_seconds": round(best(False, "cpu"), 3),
+        "with_classes_cpu_seconds": round(best(True, "cpu"), 3),
+        "cpu_ratio": round(best(True, "cpu") / best(False, "cpu"), 3),
+        "others_cpu_share": round(sum(shares) / len(shares), 3) if shares else None,
         "target": TARGET,
     }
-
 
 def markdown(row: dict[str, Any]) -> str:
     """The result as a Markdown table."""
     if row.get("mode") == "whole-run":
         return "\n".join(
             [
-                "| images per set | classes | extractor | class-blind run (s) | with classes (s) | ratio | target |",
-                "|---|---|---|---|---|---|---|",
+                "| images per set | classes | extractor | class-blind run (s) | with classes (s) | ratio "
+                "| CPU s: class-blind | CPU s: with classes | CPU ratio | target |",
+                "|---|---|---|---|---|---|---|---|---|---|",
                 f"| {row['n_per_set']:,} | {row['classes']} | {row['extractor']} | {row['class_blind_seconds']:.2f} | "
-                f"{row['with_classes_seconds']:.2f} | {row['ratio']:.2f}x | <= {row['target']}x |",
+                f"{row['with_classes_seconds']:.2f} | {row['ratio']:.2f}x | {row['class_blind_cpu_seconds']:.2f} | "
+                f"{row['with_classes_cpu_seconds']:.2f} | {row['cpu_ratio']:.2f}x | <= {row['target']}x |",
             ]
         )
     return "\n".join(
