@@ -10,7 +10,8 @@ import pytest
 import torch
 
 # Tests live in folders that mirror the package; a test may import a helper from a test module in another
-# folder (``from test_ddp import free_port``), so every test folder is importable, after tests/ itself.
+# folder (``from test_distributed_evaluate import png_folder``), so every test folder is importable, after tests/
+# itself.
 TEST_FOLDERS = [f for f in sorted(Path(__file__).parent.iterdir()) if f.is_dir() and any(f.glob("test_*.py"))]
 sys.path.extend(str(folder) for folder in TEST_FOLDERS if folder.name != "plugin_project")
 pytest_plugins = ("pytester",)

@@ -7,14 +7,12 @@ One spawned run holds every check (starting a process group costs ~10 s per proc
 from __future__ import annotations
 
 import importlib
-import os
-import socket
 from typing import Any
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_ranks import run_on_two_ranks
 
 from ganprobe import (
     CMMD,
@@ -132,38 +130,19 @@ def _collective_checks(rank: int) -> dict:
     return {"gathered": gathered.tolist(), "flags": flags.tolist(), "one_query": [t.tolist() for t in one_query]}
 
 
-def _worker(rank: int, port: int, queue: mp.Queue) -> None:
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        log: list[tuple[str, str, int, int, int]] = []
-        _record_row_work(log)
-        results = compute_all(RANK_SHARDS[rank], make_data())
-        PHASE[0] = "collectives"
-        queue.put((rank, results, log, _collective_checks(rank)))
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _rank_work(rank: int) -> tuple[dict, list, dict]:
+    """One gloo rank: every metric on its shard (logging the k-NN work it does), then the collective checks."""
+    log: list[tuple[str, str, int, int, int]] = []
+    _record_row_work(log)
+    results = compute_all(RANK_SHARDS[rank], make_data())
+    PHASE[0] = "collectives"
+    return results, log, _collective_checks(rank)
 
 
 def test_two_process_results_equal_single_process_with_sharded_work(one_torch_thread: None) -> None:
-    ctx = mp.get_context("spawn")
-    port = free_port()
-    queue = ctx.Queue()
-    processes = [ctx.Process(target=_worker, args=(rank, port, queue)) for rank in range(2)]
-    for process in processes:
-        process.start()
-    expected = compute_all([((0, NUM_REAL), (0, NUM_FAKE))], make_data())  # while the workers start up
-    outputs = {rank: rest for rank, *rest in (queue.get(timeout=120) for _ in processes)}
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
+    outputs, expected = run_on_two_ranks(
+        _rank_work, while_waiting=lambda: compute_all([((0, NUM_REAL), (0, NUM_FAKE))], make_data()), timeout=120
+    )
 
     for rank, (results, log, checks) in outputs.items():
         # k-NN metrics, per-sample details and separability: identical on both ranks and to one process.

@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_ddp import free_port
+from gloo_ranks import free_port
 from test_distributed_evaluate import png_folder
 
 from ganprobe.front_ends.cli import run_configuration

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_ddp import free_port
+from gloo_ranks import free_port
 
 NUM_REAL, NUM_FAKE, WIDTH = 22, 19, 5
 # Which rows each rank feeds: rank 1 holds no fake rows in one case and no real rows in the other.

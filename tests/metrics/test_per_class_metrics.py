@@ -6,14 +6,11 @@ runs; equal to ``per_class_metrics`` called directly and to the class-blind metr
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_ranks import run_on_two_ranks
 from metric_tester import (
     PER_CLASS_BUILDS,
     PER_CLASS_SIZES,
@@ -211,34 +208,14 @@ def _all_tables(rank_rows: list[slice]) -> dict[str, list]:
 RANK_ROWS = {0: [slice(0, 300), slice(300, 700)], 1: [slice(700, None)]}
 
 
-def _worker(rank: int, port: int, queue: mp.Queue) -> None:
-    torch.set_num_threads(1)
+def _rank_tables(rank: int) -> dict[str, list]:
+    """One gloo rank's per-class tables of its rows (see ``gloo_ranks.run_on_two_ranks``)."""
     warnings.filterwarnings("ignore")
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        queue.put((rank, _all_tables(RANK_ROWS[rank])))
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return _all_tables(RANK_ROWS[rank])
 
 
 def test_two_processes_equal_one(one_torch_thread: None) -> None:
-    ctx = mp.get_context("spawn")
-    port, queue = free_port(), ctx.Queue()
-    processes = [ctx.Process(target=_worker, args=(rank, port, queue)) for rank in range(2)]
-    for process in processes:
-        process.start()
-    expected = _all_tables([slice(0, None)])  # while the workers start up
-    outputs = dict(queue.get(timeout=180) for _ in processes)
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
+    outputs, expected = run_on_two_ranks(_rank_tables, while_waiting=lambda: _all_tables([slice(0, None)]))
     assert all(expected[name][0][4] for name in expected), "class 0 has numbers for every metric"
     for rank, tables in outputs.items():
         assert tables == expected, rank

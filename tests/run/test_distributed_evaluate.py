@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from gloo_ranks import free_port
 from PIL import Image
-from test_ddp import free_port
 
 from ganprobe.data.sources import chunk_seed, generator_batches
 from ganprobe.features.sharded import batch_shard
