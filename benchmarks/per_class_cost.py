@@ -207,6 +207,7 @@ def measure_run(n: int, classes: int, repeats: int, noise: float = 40.0, seed: i
         "target": TARGET,
     }
 
+
 def markdown(row: dict[str, Any]) -> str:
     """The result as a Markdown table."""
     if row.get("mode") == "whole-run":
