@@ -11,7 +11,9 @@ A run given class labels (``--classes``, ``classes=``) reports, besides the head
   per-class twin are :data:`CLASS_VALUES`.
 
 Gates (``--fail-if "recall[7]<0.5"``, ``--fail-if "missing_classes>0"``), the JSON report and the terminal read
-these declarations. They are no metric: none of them is computed without class labels.
+these declarations. They are no metric: none of them is computed without class labels. Their standard errors (what
+regression gates allow for) come from :meth:`PerClassReport.standard_errors
+<ganprobe.run.per_class.PerClassReport.standard_errors>`, computed on request.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ RUN_OUTPUTS: tuple[Output, ...] = (
         KEY_TOTAL_VARIATION,
         "class total variation",
         LOWER,
-        "half the summed differences of the class shares of fakes and reals",
+        "half the summed differences of the class shares of fakes and reals (standard error for regression gates: a "
+        "parametric bootstrap over the class counts)",
         "none",
         0.0,
         1.0,
@@ -65,7 +68,7 @@ RUN_OUTPUTS: tuple[Output, ...] = (
         "intra-class FID",
         LOWER,
         "mean per-class FID over the classes large enough for one (Miyato & Koyama 2018)",
-        "none",
+        "half_sample",
         0.0,
     ),
     Output(
@@ -73,8 +76,8 @@ RUN_OUTPUTS: tuple[Output, ...] = (
         "Classification Accuracy Score",
         HIGHER,
         "accuracy on held-out reals of a linear probe trained on the fakes and their conditioning labels "
-        "(Ravuri & Vinyals 2019); compare with cas_real",
-        "none",
+        "(Ravuri & Vinyals 2019); compare with cas_real (binomial error over the held-out reals)",
+        "binomial_real",
         0.0,
         1.0,
     ),
