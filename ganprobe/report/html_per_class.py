@@ -75,7 +75,7 @@ def _share_plot(classes: Sequence[Mapping[str, Any]]) -> str:
 def _cas_paragraph(cas: Mapping[str, Any]) -> str:
     if cas.get("cas") is None:
         why = cas.get("reason") or "not computed"
-        return page._note(f"Classification Accuracy Score: none ({why}).").replace("<p ", '<p id="cas" ', 1)
+        return f'<p id="cas" class="note">{page._e(f"Classification Accuracy Score: none ({why}).")}</p>'
     text = (
         f"Classification Accuracy Score {_share(cas['cas'])}: a linear probe trained on the {cas['num_fake_train']:,} "
         f"fakes and their labels classifies {_share(cas['cas'])} of {cas['num_test']:,} held-out reals right; the same "

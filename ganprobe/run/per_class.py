@@ -263,9 +263,10 @@ def _class_halves(labels: Tensor, generator: torch.Generator) -> tuple[Tensor, T
 def _half_sample_errors(report: PerClassReport, resamples: int) -> dict[str, float]:
     inputs = report.inputs
     assert inputs is not None
-    skip = (KEY_P_VALUE, KEY_CAS, KEY_CAS_REAL, KEY_TOTAL_VARIATION)  # TV: from the counts (halves keep the shares)
+    # no half-sample error: the p-value and the CAS (not gated that way), the class counts, and the total variation
+    # (from the counts: halves within classes keep the shares)
+    skip = (KEY_P_VALUE, KEY_CAS, KEY_CAS_REAL, KEY_TOTAL_VARIATION, KEY_MISSING, KEY_OVER_PRODUCED, KEY_UNDER_PRODUCED)
     keys = [key for key in report.values() if key not in skip]
-    keys = [key for key in keys if key not in (KEY_MISSING, KEY_OVER_PRODUCED, KEY_UNDER_PRODUCED)]  # counts
     full = report.metrics.required if report.metrics is not None else {}
     required = {group: max(2, count // 2) for group, count in full.items()}  # a class with n >= r has n // 2 >= r // 2
     names = inputs.real_labels.names
@@ -288,7 +289,7 @@ def _half_sample_errors(report: PerClassReport, resamples: int) -> dict[str, flo
                 **inputs.settings,
             )
         distribution = class_distribution(real_labels.indices, fake_labels.indices, names=names)
-        half = PerClassReport(report.source, report.layer, distribution, metrics, names, cas=report.cas)
+        half = PerClassReport(report.source, report.layer, distribution, metrics, names)
         values = half.values()
         return torch.tensor([values.get(key, math.nan) for key in keys], dtype=torch.float64)
 
